@@ -34,7 +34,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python tests/sync_check.py
-	$(BIN)/ruff check tradelab tests benchmarks
+	$(BIN)/ruff check tradelab tests $(wildcard benchmarks)
 	$(BIN)/pytest -q --nbval-lax nbs tests
 
 sync: $(STAMP)
@@ -49,7 +49,7 @@ docs: $(STAMP)
 	@echo "docs: the offline docs build lands with issue 9; with Quarto on PATH run: $(BIN)/nbdev_docs"
 
 lint: $(STAMP)
-	$(BIN)/ruff check tradelab tests benchmarks
+	$(BIN)/ruff check tradelab tests $(wildcard benchmarks)
 	$(BIN)/nbdev_clean
 
 clean:

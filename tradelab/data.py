@@ -14,7 +14,7 @@ from .config import BadInputError, DataError
 
 # %% auto #0
 __all__ = ['OHLCV_COLUMNS', 'OHLCV_SUFFIXES', 'to_ohlcv', 'timeframe_to_timedelta', 'infer_timeframe', 'read_ohlcv_file',
-           'symbol_to_filename', 'find_sample_file', 'synthetic_ohlcv', 'demo_data']
+           'symbol_to_filename', 'find_sample_file', 'synthetic_ohlcv', 'demo_data', 'resample']
 
 # %% ../nbs/01_data.ipynb #9636c92c
 OHLCV_COLUMNS = ["open", "high", "low", "close", "volume"]
@@ -176,3 +176,35 @@ def demo_data(symbol: str = "BTC/USDT", timeframe: str = "1h", settings=None, do
         except Exception:
             pass  # offline or the exchange refused: fall through to synthetic data, said loudly by the caller
     return synthetic_ohlcv(bars, timeframe, seed=42), "SYNTHETIC random walk (seed 42)", True
+
+# %% ../nbs/01_data.ipynb #42a66fd0
+def resample(df: pd.DataFrame, timeframe: str, complete_only: bool = True) -> pd.DataFrame:
+    "Aggregate an OHLCV frame to a larger `timeframe` (first/max/min/last/sum, bar-open labels)."
+    target = timeframe_to_timedelta(timeframe)
+    if len(df) == 0: return df.copy()
+    source = timeframe_to_timedelta(infer_timeframe(df.index)) if len(df) > 1 else target
+    if target < source or (target % source) != pd.Timedelta(0) and not timeframe.endswith("M"):
+        raise BadInputError(f"cannot resample {infer_timeframe(df.index)} bars to {timeframe}: "
+                            "the target must be a whole multiple of the source timeframe")
+    unit = timeframe[-1]
+    if unit == "M": rule, kw = f"{timeframe[:-1]}MS", {}
+    elif unit == "w": rule, kw = f"{7 * int(timeframe[:-1])}D", {"origin": pd.Timestamp("1970-01-05", tz="UTC")}  # a Monday
+    else: rule, kw = target, {"origin": "epoch"}
+    if "origin" in kw and isinstance(kw["origin"], pd.Timestamp): kw["origin"] = kw["origin"].tz_convert(None)
+    naive = df.set_axis(df.index.tz_convert(None) if df.index.tz is not None else df.index)  # pandas ignores origin on tz-aware Day bins
+    bins = naive.resample(rule, label="left", closed="left", **kw)
+    agg = bins.agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+    agg = agg[bins["close"].count() > 0]
+    agg.index = agg.index.tz_localize("UTC")
+    if complete_only and len(agg):
+        ends = agg.index[1:].append(pd.DatetimeIndex([_bin_end(agg.index[-1], timeframe, target)]))
+        keep = np.ones(len(agg), bool)
+        keep[0] = df.index[0] <= agg.index[0]                    # the data starts at or before the first bin
+        keep[-1] &= df.index[-1] + source >= ends[-1]            # the data reaches the end of the last bin
+        agg = agg[keep]
+    agg.index.name = "date"
+    return agg.astype("float64")
+
+def _bin_end(start: pd.Timestamp, timeframe: str, target: pd.Timedelta) -> pd.Timestamp:
+    if timeframe.endswith("M"): return start + pd.DateOffset(months=int(timeframe[:-1]))
+    return start + target
