@@ -16,7 +16,8 @@ from . import __version__
 from .config import TradelabError
 
 # %% auto #0
-__all__ = ['app', 'config_app', 'console', 'err_console', 'main', 'config_check', 'stats_table', 'demo']
+__all__ = ['app', 'config_app', 'console', 'err_console', 'data_app', 'main', 'config_check', 'stats_table', 'demo', 'data_fetch',
+           'data_update', 'data_import', 'data_list', 'data_validate', 'data_resample']
 
 # %% ../nbs/12_cli.ipynb #10c5321b
 app = typer.Typer(name="tradelab", help="Research, backtest and paper-trade trading strategies.",
@@ -50,8 +51,8 @@ def _scrub(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `tradelab` command: run the app and turn errors into messages and exit codes."
     try:
-        app(args=argv, standalone_mode=False, prog_name="tradelab")
-        code = 0
+        rv = app(args=argv, standalone_mode=False, prog_name="tradelab")
+        code = rv if isinstance(rv, int) else 0   # without standalone mode, click returns typer.Exit's code
     except TradelabError as e:
         err_console.print(f"[bold red]error:[/] {_scrub(str(e))}", highlight=False)
         code = e.exit_code
@@ -127,3 +128,96 @@ def demo(symbol: str = typer.Option("BTC/USDT", help="Pair to backtest."),
     title = f"sma_cross({fast}, {slow}) on {symbol} {timeframe}, fees {fees:.2%}" + (" [SYNTHETIC]" if synthetic else "")
     console.print(stats_table(res.stats, title))
     console.print(f"final equity {res.final_equity:,.2f} from {res.init_cash:,.2f}", highlight=False)
+
+# %% ../nbs/12_cli.ipynb #10e814d2
+data_app = typer.Typer(help="Download, update, import, check and resample candles.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+def _exchange(exchange: str | None) -> str:
+    from tradelab.config import load_settings
+    return exchange or load_settings().exchange
+
+_EX = typer.Option(None, "--exchange", "-e", help="ccxt exchange id, or alpaca (default: TRADELAB_EXCHANGE).")
+_SYM = typer.Option(..., "--symbol", "-s", help="Symbol, e.g. BTC/USDT or AAPL.")
+_TF = typer.Option("1h", "--timeframe", "-t", help="Bar size as ccxt spells it: 1m 5m 15m 1h 4h 1d ...")
+_START = typer.Option(None, "--start", help="First bar time (UTC), e.g. 2024-01-01.")
+_END = typer.Option(None, "--end", help="End (exclusive, UTC); default now.")
+
+def _describe(meta: dict) -> str:
+    return f"{meta['rows']:,} bars {meta['first'][:16]} .. {meta['last'][:16]} UTC"
+
+@data_app.command("fetch")
+def data_fetch(exchange: str | None = _EX, symbol: str = _SYM, timeframe: str = _TF, start: str | None = _START,
+               end: str | None = _END, replace: bool = typer.Option(False, help="Replace what is stored instead of merging.")):
+    "Download candles for a date range into the store (merged with what is there)."
+    from tradelab.datastore import CandleStore, fetch
+    ex, store = _exchange(exchange), CandleStore()
+    new = fetch(ex, symbol, timeframe, start, end, store=store, replace=replace)
+    console.print(f"fetched {len(new):,} {symbol} {timeframe} bars from {ex}; stored "
+                  f"{_describe(store.meta(ex, symbol, timeframe))} in {store.path(ex, symbol, timeframe)}", highlight=False)
+
+@data_app.command("update")
+def data_update(exchange: str | None = _EX, symbol: str = _SYM, timeframe: str = _TF):
+    "Fetch only the bars after the last stored one and append them."
+    from tradelab.datastore import CandleStore, update
+    ex, store = _exchange(exchange), CandleStore()
+    out = update(ex, symbol, timeframe, store=store)
+    console.print(f"{out.attrs['added']:,} new bars; stored {_describe(store.meta(ex, symbol, timeframe))}", highlight=False)
+
+@data_app.command("import")
+def data_import(path: str = typer.Argument(..., help="A candle file, or a directory of files named like BTC_USDT-1h.feather."),
+                exchange: str | None = _EX, symbol: str | None = typer.Option(None, "--symbol", "-s", help="Symbol (default: from the file name)."),
+                timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Timeframe (default: from the file name).")):
+    "Import Feather, Parquet, CSV or freqtrade JSON candle files into the store."
+    from tradelab.datastore import import_file
+    metas = import_file(path, _exchange(exchange), symbol, timeframe)
+    for m in metas: console.print(f"imported {m['symbol']} {m['timeframe']}: {_describe(m)}", highlight=False)
+
+@data_app.command("list")
+def data_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    "List the stored datasets."
+    from tradelab.datastore import list_datasets
+    metas = list_datasets()
+    if as_json: console.print_json(json.dumps(metas)); return
+    t = Table(title="stored candles")
+    for c in ("exchange", "symbol", "timeframe", "rows", "first", "last", "source"): t.add_column(c)
+    for m in metas:
+        t.add_row(m.get("exchange", "?"), m.get("symbol", "?"), m.get("timeframe", "?"), f"{m.get('rows', 0):,}",
+                  str(m.get("first", ""))[:16], str(m.get("last", ""))[:16], str(m.get("source", m.get("error", ""))))
+    console.print(t)
+
+@data_app.command("validate")
+def data_validate(exchange: str | None = _EX, symbol: str | None = typer.Option(None, "--symbol", "-s", help="Stored symbol to check."),
+                  timeframe: str = _TF, start: str | None = _START, end: str | None = _END,
+                  file: str | None = typer.Option(None, "--file", help="Check a candle file instead of the store."),
+                  outlier_threshold: float = typer.Option(10.0, help="Robust z-score above which a return is an outlier."),
+                  as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+                  strict: bool = typer.Option(False, help="Exit 1 unless the data is clean (no errors, no gaps).")):
+    "Check candles for duplicates, gaps, NaNs, impossible bars, zero volume, stale runs and outliers."
+    from tradelab.config import BadInputError
+    from tradelab.datastore import load
+    from tradelab.quality import validate
+    if file:
+        from tradelab.data import read_ohlcv_file
+        df = read_ohlcv_file(file)
+        from tradelab.data import infer_timeframe
+        tf = timeframe if timeframe != "1h" or len(df) < 2 else infer_timeframe(df.index)
+    elif symbol:
+        df, tf = load(_exchange(exchange), symbol, timeframe, start, end), timeframe
+    else:
+        raise BadInputError("say what to check: --symbol S (with --exchange, --timeframe) for stored data, or --file PATH")
+    rep = validate(df, tf, outlier_threshold=outlier_threshold)
+    if as_json: console.print_json(json.dumps(rep.to_dict()))
+    else: console.print(rep)
+    if strict and not rep.ok: raise typer.Exit(1)
+
+@data_app.command("resample")
+def data_resample(exchange: str | None = _EX, symbol: str = _SYM, timeframe: str = _TF,
+                  to: str = typer.Option(..., "--to", help="Target timeframe, a whole multiple of --timeframe.")):
+    "Aggregate stored candles to a larger timeframe and store the result."
+    from tradelab.data import resample
+    from tradelab.datastore import CandleStore
+    ex, store = _exchange(exchange), CandleStore()
+    out = resample(store.read(ex, symbol, timeframe), to)
+    meta = store.write(out, ex, symbol, to, f"resample:{timeframe}")
+    console.print(f"resampled {symbol} {timeframe} -> {to}: {_describe(meta)}", highlight=False)

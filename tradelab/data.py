@@ -129,7 +129,7 @@ def synthetic_ohlcv(n: int = 5000, timeframe: str = "1h", seed: int = 0, start="
     wick = np.abs(rng.normal(0, vol / 2, (2, n))) * close
     high = np.maximum(open_, close) + wick[0]
     low = np.minimum(open_, close) - wick[1]
-    idx = pd.date_range(start, periods=n, freq=timeframe_to_timedelta(timeframe), tz="UTC", name="date")
+    idx = pd.date_range(start, periods=n, freq=timeframe_to_timedelta(timeframe), tz="UTC", name="date").as_unit("ns")
     return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close,
                          "volume": rng.lognormal(3, 1, n)}, index=idx)
 
@@ -208,3 +208,14 @@ def resample(df: pd.DataFrame, timeframe: str, complete_only: bool = True) -> pd
 def _bin_end(start: pd.Timestamp, timeframe: str, target: pd.Timedelta) -> pd.Timestamp:
     if timeframe.endswith("M"): return start + pd.DateOffset(months=int(timeframe[:-1]))
     return start + target
+
+# %% ../nbs/01_data.ipynb #a3d8afeb
+_LAZY = {"load": "datastore", "fetch": "datastore", "update": "datastore", "import_file": "datastore",
+         "list_datasets": "datastore", "CandleStore": "datastore",
+         "validate": "quality", "clean": "quality", "DataQualityReport": "quality"}
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f"tradelab.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'tradelab.data' has no attribute {name!r}")

@@ -90,8 +90,10 @@ def validate(df: pd.DataFrame, timeframe: str | None = None, outlier_threshold: 
     t = df.index.as_unit("ns").asi8
     dt = np.diff(t)
     rep.unordered = int((dt < 0).sum())
-    rep.duplicates = int(df.index.duplicated().sum())
-    ts = np.unique(t)                                   # sorted, unique times for the gap check
+    s = t if rep.unordered == 0 else np.sort(t)        # sorted times (already sorted in the usual case)
+    same = np.diff(s) == 0
+    rep.duplicates = int(same.sum())
+    ts = s[np.r_[True, ~same]]                          # sorted, unique times for the gap check
     d = np.diff(ts)
     gap_at = np.flatnonzero(d > step)
     missing = (d[gap_at] // step - 1).astype(np.int64)  # bars that should have opened in the hole
@@ -99,10 +101,9 @@ def validate(df: pd.DataFrame, timeframe: str | None = None, outlier_threshold: 
     rep.gaps = [{"start": _iso(pd.Timestamp(ts[i] + step, tz="UTC")), "end": _iso(pd.Timestamp(ts[i + 1] - step, tz="UTC")),
                  "missing_bars": int(m)} for i, m in zip(gap_at[:max_listed], missing[:max_listed], strict=True)]
     o, h, lo, c, v = (df[k].to_numpy(dtype="float64") for k in OHLCV_COLUMNS)
-    prices = np.column_stack([o, h, lo, c])
-    rep.nan_rows = int(np.isnan(np.column_stack([prices, v])).any(axis=1).sum())
+    rep.nan_rows = int((np.isnan(o) | np.isnan(h) | np.isnan(lo) | np.isnan(c) | np.isnan(v)).sum())
     with np.errstate(invalid="ignore"):
-        rep.nonpositive_prices = int((prices <= 0).any(axis=1).sum())
+        rep.nonpositive_prices = int(((o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0)).sum())
         rep.bad_high_low = int(((h < np.maximum(o, c)) | (lo > np.minimum(o, c)) | (h < lo)).sum())
         rep.negative_volume = int((v < 0).sum())
         rep.zero_volume = int((v == 0).sum())
