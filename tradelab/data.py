@@ -209,7 +209,7 @@ def _bin_end(start: pd.Timestamp, timeframe: str, target: pd.Timedelta) -> pd.Ti
     if timeframe.endswith("M"): return start + pd.DateOffset(months=int(timeframe[:-1]))
     return start + target
 
-# %% ../nbs/01_data.ipynb #a3d8afeb
+# %% ../nbs/01_data.ipynb #f1933b89
 _LAZY = {"load": "datastore", "fetch": "datastore", "update": "datastore", "import_file": "datastore",
          "list_datasets": "datastore", "CandleStore": "datastore",
          "validate": "quality", "clean": "quality", "DataQualityReport": "quality"}
