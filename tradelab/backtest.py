@@ -139,7 +139,7 @@ class BacktestResult:
         trades = []
         for t in self.trades.itertuples(index=False):
             closed = t.status == "closed"
-            trades.append({"entry_time": t.entry_time.isoformat(), "exit_time": t.exit_time.isoformat() if closed else None,
+            trades.append({**({"symbol": t.symbol} if "symbol" in self.trades else {}), "entry_time": t.entry_time.isoformat(), "exit_time": t.exit_time.isoformat() if closed else None,
                            "entry_price": t.entry_price, "exit_price": t.exit_price if closed else None,
                            "size": t.size, "pnl": _nan_to_none(t.pnl), "return": _nan_to_none(t.ret),
                            "status": t.status, "direction": t.direction})
@@ -150,42 +150,58 @@ def _vbt():
     import vectorbt as vbt
     return vbt
 
-def backtest(data: pd.DataFrame, strategy: str | Strategy, params: dict | None = None, costs: Costs | None = None,
+def backtest(data: pd.DataFrame | dict, strategy: str | Strategy, params: dict | None = None, costs: Costs | None = None,
              cash: float = 10_000.0, size: float | None = None, stops: Stops | None = None,
              timeframe: str | None = None, calendar: str = "crypto") -> BacktestResult:
-    "Backtest `strategy` on an OHLCV frame: signals on bar t fill at the open of bar t+1."
+    """Backtest `strategy` on an OHLCV frame (or a dict of frames: a panel with shared cash).
+    Signals on bar t fill at the open of bar t+1. `size` is in units of the asset (default: all available cash;
+    in a panel, an equal share of the starting cash per position)."""
     st = get_strategy(strategy)
     costs = costs or Costs()
     if not (isinstance(cash, (int, float)) and cash > 0): raise BadInputError(f"cash={cash!r} must be a positive amount")
     if size is not None and not size > 0: raise BadInputError(f"size={size!r} must be positive (units of the asset)")
-    data = data if _is_contract(data) else to_ohlcv(data)
-    if len(data) < 2: raise BadInputError(f"need at least two bars to backtest, got {len(data)}")
-    timeframe = timeframe or infer_timeframe(data.index)
+    panel = isinstance(data, dict)
+    frames = {k: (v if _is_contract(v) else to_ohlcv(v, k)) for k, v in (data.items() if panel else [("", data)])}
+    if not frames: raise BadInputError("the panel is empty: pass a dict of symbol -> OHLCV frame")
+    index = frames[next(iter(frames))].index
+    for f in frames.values(): index = index.intersection(f.index)
+    if len(index) < 2: raise BadInputError(f"need at least two (common) bars to backtest, got {len(index)}")
+    timeframe = timeframe or infer_timeframe(index)
     params = st.validate_params(params)
-    sig = st.signals(data, **params)
-    vbt = _vbt()
-    naive = data.index.tz_convert(None) if data.index.tz is not None else data.index
-    arr = {c: pd.Series(data[c].to_numpy(), index=naive) for c in ("open", "high", "low", "close")}
-    shifted = {k: pd.Series(np.r_[False, v.to_numpy()[:-1]], index=naive) for k, v in sig.items()}
-    from vectorbt.portfolio.enums import StopEntryPrice
-    pf = vbt.Portfolio.from_signals(
+    naive = index.tz_convert(None) if index.tz is not None else index
+    cols = {c: {} for c in ("open", "high", "low", "close")}
+    sigs = {k: {} for k in ("entries", "exits", "short_entries", "short_exits")}
+    for sym, f in frames.items():
+        f = f.loc[index]
+        for c in cols: cols[c][sym] = f[c].to_numpy()
+        for k, v in st.signals(f, **params).items(): sigs[k][sym] = np.r_[False, v.to_numpy()[:-1]]  # fill at t+1
+    shape = (lambda d: pd.DataFrame(d, index=naive)) if panel else (lambda d: pd.Series(d[""], index=naive))
+    arr = {c: shape(v) for c, v in cols.items()}
+    shifted = {k: shape(v) if v else None for k, v in sigs.items()}
+    from vectorbt.portfolio.enums import SizeType, StopEntryPrice
+    if size is not None: sizing = {"size": size, "size_type": SizeType.Amount}
+    elif panel: sizing = {"size": float(cash) / len(frames), "size_type": SizeType.Value}
+    else: sizing = {"size": np.inf, "size_type": SizeType.Amount}
+    pf = _vbt().Portfolio.from_signals(
         arr["close"], shifted["entries"], shifted["exits"],
-        short_entries=shifted.get("short_entries"), short_exits=shifted.get("short_exits"),
+        short_entries=shifted["short_entries"], short_exits=shifted["short_exits"],
         price=arr["open"], open=arr["open"], high=arr["high"], low=arr["low"],
-        fees=costs.fees, slippage=costs.slippage, init_cash=float(cash), size=np.inf if size is None else size,
+        fees=costs.fees, slippage=costs.slippage, init_cash=float(cash), **sizing,
+        cash_sharing=panel, group_by=True if panel else None, call_seq="auto" if panel else None,
         stop_entry_price=StopEntryPrice.FillPrice, freq=timeframe_to_timedelta(timeframe),
         **(stops.vbt_kwargs() if stops else {}))
-    return _result(pf, data.index, st.name, params, costs, float(cash), timeframe, calendar)
+    return _result(pf, index, st.name, params, costs, float(cash), timeframe, calendar, list(frames) if panel else None)
 
 def _is_contract(df) -> bool:
     return (isinstance(df, pd.DataFrame) and list(df.columns) == ["open", "high", "low", "close", "volume"]
             and isinstance(df.index, pd.DatetimeIndex) and df.index.is_monotonic_increasing and df.index.is_unique)
 
-def _result(pf, index, name, params, costs, cash, timeframe, calendar) -> BacktestResult:
+def _result(pf, index, name, params, costs, cash, timeframe, calendar, symbols=None) -> BacktestResult:
     tz_index = index if index.tz is not None else index.tz_localize("UTC")
-    equity = pd.Series(pf.value().to_numpy(), index=tz_index, name="equity")
+    equity = pd.Series(np.asarray(pf.value()).reshape(-1), index=tz_index, name="equity")
     rec = pf.trades.records
     trades = pd.DataFrame({
+        **({"symbol": np.asarray(symbols)[rec["col"]]} if symbols else {}),
         "entry_time": tz_index[rec["entry_idx"]], "exit_time": tz_index[rec["exit_idx"]],
         "entry_price": rec["entry_price"], "exit_price": rec["exit_price"], "size": rec["size"],
         "fees": rec["entry_fees"] + rec["exit_fees"], "pnl": rec["pnl"], "ret": rec["return"],
@@ -194,13 +210,14 @@ def _result(pf, index, name, params, costs, cash, timeframe, calendar) -> Backte
     orders = pf.orders.records
     stats = returns_stats(equity, cash, periods_per_year(timeframe, calendar))
     stats.update(trade_stats(trades))
-    stats["exposure"] = float((pf.assets().to_numpy() != 0).mean())
+    held = np.asarray(pf.assets()).reshape(len(index), -1)
+    stats["exposure"] = float((held != 0).any(axis=1).mean())
     stats["turnover"] = float((orders["size"] * orders["price"]).sum() / equity.mean())
     stats = {k: stats[k] for k in STAT_KEYS}
     returns = equity.pct_change().fillna(equity.iloc[0] / cash - 1).rename("returns")
     return BacktestResult(name, params, costs, cash, equity, returns, trades, stats, timeframe, pf)
 
-# %% ../nbs/04_backtest.ipynb #fa14ad78
+# %% ../nbs/04_backtest.ipynb #8416cf8c
 def warm_up(quiet: bool = False) -> float:
     "Compile and cache vectorbt's kernels by running a small backtest; returns the seconds it took."
     import time

@@ -122,6 +122,7 @@ class SmaCrossParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     fast: int = Field(10, ge=1, description="fast SMA window")
     slow: int = Field(50, ge=2, description="slow SMA window")
+    short: bool = Field(False, description="also trade short: exits open shorts, entries close them")
 
     @model_validator(mode="after")
     def _fast_below_slow(self):
@@ -129,16 +130,21 @@ class SmaCrossParams(BaseModel):
         return self
 
 @register("sma_cross", params=SmaCrossParams, grid={"fast": list(range(5, 55, 5)), "slow": list(range(20, 210, 10))})
-def sma_cross(ohlcv, fast=10, slow=50):
+def sma_cross(ohlcv, fast=10, slow=50, short=False):
     "Enter when SMA(fast) crosses above SMA(slow), exit when it crosses below."
     f, s = sma(ohlcv.close, fast), sma(ohlcv.close, slow)
-    return Signals(crossed_above(f, s), crossed_below(f, s))
+    return _long_or_both(crossed_above(f, s), crossed_below(f, s), short)
+
+def _long_or_both(entries, exits, short: bool) -> Signals:
+    "Long-only signals, or (short=True) the mirror image too: the exit signal opens a short, the entry closes it."
+    return Signals(entries, exits, exits, entries) if short else Signals(entries, exits)
 
 class RsiParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     window: int = Field(14, ge=2, description="RSI window")
     lower: float = Field(30.0, gt=0, lt=100, description="enter below this RSI")
     upper: float = Field(70.0, gt=0, lt=100, description="exit above this RSI")
+    short: bool = Field(False, description="also trade short")
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -147,22 +153,23 @@ class RsiParams(BaseModel):
 
 @register("rsi_mean_reversion", params=RsiParams,
           grid={"window": [7, 14, 21, 28], "lower": [20, 25, 30, 35], "upper": [65, 70, 75, 80]})
-def rsi_mean_reversion(ohlcv, window=14, lower=30.0, upper=70.0):
+def rsi_mean_reversion(ohlcv, window=14, lower=30.0, upper=70.0, short=False):
     "Enter when RSI < lower, exit when RSI > upper."
     r = rsi(ohlcv.close, window)
-    return Signals(r < lower, r > upper)
+    return _long_or_both(r < lower, r > upper, short)
 
 class BollingerParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     window: int = Field(20, ge=2, description="band window")
     k: float = Field(2.0, gt=0, description="band width in standard deviations")
+    short: bool = Field(False, description="also trade short")
 
 @register("bollinger_breakout", params=BollingerParams,
           grid={"window": list(range(10, 60, 5)), "k": [1.5, 2.0, 2.5, 3.0]})
-def bollinger_breakout(ohlcv, window=20, k=2.0):
+def bollinger_breakout(ohlcv, window=20, k=2.0, short=False):
     "Enter when close > upper band, exit when close < middle band."
     bb = bollinger_bands(ohlcv.close, window, k)
-    return Signals(ohlcv.close > bb.upper, ohlcv.close < bb.middle)
+    return _long_or_both(ohlcv.close > bb.upper, ohlcv.close < bb.middle, short)
 
 # %% ../nbs/03_strategies.ipynb #7f67eb1a
 class LookaheadError(BadInputError):
