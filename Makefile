@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml settings.ini
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	$(BIN)/python -m pip check
-	$(BIN)/python -c "from tradelab.backtest import warm_up; warm_up()"
+	$(BIN)/python -c "from tradelab.sweep import warm_up; warm_up()"
 	@touch $@
 
 demo: $(STAMP)

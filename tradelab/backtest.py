@@ -8,14 +8,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from .config import BadInputError
 from .data import infer_timeframe, synthetic_ohlcv, timeframe_to_timedelta, to_ohlcv
 from .strategies import Strategy, get_strategy
 
 # %% auto #0
-__all__ = ['CALENDARS', 'STAT_KEYS', 'Costs', 'periods_per_year', 'returns_stats', 'trade_stats', 'Stops', 'BacktestResult',
-           'backtest', 'warm_up']
+__all__ = ['CALENDARS', 'STAT_KEYS', 'Costs', 'periods_per_year', 'equity_stats_nb', 'returns_stats', 'trade_stats', 'Stops',
+           'BacktestResult', 'equity_from_orders_nb', 'backtest', 'warm_up']
 
 # %% ../nbs/04_backtest.ipynb #5a4624da
 @dataclass(frozen=True)
@@ -56,34 +57,47 @@ STAT_KEYS = ["total_return", "cagr", "sharpe", "sortino", "calmar", "max_drawdow
 def _nan_to_none(x):
     return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
 
+@njit(cache=True, nogil=True)
+def equity_stats_nb(eq, t, cash0, ppy):
+    """Return statistics of an equity curve in two passes: total return, CAGR, Sharpe, Sortino, max drawdown
+    and the longest time under water (in the units of `t`)."""
+    n = len(eq)
+    prev, s = cash0, 0.0
+    for i in range(n):
+        s += eq[i] / prev - 1.0
+        prev = eq[i]
+    mean = s / n
+    prev, ss, neg2, peak, mdd, start, best = cash0, 0.0, 0.0, cash0, 0.0, -1, 0
+    for i in range(n):
+        r = eq[i] / prev - 1.0
+        prev = eq[i]
+        ss += (r - mean) * (r - mean)
+        if r < 0: neg2 += r * r
+        if eq[i] > peak: peak = eq[i]
+        dd = eq[i] / peak - 1.0
+        if dd < mdd: mdd = dd
+        if dd < 0:
+            if start < 0: start = i - 1 if i > 0 else 0
+        elif start >= 0:
+            best = max(best, t[i] - t[start])
+            start = -1
+    if start >= 0: best = max(best, t[n - 1] - t[start])
+    sd = np.sqrt(ss / (n - 1)) if n > 1 else np.nan
+    down = np.sqrt(neg2 / n)
+    total = eq[n - 1] / cash0 - 1.0
+    cagr = (eq[n - 1] / cash0) ** (ppy / n) - 1.0 if eq[n - 1] > 0 else -1.0
+    sharpe = mean / sd * np.sqrt(ppy) if sd > 0 else np.nan
+    sortino = mean / down * np.sqrt(ppy) if down > 0 else np.nan
+    return total, cagr, sharpe, sortino, mdd, best
+
 def returns_stats(equity: pd.Series, init_cash: float, ppy: float) -> dict:
     "Return-based statistics of an equity curve valued at each bar's close."
-    eq = equity.to_numpy(dtype="float64")
-    rets = np.diff(np.r_[init_cash, eq]) / np.r_[init_cash, eq[:-1]]
-    n = len(rets)
-    total = eq[-1] / init_cash - 1
-    cagr = (eq[-1] / init_cash) ** (ppy / n) - 1 if eq[-1] > 0 else -1.0
-    sd = rets.std(ddof=1) if n > 1 else np.nan
-    sharpe = rets.mean() / sd * math.sqrt(ppy) if sd and sd > 0 else np.nan
-    down = math.sqrt(np.mean(np.minimum(rets, 0) ** 2))
-    sortino = rets.mean() / down * math.sqrt(ppy) if down > 0 else np.nan
-    peak = np.maximum.accumulate(np.r_[init_cash, eq])[1:]
-    dd = eq / peak - 1
-    mdd = float(dd.min()) if n else 0.0
-    return {"total_return": float(total), "cagr": float(cagr), "sharpe": float(sharpe), "sortino": float(sortino),
-            "calmar": float(cagr / -mdd) if mdd < 0 else np.nan, "max_drawdown": mdd,
-            "max_drawdown_duration": _max_underwater_days(equity.index, dd)}
-
-def _max_underwater_days(index: pd.DatetimeIndex, dd: np.ndarray) -> float:
-    "Longest stretch from the last bar at a peak to the first bar back at it (or the end), in days."
-    if len(dd) == 0: return 0.0
-    t = index.as_unit("ns").asi8
-    best, start = 0, None
-    for i, under in enumerate(dd < 0):
-        if under and start is None: start = i - 1 if i > 0 else 0
-        elif not under and start is not None: best = max(best, t[i] - t[start]); start = None
-    if start is not None: best = max(best, t[-1] - t[start])
-    return best / 86_400e9
+    if len(equity) == 0: raise BadInputError("the equity curve is empty")
+    idx = equity.index
+    total, cagr, sharpe, sortino, mdd, best = equity_stats_nb(equity.to_numpy(dtype="float64"), idx.asi8, float(init_cash), float(ppy))
+    days = best * pd.Timedelta(1, unit=idx.unit).value / 86_400e9
+    return {"total_return": total, "cagr": cagr, "sharpe": sharpe, "sortino": sortino,
+            "calmar": cagr / -mdd if mdd < 0 else np.nan, "max_drawdown": mdd, "max_drawdown_duration": float(days)}
 
 def trade_stats(trades: pd.DataFrame) -> dict:
     "Trade-based statistics over closed trades (open trades count in `trades` only)."
@@ -125,7 +139,6 @@ class BacktestResult:
     costs: Costs
     init_cash: float
     equity: pd.Series
-    returns: pd.Series
     trades: pd.DataFrame
     stats: dict
     timeframe: str
@@ -133,6 +146,12 @@ class BacktestResult:
 
     @property
     def final_equity(self) -> float: return float(self.equity.iloc[-1])
+
+    @property
+    def returns(self) -> pd.Series:
+        "Simple bar returns of equity (the first bar against the starting cash); computed on demand."
+        eq = self.equity.to_numpy()
+        return pd.Series(eq / np.r_[self.init_cash, eq[:-1]] - 1.0, index=self.equity.index, name="returns")
 
     def to_dict(self) -> dict:
         "A JSON-ready dict: stats, trades (open trades have status open and no exit), final and initial equity."
@@ -149,6 +168,29 @@ class BacktestResult:
 def _vbt():
     import vectorbt as vbt
     return vbt
+
+@njit(cache=True, nogil=True)
+def equity_from_orders_nb(close, cols, idxs, sizes, prices, fees, sides, cash0):
+    "Equity at each close and whether any position is open, from filled orders (shared cash across columns)."
+    n, m = close.shape
+    pos = np.zeros(m)
+    cash = cash0
+    equity = np.empty(n)
+    held = np.zeros(n, np.bool_)
+    k = 0
+    for i in range(n):
+        while k < len(idxs) and idxs[k] == i:
+            q = sizes[k] if sides[k] == 0 else -sizes[k]
+            cash -= q * prices[k] + fees[k]
+            pos[cols[k]] += q
+            k += 1
+        v = cash
+        for c in range(m):
+            if pos[c] != 0.0:
+                v += pos[c] * close[i, c]
+                held[i] = True
+        equity[i] = v
+    return equity, held
 
 def backtest(data: pd.DataFrame | dict, strategy: str | Strategy, params: dict | None = None, costs: Costs | None = None,
              cash: float = 10_000.0, size: float | None = None, stops: Stops | None = None,
@@ -172,7 +214,7 @@ def backtest(data: pd.DataFrame | dict, strategy: str | Strategy, params: dict |
     cols = {c: {} for c in ("open", "high", "low", "close")}
     sigs = {k: {} for k in ("entries", "exits", "short_entries", "short_exits")}
     for sym, f in frames.items():
-        f = f.loc[index]
+        f = f if len(f.index) == len(index) and f.index.equals(index) else f.loc[index]
         for c in cols: cols[c][sym] = f[c].to_numpy()
         for k, v in st.signals(f, **params).items(): sigs[k][sym] = np.r_[False, v.to_numpy()[:-1]]  # fill at t+1
     shape = (lambda d: pd.DataFrame(d, index=naive)) if panel else (lambda d: pd.Series(d[""], index=naive))
@@ -182,23 +224,27 @@ def backtest(data: pd.DataFrame | dict, strategy: str | Strategy, params: dict |
     if size is not None: sizing = {"size": size, "size_type": SizeType.Amount}
     elif panel: sizing = {"size": float(cash) / len(frames), "size_type": SizeType.Value}
     else: sizing = {"size": np.inf, "size_type": SizeType.Amount}
+    stop_kw = ({"open": arr["open"], "high": arr["high"], "low": arr["low"], "stop_entry_price": StopEntryPrice.FillPrice,
+                **stops.vbt_kwargs()} if stops else {})      # OHLC only when stops need them: less broadcasting
+    extra = {k: v for k, v in (("short_entries", shifted["short_entries"]), ("short_exits", shifted["short_exits"])) if v is not None}
+    if panel: extra.update(cash_sharing=True, group_by=True, call_seq="auto")
     pf = _vbt().Portfolio.from_signals(
-        arr["close"], shifted["entries"], shifted["exits"],
-        short_entries=shifted["short_entries"], short_exits=shifted["short_exits"],
-        price=arr["open"], open=arr["open"], high=arr["high"], low=arr["low"],
+        arr["close"], shifted["entries"], shifted["exits"], price=arr["open"],
         fees=costs.fees, slippage=costs.slippage, init_cash=float(cash), **sizing,
-        cash_sharing=panel, group_by=True if panel else None, call_seq="auto" if panel else None,
-        stop_entry_price=StopEntryPrice.FillPrice, freq=timeframe_to_timedelta(timeframe),
-        **(stops.vbt_kwargs() if stops else {}))
-    return _result(pf, index, st.name, params, costs, float(cash), timeframe, calendar, list(frames) if panel else None)
+        freq=timeframe_to_timedelta(timeframe), **extra, **stop_kw)
+    closes = np.column_stack([cols["close"][k] for k in frames])
+    return _result(pf, index, closes, st.name, params, costs, float(cash), timeframe, calendar, list(frames) if panel else None)
 
 def _is_contract(df) -> bool:
     return (isinstance(df, pd.DataFrame) and list(df.columns) == ["open", "high", "low", "close", "volume"]
             and isinstance(df.index, pd.DatetimeIndex) and df.index.is_monotonic_increasing and df.index.is_unique)
 
-def _result(pf, index, name, params, costs, cash, timeframe, calendar, symbols=None) -> BacktestResult:
+def _result(pf, index, closes, name, params, costs, cash, timeframe, calendar, symbols=None) -> BacktestResult:
     tz_index = index if index.tz is not None else index.tz_localize("UTC")
-    equity = pd.Series(np.asarray(pf.value()).reshape(-1), index=tz_index, name="equity")
+    orders = pf.orders.values                            # the structured array of filled orders
+    o = orders[np.argsort(orders["idx"], kind="stable")]
+    eq, held = equity_from_orders_nb(closes, o["col"], o["idx"], o["size"], o["price"], o["fees"], o["side"], cash)
+    equity = pd.Series(eq, index=tz_index, name="equity")
     rec = pf.trades.records
     trades = pd.DataFrame({
         **({"symbol": np.asarray(symbols)[rec["col"]]} if symbols else {}),
@@ -207,17 +253,14 @@ def _result(pf, index, name, params, costs, cash, timeframe, calendar, symbols=N
         "fees": rec["entry_fees"] + rec["exit_fees"], "pnl": rec["pnl"], "ret": rec["return"],
         "direction": np.where(rec["direction"] == 0, "long", "short"),
         "status": np.where(rec["status"] == 1, "closed", "open")})
-    orders = pf.orders.records
     stats = returns_stats(equity, cash, periods_per_year(timeframe, calendar))
     stats.update(trade_stats(trades))
-    held = np.asarray(pf.assets()).reshape(len(index), -1)
-    stats["exposure"] = float((held != 0).any(axis=1).mean())
+    stats["exposure"] = float(held.mean())
     stats["turnover"] = float((orders["size"] * orders["price"]).sum() / equity.mean())
     stats = {k: stats[k] for k in STAT_KEYS}
-    returns = equity.pct_change().fillna(equity.iloc[0] / cash - 1).rename("returns")
-    return BacktestResult(name, params, costs, cash, equity, returns, trades, stats, timeframe, pf)
+    return BacktestResult(name, params, costs, cash, equity, trades, stats, timeframe, pf)
 
-# %% ../nbs/04_backtest.ipynb #8416cf8c
+# %% ../nbs/04_backtest.ipynb #f15c7974
 def warm_up(quiet: bool = False) -> float:
     "Compile and cache vectorbt's kernels by running a small backtest; returns the seconds it took."
     import time

@@ -17,7 +17,8 @@ from .config import TradelabError
 
 # %% auto #0
 __all__ = ['app', 'config_app', 'console', 'err_console', 'data_app', 'main', 'config_check', 'stats_table', 'demo', 'data_fetch',
-           'data_update', 'data_import', 'data_list', 'data_validate', 'data_resample']
+           'data_update', 'data_import', 'data_list', 'data_validate', 'data_resample', 'parse_params', 'backtest_cmd',
+           'sweep_cmd']
 
 # %% ../nbs/12_cli.ipynb #10c5321b
 app = typer.Typer(name="tradelab", help="Research, backtest and paper-trade trading strategies.",
@@ -221,3 +222,79 @@ def data_resample(exchange: str | None = _EX, symbol: str = _SYM, timeframe: str
     out = resample(store.read(ex, symbol, timeframe), to)
     meta = store.write(out, ex, symbol, to, f"resample:{timeframe}")
     console.print(f"resampled {symbol} {timeframe} -> {to}: {_describe(meta)}", highlight=False)
+
+# %% ../nbs/12_cli.ipynb #7b7e1a56
+def parse_params(items: list[str] | None) -> dict:
+    "`k=v` strings to a dict; values are read as JSON when they parse (numbers, true/false), else kept as text."
+    from tradelab.config import BadInputError
+    out = {}
+    for item in items or []:
+        if "=" not in item: raise BadInputError(f"--param {item!r} must look like name=value, e.g. --param fast=10")
+        k, v = item.split("=", 1)
+        try: out[k.strip()] = json.loads(v)
+        except ValueError: out[k.strip()] = v
+    return out
+
+def _load_for(exchange, symbols, timeframe, start, end):
+    from tradelab.datastore import load
+    ex = _exchange(exchange)
+    frames = {s: load(ex, s, timeframe, start, end) for s in symbols}
+    return frames if len(frames) > 1 else frames[symbols[0]]
+
+_SYMS = typer.Option(..., "--symbol", "-s", help="Symbol; repeat for a panel with shared cash.")
+_STRAT = typer.Option(..., "--strategy", help="A registered strategy: sma_cross, rsi_mean_reversion, bollinger_breakout, ...")
+_FEES = typer.Option(0.001, "--fees", help="Fee per side, fraction of notional (0.001 = 0.1%).")
+_SLIP = typer.Option(0.0, "--slippage", help="Slippage per side, fraction of price.")
+_CAL = typer.Option("crypto", "--calendar", help="Annualisation: crypto (365 days) or stocks (252 sessions).")
+
+@app.command("backtest")
+def backtest_cmd(exchange: str | None = _EX, symbol: list[str] = _SYMS, timeframe: str = _TF, strategy: str = _STRAT,
+                 param: list[str] | None = typer.Option(None, "--param", "-p", help="Strategy parameter name=value (repeatable)."),
+                 fees: float = _FEES, slippage: float = _SLIP, start: str | None = _START, end: str | None = _END,
+                 cash: float = typer.Option(10_000.0, help="Starting cash."), calendar: str = _CAL,
+                 stop_loss: float | None = typer.Option(None, help="Stop-loss as a fraction of the fill price."),
+                 take_profit: float | None = typer.Option(None, help="Take-profit as a fraction of the fill price."),
+                 trailing_stop: float | None = typer.Option(None, help="Trailing stop as a fraction of the best price."),
+                 as_json: bool = typer.Option(False, "--json", help="Print stats, trades and equity as JSON.")):
+    "Backtest a strategy on stored candles: signals on bar t fill at the open of bar t+1."
+    from tradelab.backtest import Costs, Stops, backtest
+    data = _load_for(exchange, symbol, timeframe, start, end)
+    stops = Stops(stop_loss, take_profit, trailing_stop) if (stop_loss or take_profit or trailing_stop) else None
+    res = backtest(data, strategy, parse_params(param), Costs(fees, slippage), cash=cash, stops=stops,
+                   timeframe=timeframe, calendar=calendar)
+    if as_json:
+        typer.echo(json.dumps(res.to_dict(), indent=1))
+        return
+    console.print(stats_table(res.stats, f"{strategy}({', '.join(f'{k}={v}' for k, v in res.params.items())}) on "
+                                         f"{' + '.join(symbol)} {timeframe}, fees {fees:.2%}, slippage {slippage:.2%}"))
+    console.print(f"final equity {res.final_equity:,.2f} from {res.init_cash:,.2f}; {res.stats['trades']} trades", highlight=False)
+
+@app.command("sweep")
+def sweep_cmd(exchange: str | None = _EX, symbol: str = typer.Option(..., "--symbol", "-s", help="Symbol."),
+              timeframe: str = _TF, strategy: str = _STRAT,
+              grid: list[str] | None = typer.Option(None, "--grid", "-g", help="name=start:stop:step or name=a,b,c (repeatable); default: the strategy's grid."),
+              metric: str = typer.Option("sharpe", help="Statistic to rank by."), fees: float = _FEES, slippage: float = _SLIP,
+              start: str | None = _START, end: str | None = _END, calendar: str = _CAL,
+              top: int = typer.Option(10, help="Rows to print."),
+              out: str | None = typer.Option(None, "--out", help="Write the whole table to FILE.parquet or FILE.csv.")):
+    "Backtest every combination of a parameter grid (fused numba kernels for the built-ins)."
+    from pathlib import Path
+
+    from tradelab.backtest import STAT_KEYS, Costs
+    from tradelab.config import BadInputError, atomic_write
+    from tradelab.sweep import parse_grid, sweep
+    if out and Path(out).suffix.lower() not in (".parquet", ".csv"):
+        raise BadInputError(f"--out {out!r}: use a .parquet or .csv file name")
+    data = _load_for(exchange, [symbol], timeframe, start, end)
+    res = sweep(data, strategy, parse_grid(grid) if grid else None, metric, Costs(fees, slippage), timeframe=timeframe, calendar=calendar)
+    if out:
+        with atomic_write(out) as f:
+            if out.lower().endswith(".csv"): f.write(res.to_csv(index=False).encode())
+            else: res.to_parquet(f, index=False)
+    t = Table(title=f"{strategy} sweep on {symbol} {timeframe}: {res.attrs['n_trials']:,} combinations in "
+                    f"{res.attrs['seconds']:.1f} s ({res.attrs['engine']}), best by {metric}")
+    for c in res.columns: t.add_column(c, justify="right")
+    for row in res.head(top).itertuples(index=False):
+        t.add_row(*(_fmt(c, v) if c in STAT_KEYS else str(v) for c, v in zip(res.columns, row, strict=True)))
+    console.print(t)
+    if out: console.print(f"wrote {len(res):,} rows to {out}", highlight=False)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from .config import BadInputError
 
 # %% auto #0
-__all__ = ['sma', 'ema', 'rsi', 'bollinger_bands', 'true_range', 'atr', 'macd', 'obv']
+__all__ = ['kahan_add_nb', 'rolling_mean_nb', 'sma', 'ema', 'rsi_nb', 'rsi', 'rolling_std_nb', 'bollinger_bands', 'true_range',
+           'atr', 'macd', 'obv']
 
 # %% ../nbs/02_indicators.ipynb #005d8461
 def _check_window(n, name="window", minimum=1):
@@ -29,10 +31,31 @@ def _seeded_ewm(x: pd.Series, n: int, alpha: float) -> pd.Series:
     out[seed_at:] = pd.Series(tail).ewm(alpha=alpha, adjust=False).mean().to_numpy()
     return pd.Series(out, index=x.index)
 
+@njit(cache=True, nogil=True)
+def kahan_add_nb(s: float, c: float, x: float):
+    "One step of compensated (Kahan) summation: returns the new sum and compensation."
+    y = x - c
+    t = s + y
+    return t, (t - s) - y
+
+@njit(cache=True, nogil=True)
+def rolling_mean_nb(x: np.ndarray, w: int) -> np.ndarray:
+    "Rolling mean over `w` values with a compensated running sum; NaN for the first w-1 values."
+    n = len(x)
+    out = np.full(n, np.nan)
+    s, c = 0.0, 0.0
+    for i in range(n):
+        s, c = kahan_add_nb(s, c, x[i])
+        if i >= w: s, c = kahan_add_nb(s, c, -x[i - w])
+        if i >= w - 1: out[i] = s / w
+    return out
+
 def sma(close: pd.Series, window: int = 30) -> pd.Series:
     "Simple moving average (TA-Lib SMA)."
     n = _check_window(window)
-    return close.rolling(n, min_periods=n).mean()
+    x = close.to_numpy(dtype="float64")
+    if np.isnan(x).any(): return close.rolling(n, min_periods=n).mean()   # pandas skips NaNs in a window
+    return pd.Series(rolling_mean_nb(x, n), index=close.index)
 
 def ema(close: pd.Series, window: int = 30) -> pd.Series:
     "Exponential moving average seeded with an SMA (TA-Lib EMA)."
@@ -40,22 +63,65 @@ def ema(close: pd.Series, window: int = 30) -> pd.Series:
     return _seeded_ewm(close, n, 2.0 / (n + 1))
 
 # %% ../nbs/02_indicators.ipynb #25c0eaf6
+@njit(cache=True, nogil=True)
+def rsi_nb(close: np.ndarray, n: int) -> np.ndarray:
+    "Wilder's RSI as TA-Lib computes it: averages seeded with the mean of the first n moves."
+    m = len(close)
+    out = np.full(m, np.nan)
+    if m <= n: return out
+    gain, loss = 0.0, 0.0
+    for i in range(1, n + 1):
+        d = close[i] - close[i - 1]
+        if d > 0: gain += d
+        else: loss -= d
+    gain /= n
+    loss /= n
+    out[n] = 100.0 * gain / (gain + loss) if gain + loss != 0 else 0.0
+    for i in range(n + 1, m):
+        d = close[i] - close[i - 1]
+        gain = (gain * (n - 1) + (d if d > 0 else 0.0)) / n
+        loss = (loss * (n - 1) + (-d if d < 0 else 0.0)) / n
+        out[i] = 100.0 * gain / (gain + loss) if gain + loss != 0 else 0.0
+    return out
+
 def rsi(close: pd.Series, window: int = 14) -> pd.Series:
     "Relative strength index with Wilder smoothing (TA-Lib RSI), 0..100."
     n = _check_window(window, minimum=2)
-    delta = close.diff()
-    gain = _seeded_ewm(delta.clip(lower=0), n, 1.0 / n)
-    loss = _seeded_ewm((-delta).clip(lower=0), n, 1.0 / n)
-    total = gain + loss
-    out = 100 * gain / total.where(total != 0)
-    return out.where(total != 0, 0.0).where(total.notna())
+    x = close.to_numpy(dtype="float64")
+    if np.isnan(x).any():
+        delta = close.diff()
+        gain = _seeded_ewm(delta.clip(lower=0), n, 1.0 / n)
+        loss = _seeded_ewm((-delta).clip(lower=0), n, 1.0 / n)
+        total = gain + loss
+        return (100 * gain / total.where(total != 0)).where(total != 0, 0.0).where(total.notna())
+    return pd.Series(rsi_nb(x, n), index=close.index)
 
 # %% ../nbs/02_indicators.ipynb #851b423c
+@njit(cache=True, nogil=True)
+def rolling_std_nb(x: np.ndarray, w: int) -> np.ndarray:
+    "Rolling population standard deviation from compensated running sums of x and x**2."
+    n = len(x)
+    out = np.full(n, np.nan)
+    s, cs, q, cq = 0.0, 0.0, 0.0, 0.0
+    for i in range(n):
+        s, cs = kahan_add_nb(s, cs, x[i])
+        q, cq = kahan_add_nb(q, cq, x[i] * x[i])
+        if i >= w:
+            s, cs = kahan_add_nb(s, cs, -x[i - w])
+            q, cq = kahan_add_nb(q, cq, -x[i - w] * x[i - w])
+        if i >= w - 1:
+            mean = s / w
+            var = q / w - mean * mean
+            out[i] = np.sqrt(var) if var > 0 else 0.0
+    return out
+
 def bollinger_bands(close: pd.Series, window: int = 20, k: float = 2.0) -> pd.DataFrame:
     "Bollinger bands (TA-Lib BBANDS with SMA middle and population std): columns lower, middle, upper."
     n = _check_window(window)
     mid = sma(close, n)
-    std = close.rolling(n, min_periods=n).std(ddof=0)
+    x = close.to_numpy(dtype="float64")
+    std = (close.rolling(n, min_periods=n).std(ddof=0) if np.isnan(x).any()
+           else pd.Series(rolling_std_nb(x, n), index=close.index))
     return pd.DataFrame({"lower": mid - k * std, "middle": mid, "upper": mid + k * std})
 
 # %% ../nbs/02_indicators.ipynb #3d770197

@@ -86,7 +86,7 @@ def _as_signals(out, index, name) -> Signals:
         if len(v) != len(index) or not v.index.equals(index):
             raise BadInputError(f"strategy {name!r}: {k} is not aligned with the input bars "
                                 f"({len(v)} values for {len(index)} bars)")
-        clean[k] = v.fillna(False).astype(bool)
+        clean[k] = v if v.dtype == bool else v.fillna(False).astype(bool)
     return Signals(**clean)
 
 # %% ../nbs/03_strategies.ipynb #5f6faccb
