@@ -7,10 +7,12 @@ W2: a ~10,000-combination sma_cross grid on the same bars with the fused kernel.
     <= 2 GB peak RSS (aim: 6 s, 0.5 GB).
 Run: .venv/bin/python benchmarks/bench_backtest.py [--skip-w2] [--skip-btpy]
 """
+import os
 import resource
 import statistics
 import sys
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -34,6 +36,8 @@ def timed(fn, repeat=9):
 
 
 def main():
+    os.environ.setdefault("TQDM_DISABLE", "1")   # backtesting.py's progress bar
+    warnings.filterwarnings("ignore")           # backtesting.py's 'insufficient margin' notes on a 1e12 account
     import vectorbt as vbt
     console = Console()
     df = synthetic_ohlcv(525_600, "1m", seed=0, start="2023-01-01")

@@ -221,16 +221,18 @@ def backtest(data: pd.DataFrame | dict, strategy: str | Strategy, params: dict |
     arr = {c: shape(v) for c, v in cols.items()}
     shifted = {k: shape(v) if v else None for k, v in sigs.items()}
     from vectorbt.portfolio.enums import SizeType, StopEntryPrice
-    if size is not None: sizing = {"size": size, "size_type": SizeType.Amount}
+    # only non-default arguments are passed: every argument vectorbt gets is broadcast to the data's shape
+    if size is not None: sizing = {"size": size}
     elif panel: sizing = {"size": float(cash) / len(frames), "size_type": SizeType.Value}
-    else: sizing = {"size": np.inf, "size_type": SizeType.Amount}
+    else: sizing = {}                                     # vectorbt's default: all available cash
+    if costs.slippage: sizing["slippage"] = costs.slippage
     stop_kw = ({"open": arr["open"], "high": arr["high"], "low": arr["low"], "stop_entry_price": StopEntryPrice.FillPrice,
                 **stops.vbt_kwargs()} if stops else {})      # OHLC only when stops need them: less broadcasting
     extra = {k: v for k, v in (("short_entries", shifted["short_entries"]), ("short_exits", shifted["short_exits"])) if v is not None}
     if panel: extra.update(cash_sharing=True, group_by=True, call_seq="auto")
     pf = _vbt().Portfolio.from_signals(
         arr["close"], shifted["entries"], shifted["exits"], price=arr["open"],
-        fees=costs.fees, slippage=costs.slippage, init_cash=float(cash), **sizing,
+        fees=costs.fees, init_cash=float(cash), **sizing,
         freq=timeframe_to_timedelta(timeframe), **extra, **stop_kw)
     closes = np.column_stack([cols["close"][k] for k in frames])
     return _result(pf, index, closes, st.name, params, costs, float(cash), timeframe, calendar, list(frames) if panel else None)
@@ -245,7 +247,7 @@ def _result(pf, index, closes, name, params, costs, cash, timeframe, calendar, s
     o = orders[np.argsort(orders["idx"], kind="stable")]
     eq, held = equity_from_orders_nb(closes, o["col"], o["idx"], o["size"], o["price"], o["fees"], o["side"], cash)
     equity = pd.Series(eq, index=tz_index, name="equity")
-    rec = pf.trades.records
+    rec = pf.trades.values                               # the structured array of trades
     trades = pd.DataFrame({
         **({"symbol": np.asarray(symbols)[rec["col"]]} if symbols else {}),
         "entry_time": tz_index[rec["entry_idx"]], "exit_time": tz_index[rec["exit_idx"]],

@@ -15,9 +15,9 @@ from .config import BadInputError
 from .indicators import bollinger_bands, rsi, sma
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'Signals', 'NoParams', 'Strategy', 'register', 'get_strategy', 'crossed_above', 'crossed_below',
-           'SmaCrossParams', 'sma_cross', 'RsiParams', 'rsi_mean_reversion', 'BollingerParams', 'bollinger_breakout',
-           'LookaheadError', 'check_lookahead']
+__all__ = ['STRATEGIES', 'Signals', 'NoParams', 'Strategy', 'params_model_from_signature', 'register', 'get_strategy',
+           'crossed_above', 'crossed_below', 'SmaCrossParams', 'sma_cross', 'RsiParams', 'rsi_mean_reversion',
+           'BollingerParams', 'bollinger_breakout', 'LookaheadError', 'check_lookahead']
 
 # %% ../nbs/03_strategies.ipynb #acd08cc4
 @dataclass
@@ -92,12 +92,26 @@ def _as_signals(out, index, name) -> Signals:
 # %% ../nbs/03_strategies.ipynb #5f6faccb
 STRATEGIES: dict[str, Strategy] = {}
 
-def register(name: str, params: type[BaseModel] = NoParams, grid: dict | None = None, replace: bool = True):
-    "Decorator: register a signal function as strategy `name`."
+def params_model_from_signature(func) -> type[BaseModel]:
+    "A pydantic model of a signal function's keyword parameters: their defaults, and types from annotations or defaults."
+    from pydantic import create_model
+    fields = {}
+    for p in list(inspect.signature(func).parameters.values())[1:]:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD): continue
+        if p.default is p.empty:
+            raise BadInputError(f"parameter {p.name!r} of {func.__name__} needs a default value (or pass params=Model to register)")
+        ann = p.annotation if p.annotation is not p.empty else (type(p.default) if p.default is not None else object)
+        fields[p.name] = (ann, p.default)
+    return create_model(f"{func.__name__}_params", __config__=ConfigDict(extra="forbid"), **fields)
+
+def register(name: str, params: type[BaseModel] | None = None, grid: dict | None = None, replace: bool = True):
+    """Decorator: register a signal function as strategy `name`. Without `params`, its keyword defaults
+    become the parameter model."""
     def deco(func):
         if not replace and name in STRATEGIES: raise BadInputError(f"strategy {name!r} is already registered")
         doc = inspect.getdoc(func) or ""
-        STRATEGIES[name] = Strategy(name, func, params, dict(grid or {}), doc.splitlines()[0] if doc else "")
+        model = params or params_model_from_signature(func)
+        STRATEGIES[name] = Strategy(name, func, model, dict(grid or {}), doc.splitlines()[0] if doc else "")
         return func
     return deco
 
@@ -109,7 +123,7 @@ def get_strategy(strategy) -> Strategy:
         raise BadInputError(f"unknown strategy {strategy!r}; registered: {', '.join(sorted(STRATEGIES)) or 'none'}")
     raise BadInputError(f"strategy must be a name or a Strategy, got {type(strategy).__name__}")
 
-# %% ../nbs/03_strategies.ipynb #8b82af65
+# %% ../nbs/03_strategies.ipynb #7d857c7f
 def crossed_above(a: pd.Series, b: pd.Series) -> pd.Series:
     "True where `a` crosses above `b`: previous bar a <= b, this bar a > b."
     return (a > b) & (a.shift() <= b.shift())
@@ -171,7 +185,7 @@ def bollinger_breakout(ohlcv, window=20, k=2.0, short=False):
     bb = bollinger_bands(ohlcv.close, window, k)
     return _long_or_both(ohlcv.close > bb.upper, ohlcv.close < bb.middle, short)
 
-# %% ../nbs/03_strategies.ipynb #7f67eb1a
+# %% ../nbs/03_strategies.ipynb #9360a658
 class LookaheadError(BadInputError):
     "A strategy's signals depend on future bars."
 
