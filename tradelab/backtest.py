@@ -165,8 +165,15 @@ class BacktestResult:
         return {"strategy": self.strategy, "params": self.params, "stats": {k: _nan_to_none(v) for k, v in self.stats.items()},
                 "trades": trades, "final_equity": self.final_equity, "initial_cash": self.init_cash}
 
+_VBT_CACHED = []
+
 def _vbt():
+    "vectorbt, with its signal simulator's compiled code cached on disk (vectorbt leaves it uncached: ~6 s per process)."
     import vectorbt as vbt
+    if not _VBT_CACHED:
+        from vectorbt.portfolio import nb as vbt_nb
+        vbt_nb.simulate_from_signals_nb.enable_caching()
+        _VBT_CACHED.append(True)
     return vbt
 
 @njit(cache=True, nogil=True)

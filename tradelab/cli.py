@@ -18,7 +18,7 @@ from .config import TradelabError
 # %% auto #0
 __all__ = ['app', 'config_app', 'console', 'err_console', 'data_app', 'main', 'config_check', 'stats_table', 'demo', 'data_fetch',
            'data_update', 'data_import', 'data_list', 'data_validate', 'data_resample', 'parse_params', 'backtest_cmd',
-           'sweep_cmd']
+           'sweep_cmd', 'report_cmd']
 
 # %% ../nbs/12_cli.ipynb #10c5321b
 app = typer.Typer(name="tradelab", help="Research, backtest and paper-trade trading strategies.",
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         rv = app(args=argv, standalone_mode=False, prog_name="tradelab")
         code = rv if isinstance(rv, int) else 0   # without standalone mode, click returns typer.Exit's code
     except TradelabError as e:
-        err_console.print(f"[bold red]error:[/] {_scrub(str(e))}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {_scrub(str(e))}", highlight=False, soft_wrap=True)
         code = e.exit_code
     except typer.Exit as e:
         code = e.exit_code
@@ -298,3 +298,32 @@ def sweep_cmd(exchange: str | None = _EX, symbol: str = typer.Option(..., "--sym
         t.add_row(*(_fmt(c, v) if c in STAT_KEYS else str(v) for c, v in zip(res.columns, row, strict=True)))
     console.print(t)
     if out: console.print(f"wrote {len(res):,} rows to {out}", highlight=False)
+
+# %% ../nbs/12_cli.ipynb #a2559713
+@app.command("report")
+def report_cmd(name: str = typer.Argument(..., help="Template name (backtest, compare, portfolio), or 'batch'."),
+               batch_file: str | None = typer.Argument(None, help="With 'batch': the YAML file listing the reports."),
+               param: list[str] | None = typer.Option(None, "--param", "-p", help="Template parameter name=value (repeatable)."),
+               require_fresh: bool = typer.Option(False, "--require-fresh", help="Fail when the data is older than --max-age."),
+               max_age: float | None = typer.Option(None, "--max-age", help="Hours after which data counts as stale."),
+               reports_dir: str | None = typer.Option(None, "--reports-dir", help="Where to write (default TRADELAB_REPORTS_DIR).")):
+    "Run a parameterised report notebook (papermill) into the reports folder."
+    from tradelab.config import BadInputError
+    from tradelab.reports import run_batch, run_report
+    if name == "batch":
+        if not batch_file: raise BadInputError("tradelab report batch needs a YAML file: tradelab report batch reports.yaml")
+        results = run_batch(batch_file, reports_dir)
+        for r in results:
+            if r["ok"]: console.print(f"[green]ok[/]     {r['name']}: {r['folder']}", highlight=False, soft_wrap=True)
+            else: err_console.print(f"[red]FAILED[/] {r['name']}: {_scrub(r['error'])}", highlight=False, soft_wrap=True)
+        failed = sum(not r["ok"] for r in results)
+        console.print(f"{len(results) - failed} of {len(results)} reports written")
+        raise typer.Exit(min(failed, 100))
+    if batch_file: raise BadInputError(f"unexpected argument {batch_file!r}; template parameters go in --param name=value")
+    params = {k: v for k, v in (p.split("=", 1) if "=" in p else (p, None) for p in param or [])}
+    bad = [k for k, v in params.items() if v is None]
+    if bad: raise BadInputError(f"--param {bad[0]!r} must look like name=value, e.g. --param symbol=BTC/USDT")
+    if require_fresh: params["require_fresh"] = "true"
+    if max_age is not None: params["max_age_hours"] = str(max_age)
+    folder = run_report(name, params, reports_dir)
+    console.print(f"report written to {folder}", highlight=False, soft_wrap=True)
