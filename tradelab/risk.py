@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -109,7 +110,7 @@ class RiskConfig(BaseModel):
     def lot(self) -> LotRules: return LotRules(self.min_qty, self.qty_step, self.min_notional)
 
     @classmethod
-    def from_yaml(cls, path) -> "RiskConfig":
+    def from_yaml(cls, path) -> RiskConfig:
         "Load and validate a YAML file of risk settings; a bad key or value names itself."
         import yaml
         from pydantic import ValidationError
