@@ -143,6 +143,7 @@ class BacktestResult:
     stats: dict
     timeframe: str
     portfolio: object = field(repr=False, default=None)
+    risk_events: list = field(default_factory=list)
 
     @property
     def final_equity(self) -> float: return float(self.equity.iloc[-1])
@@ -153,8 +154,9 @@ class BacktestResult:
         eq = self.equity.to_numpy()
         return pd.Series(eq / np.r_[self.init_cash, eq[:-1]] - 1.0, index=self.equity.index, name="returns")
 
-    def to_dict(self) -> dict:
-        "A JSON-ready dict: stats, trades (open trades have status open and no exit), final and initial equity."
+    def to_dict(self, equity: bool = False) -> dict:
+        """A JSON-ready dict: stats, trades (open trades have status open and no exit), final and initial equity;
+        with `equity=True` (or when risk rules ran) also the equity curve and the risk events."""
         trades = []
         for t in self.trades.itertuples(index=False):
             closed = t.status == "closed"
@@ -162,8 +164,12 @@ class BacktestResult:
                            "entry_price": t.entry_price, "exit_price": t.exit_price if closed else None,
                            "size": t.size, "pnl": _nan_to_none(t.pnl), "return": _nan_to_none(t.ret),
                            "status": t.status, "direction": t.direction})
-        return {"strategy": self.strategy, "params": self.params, "stats": {k: _nan_to_none(v) for k, v in self.stats.items()},
-                "trades": trades, "final_equity": self.final_equity, "initial_cash": self.init_cash}
+        out = {"strategy": self.strategy, "params": self.params, "stats": {k: _nan_to_none(v) for k, v in self.stats.items()},
+               "trades": trades, "final_equity": self.final_equity, "initial_cash": self.init_cash}
+        if equity or self.risk_events:
+            out["equity"] = [[t.isoformat(), float(v)] for t, v in self.equity.items()]
+            out["risk_events"] = [e.to_dict() for e in self.risk_events]
+        return out
 
 _VBT_CACHED = []
 
@@ -201,10 +207,17 @@ def equity_from_orders_nb(close, cols, idxs, sizes, prices, fees, sides, cash0):
 
 def backtest(data: pd.DataFrame | dict, strategy: str | Strategy, params: dict | None = None, costs: Costs | None = None,
              cash: float = 10_000.0, size: float | None = None, stops: Stops | None = None,
-             timeframe: str | None = None, calendar: str = "crypto") -> BacktestResult:
+             timeframe: str | None = None, calendar: str = "crypto", risk=None) -> BacktestResult:
     """Backtest `strategy` on an OHLCV frame (or a dict of frames: a panel with shared cash).
     Signals on bar t fill at the open of bar t+1. `size` is in units of the asset (default: all available cash;
-    in a panel, an equal share of the starting cash per position)."""
+    in a panel, an equal share of the starting cash per position). `risk=RiskConfig(...)` applies sizing rules,
+    limits and circuit breakers bar by bar (see `tradelab.riskbacktest`)."""
+    if risk is not None:
+        if stops is not None or size is not None:
+            raise BadInputError("risk rules size the positions themselves: pass risk= without size= or stops=")
+        from tradelab.riskbacktest import backtest_with_risk  # a later module: imported here, no cycle
+
+        return backtest_with_risk(data, strategy, params, costs, cash, risk, timeframe, calendar)
     st = get_strategy(strategy)
     costs = costs or Costs()
     if not (isinstance(cash, (int, float)) and cash > 0): raise BadInputError(f"cash={cash!r} must be a positive amount")

@@ -255,16 +255,49 @@ def backtest_cmd(exchange: str | None = _EX, symbol: list[str] = _SYMS, timefram
                  stop_loss: float | None = typer.Option(None, help="Stop-loss as a fraction of the fill price."),
                  take_profit: float | None = typer.Option(None, help="Take-profit as a fraction of the fill price."),
                  trailing_stop: float | None = typer.Option(None, help="Trailing stop as a fraction of the best price."),
+                 risk: str | None = typer.Option(None, "--risk", help="YAML file of risk rules (tradelab.risk.RiskConfig keys)."),
+                 sizing: str | None = typer.Option(None, help="all_in, fixed_fractional, volatility, kelly or fixed_notional."),
+                 max_drawdown: float | None = typer.Option(None, help="Halt entries at this drawdown from the peak (0.1 = 10%)."),
+                 max_daily_loss: float | None = typer.Option(None, help="Halt entries for the UTC day at this loss."),
+                 flatten_on_drawdown: bool = typer.Option(False, help="Also close positions when the drawdown breaker trips."),
+                 max_position: float | None = typer.Option(None, help="Per-symbol cap as a fraction of equity."),
+                 max_gross: float | None = typer.Option(None, help="Gross exposure cap (1 = no leverage)."),
+                 max_positions: int | None = typer.Option(None, help="Maximum open positions."),
+                 max_correlation: float | None = typer.Option(None, help="Refuse entries correlated above this with a held position."),
+                 risk_fraction: float | None = typer.Option(None, help="fixed_fractional: equity risked per trade."),
+                 stop_distance: float | None = typer.Option(None, help="fixed_fractional: stop distance, fraction of price."),
+                 target_vol: float | None = typer.Option(None, help="volatility: annualised target volatility."),
+                 kelly_win_rate: float | None = typer.Option(None, help="kelly: win rate."),
+                 kelly_win_loss: float | None = typer.Option(None, help="kelly: average win / average loss."),
                  as_json: bool = typer.Option(False, "--json", help="Print stats, trades and equity as JSON.")):
     "Backtest a strategy on stored candles: signals on bar t fill at the open of bar t+1."
     from tradelab.backtest import Costs, Stops, backtest
+    flags = {"sizing": sizing, "max_drawdown": max_drawdown, "max_daily_loss": max_daily_loss, "max_position_fraction": max_position,
+             "max_gross_exposure": max_gross, "max_open_positions": max_positions, "max_correlation": max_correlation,
+             "risk_fraction": risk_fraction, "stop_distance": stop_distance, "target_vol": target_vol,
+             "kelly_win_rate": kelly_win_rate, "kelly_win_loss_ratio": kelly_win_loss}
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if flatten_on_drawdown: flags["flatten_on_drawdown"] = True
+    rules = None
+    if risk or flags:
+        from pydantic import ValidationError
+
+        from tradelab.config import BadInputError
+        from tradelab.risk import RiskConfig
+        base = RiskConfig.from_yaml(risk).model_dump(exclude_unset=True) if risk else {}
+        try: rules = RiskConfig(**{**base, **flags})
+        except ValidationError as e:
+            er = e.errors()[0]
+            raise BadInputError(f"risk option {'.'.join(map(str, er['loc'])) or ''}: {er['msg'].removeprefix('Value error, ')}") from None
     data = _load_for(exchange, symbol, timeframe, start, end)
     stops = Stops(stop_loss, take_profit, trailing_stop) if (stop_loss or take_profit or trailing_stop) else None
     res = backtest(data, strategy, parse_params(param), Costs(fees, slippage), cash=cash, stops=stops,
-                   timeframe=timeframe, calendar=calendar)
+                   timeframe=timeframe, calendar=calendar, risk=rules)
     if as_json:
-        typer.echo(json.dumps(res.to_dict(), indent=1))
+        typer.echo(json.dumps(res.to_dict(equity=rules is not None), indent=1))
         return
+    for ev in res.risk_events[:20]: console.print(f"[yellow]{ev.time:%Y-%m-%d %H:%M}[/] {ev.rule}: {ev.reason}", highlight=False, soft_wrap=True)
+    if len(res.risk_events) > 20: console.print(f"... and {len(res.risk_events) - 20} more risk events (see --json)")
     console.print(stats_table(res.stats, f"{strategy}({', '.join(f'{k}={v}' for k, v in res.params.items())}) on "
                                          f"{' + '.join(symbol)} {timeframe}, fees {fees:.2%}, slippage {slippage:.2%}"))
     console.print(f"final equity {res.final_equity:,.2f} from {res.init_cash:,.2f}; {res.stats['trades']} trades", highlight=False)
