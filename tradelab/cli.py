@@ -7,6 +7,7 @@ import json
 import os
 import sys
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.panel import Panel
@@ -18,7 +19,7 @@ from .config import TradelabError
 # %% auto #0
 __all__ = ['app', 'config_app', 'console', 'err_console', 'data_app', 'main', 'config_check', 'stats_table', 'demo', 'data_fetch',
            'data_update', 'data_import', 'data_list', 'data_validate', 'data_resample', 'parse_params', 'backtest_cmd',
-           'sweep_cmd', 'report_cmd']
+           'sweep_cmd', 'report_cmd', 'walkforward_cmd']
 
 # %% ../nbs/12_cli.ipynb #10c5321b
 app = typer.Typer(name="tradelab", help="Research, backtest and paper-trade trading strategies.",
@@ -360,3 +361,45 @@ def report_cmd(name: str = typer.Argument(..., help="Template name (backtest, co
     if max_age is not None: params["max_age_hours"] = str(max_age)
     folder = run_report(name, params, reports_dir)
     console.print(f"report written to {folder}", highlight=False, soft_wrap=True)
+
+# %% ../nbs/12_cli.ipynb #88c5c6b1
+@app.command("walkforward")
+def walkforward_cmd(exchange: str | None = _EX, symbol: str = typer.Option(..., "--symbol", "-s", help="Symbol."),
+                    timeframe: str = _TF, strategy: str = _STRAT,
+                    grid: list[str] | None = typer.Option(None, "--grid", "-g", help="name=start:stop:step or name=a,b,c (repeatable)."),
+                    train: str = typer.Option("90d", help="Train window: 90d, 12w, or a number of bars."),
+                    test: str = typer.Option("30d", help="Test window."),
+                    anchored: bool = typer.Option(False, help="Train from the first bar every time (expanding window)."),
+                    metric: str = typer.Option("sharpe", help="Statistic the sweep maximises in each train window."),
+                    fees: float = _FEES, slippage: float = _SLIP, start: str | None = _START, end: str | None = _END,
+                    calendar: str = _CAL, as_json: bool = typer.Option(False, "--json", help="Print the folds as JSON.")):
+    "Optimise on each train window, trade the next test window, and stitch the out-of-sample results."
+    from tradelab.backtest import Costs, periods_per_year
+    from tradelab.strategies import get_strategy
+    from tradelab.sweep import parse_grid
+    from tradelab.validation import sharpe_moments, walk_forward
+    from tradelab.validation import deflated_sharpe as dsr_fn
+    data = _load_for(exchange, [symbol], timeframe, start, end)
+    g = parse_grid(grid) if grid else get_strategy(strategy).default_grid
+    import contextlib
+    with (contextlib.nullcontext() if as_json else err_console.status("Walking forward...")):
+        wf = walk_forward(data, strategy, g, train, test, anchored=anchored, metric=metric, costs=Costs(fees, slippage),
+                          timeframe=timeframe, calendar=calendar)
+    doc = wf.to_dict()
+    if len(wf.oos_returns) > 2:
+        m = sharpe_moments(wf.oos_returns)
+        ppy = periods_per_year(timeframe, calendar)
+        var = float((wf.folds.in_sample / np.sqrt(ppy)).var(ddof=1)) if metric == "sharpe" and len(wf.folds) > 1 else 0.0
+        doc["oos_sharpe_annualised"] = m["sr"] * float(np.sqrt(ppy))
+        doc["deflated_sharpe"] = dsr_fn(m["sr"], m["n_obs"], m["skew"], m["kurtosis"], max(wf.n_trials, 1), var)
+    if as_json:
+        typer.echo(json.dumps(doc, indent=1, default=str)); return
+    t = Table(title=f"walk-forward {strategy} on {symbol} {timeframe}: train {train}, test {test}{', anchored' if anchored else ''}")
+    for c in ("fold", "test window", "params", f"IS {metric}", f"OOS {metric}", "OOS return", "trades"): t.add_column(c, justify="right")
+    for f in doc["folds"]:
+        t.add_row(str(f["fold"]), f"{f['test_start'][:10]} .. {f['test_end'][:10]}", json.dumps(f["params"]),
+                  _fmt(metric, f["in_sample"]), _fmt(metric, f["out_of_sample"]), _fmt("total_return", f["oos_return"]), str(f["trades"]))
+    console.print(t)
+    console.print(f"walk-forward efficiency {_fmt('sharpe', doc['efficiency'])}; out-of-sample total return "
+                  f"{_fmt('total_return', doc['oos_total_return'])}; deflated Sharpe {_fmt('sharpe', doc.get('deflated_sharpe'))} "
+                  f"({wf.n_trials} trials per fold)", highlight=False)
