@@ -374,14 +374,15 @@ def walkforward_cmd(exchange: str | None = _EX, symbol: str = typer.Option(..., 
                     fees: float = _FEES, slippage: float = _SLIP, start: str | None = _START, end: str | None = _END,
                     calendar: str = _CAL, as_json: bool = typer.Option(False, "--json", help="Print the folds as JSON.")):
     "Optimise on each train window, trade the next test window, and stitch the out-of-sample results."
+    import contextlib
+
     from tradelab.backtest import Costs, periods_per_year
     from tradelab.strategies import get_strategy
     from tradelab.sweep import parse_grid
-    from tradelab.validation import sharpe_moments, walk_forward
     from tradelab.validation import deflated_sharpe as dsr_fn
+    from tradelab.validation import sharpe_moments, walk_forward
     data = _load_for(exchange, [symbol], timeframe, start, end)
     g = parse_grid(grid) if grid else get_strategy(strategy).default_grid
-    import contextlib
     with (contextlib.nullcontext() if as_json else err_console.status("Walking forward...")):
         wf = walk_forward(data, strategy, g, train, test, anchored=anchored, metric=metric, costs=Costs(fees, slippage),
                           timeframe=timeframe, calendar=calendar)
