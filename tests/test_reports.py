@@ -66,6 +66,17 @@ def test_metrics_equal_quantstats_on_returns_csv(backtest_report):
     assert m["max_drawdown"] == pytest.approx(qs.stats.max_drawdown(r), rel=1e-9)
     assert m["cagr"] == pytest.approx(qs.stats.cagr(r, periods=ppy), rel=1e-9)
     assert m["volatility"] == pytest.approx(qs.stats.volatility(r, periods=ppy), rel=1e-9)
+    o = m["overfit"]
+    assert o["trials"] == 1 and 0 <= o["deflated_sharpe"] <= 1
+    assert o["monte_carlo"]["final_equity"]["p5"] <= o["monte_carlo"]["final_equity"]["p95"]
+
+
+def test_overfit_section_with_a_sweep_and_walk_forward(env):
+    r = run("report", "backtest", "-p", "symbol=ETH/USDT", "-p", "timeframe=4h", "-p", 'sweep_grid={"fast": [5, 10], "slow": [20, 50]}',
+            "-p", "wf_train=60d", "-p", "wf_test=30d", env=env)
+    assert r.returncode == 0, r.stderr
+    o = json.loads((folder_of(r) / "metrics.json").read_text())["overfit"]
+    assert o["trials"] == 4 and 0 <= o["pbo"] <= 1 and o["walkforward_folds"] >= 5
 
 
 def test_compare_and_portfolio_templates(env):
@@ -74,6 +85,8 @@ def test_compare_and_portfolio_templates(env):
     m = json.loads((folder_of(r) / "metrics.json").read_text())
     sortinos = [s["sortino"] for s in m["backtest"].values()]
     assert len(sortinos) == 3 and sortinos == sorted(sortinos, reverse=True)
+    assert m["overfit"]["trials"] == 3 and 0 <= m["overfit"]["pbo"] <= 1 and 0 <= m["overfit"]["deflated_sharpe"] <= 1
+    assert "Is it overfit?" in (folder_of(r) / "report.html").read_text()
     r = run("report", "portfolio", "-p", 'symbols=["BTC/USDT", "ETH/USDT"]', "-p", "timeframe=1h", env=env)
     assert r.returncode == 0, r.stderr
     assert (folder_of(r) / "tearsheet.html").exists()

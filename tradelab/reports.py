@@ -211,6 +211,7 @@ def _write_outputs(self) -> dict:
                "stale": self.stale, "first_bar": r.index[0].isoformat(), "last_bar": r.index[-1].isoformat(),
                **returns_metrics(r, self.ppy),
                "backtest": {label: res.to_dict()["stats"] | {"final_equity": res.final_equity} for label, res in self.results.items()},
+               "overfit": getattr(self, "overfit_summary", None),
                "settings": self.settings}
     with atomic_write(out / "metrics.json", "w") as f: json.dump(metrics, f, indent=1, default=str)
     with atomic_write(out / "returns.csv", "w") as f: r.rename("returns").to_csv(f, index_label="date")
@@ -222,6 +223,58 @@ def _write_outputs(self) -> dict:
     tmp.replace(out / "tearsheet.html")
     return {k: metrics[k] for k in ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "volatility")}
 
+def _daily(r: pd.Series) -> pd.Series:
+    naive = r.set_axis(r.index.tz_convert(None))
+    return (1 + naive).resample("1D").prod() - 1
+
+def _overfit(self, sweep_grid: str = "", n_trials: int = 1, wf_train: str = "", wf_test: str = "", metric: str = "sharpe"):
+    "The 'Is it overfit?' section: DSR, PBO (when a selection was made), walk-forward summary, Monte Carlo bands."
+    from IPython.display import Markdown, display
+
+    from tradelab.sweep import sweep
+    from tradelab.validation import deflated_sharpe, monte_carlo, pbo, returns_matrix, sharpe_moments, walk_forward
+    best, frame = self.best, next(iter(self.frames.values()))
+    strategy = next(iter(self.results))
+    mom = sharpe_moments(best.returns)
+    out, pbo_res = {}, None
+    grid = _json(sweep_grid, "sweep_grid") if sweep_grid else None
+    if self.kind == "compare" and len(self.results) > 1:
+        srs = np.array([sharpe_moments(r.returns)["sr"] for r in self.results.values()])
+        n, var = len(srs), float(srs.var(ddof=1))
+        matrix = pd.DataFrame({k: _daily(r.returns) for k, r in self.results.items()})
+        pbo_res = pbo(matrix.to_numpy(), n_splits=min(16, max(2, (len(matrix) // 2) // 2 * 2)))
+    elif grid and self.kind == "backtest":
+        table = sweep(frame, strategy, grid, metric=metric, timeframe=self.timeframe, progress=False)
+        n = int(table.attrs["n_trials"])
+        var = float((table["sharpe"].replace([np.inf, -np.inf], np.nan).dropna() / np.sqrt(self.ppy)).var(ddof=1)) if n > 1 else 0.0
+        if 1 < n <= 400:
+            matrix = returns_matrix(frame, strategy, grid, timeframe=self.timeframe)
+            pbo_res = pbo(matrix.to_numpy(), n_splits=min(16, max(2, (len(matrix) // 2) // 2 * 2)))
+    else: n, var = max(int(n_trials), 1), 0.0
+    out["deflated_sharpe"] = deflated_sharpe(mom["sr"], mom["n_obs"], mom["skew"], mom["kurtosis"], n, var)
+    out.update(trials=n, trials_sr_var=var, sharpe_per_period=mom["sr"], skew=mom["skew"], kurtosis=mom["kurtosis"])
+    if pbo_res is not None: out.update(pbo=pbo_res.pbo, pbo_degradation_slope=pbo_res.degradation_slope, pbo_prob_oos_loss=pbo_res.prob_oos_loss)
+    if wf_train and wf_test and self.kind != "portfolio":
+        from tradelab.strategies import get_strategy
+        wf = walk_forward(frame, strategy, grid or get_strategy(strategy).default_grid, wf_train, wf_test, metric=metric,
+                          timeframe=self.timeframe)
+        out.update(walkforward_folds=len(wf.folds), walkforward_efficiency=wf.efficiency,
+                   walkforward_oos_return=float(wf.oos_equity.iloc[-1] / wf.oos_equity.iloc[0] - 1) if len(wf.oos_equity) else None)
+    closed = best.trades[best.trades.status == "closed"].ret
+    bands = monte_carlo(closed, 10_000, seed=0).percentiles() if len(closed) >= 2 else None
+    if bands is not None: out["monte_carlo"] = {k: {p: float(v) for p, v in col.items()} for k, col in bands.items()}
+    self.overfit_summary = out
+    verdict = ("likely overfit" if out["deflated_sharpe"] < 0.5 or out.get("pbo", 0) > 0.5 else
+               "some evidence of skill" if out["deflated_sharpe"] < 0.95 else "strong evidence of skill")
+    display(Markdown(f"**Deflated Sharpe ratio {out['deflated_sharpe']:.2f}** over {n} trial(s)"
+                     + (f"; **PBO {out['pbo']:.2f}**" if "pbo" in out else "")
+                     + (f"; walk-forward efficiency {out['walkforward_efficiency']:.2f} over {out['walkforward_folds']} folds"
+                        if "walkforward_folds" in out else "") + f": {verdict}."))
+    keys = [k for k in out if k != "monte_carlo"]
+    display(pd.DataFrame({"value": [out[k] for k in keys]}, index=keys))
+    return bands.rename(columns={"final_equity": "final equity (x start)"}) if bands is not None else None
+
+ReportContext.overfit = _overfit
 ReportContext.headline, ReportContext.quality_table, ReportContext.stats_table = _headline, _quality_table, _stats_table
 ReportContext.ranking_table, ReportContext.plot_equity, ReportContext.plot_monthly = _ranking_table, _plot_equity, _plot_monthly
 ReportContext.trades_table, ReportContext.write_outputs = _trades_table, _write_outputs
