@@ -129,7 +129,7 @@ def build(out: Path) -> list[Path]:
     api = sorted(p for p in NBS.glob("[0-9]*.ipynb"))
     tutorials = sorted((NBS / "tutorials").glob("*.ipynb"))
     pages = [("", "index.html", "Home")]
-    pages += [("API", f"{page_name(p)}.html", f"{page_name(p)}: {title_of(p)}") for p in api]
+    pages += [("API", f"{page_name(p)}.html", page_name(p)) for p in api]
     pages += [("Tutorials", f"tutorials/{page_name(p)}.html", title_of(p)) for p in tutorials]
     if out.exists():
         shutil.rmtree(out)
@@ -140,7 +140,8 @@ def build(out: Path) -> list[Path]:
         body, _ = exporter.from_notebook_node(render(nb_path))
         depth = href.count("/")
         body = body.replace("</head>", CSS + "</head>", 1)
-        body = re.sub(r"<body([^>]*)>", lambda m: f'<body{m.group(1)}><div class="tl-layout">{sidebar(pages, href, depth)}<div class="tl-main">',
+        nav = sidebar(pages, href, depth)
+        body = re.sub(r"<body([^>]*)>", lambda m, nav=nav: f'<body{m.group(1)}><div class="tl-layout">{nav}<div class="tl-main">',
                       body, count=1)
         body = body.replace("</body>", "</div></div></body>", 1)
         target = out / href
