@@ -47,7 +47,8 @@ def test_fetch_then_update_requests_only_new_bars(tmp_path, binance):
     new = len(closed) - 2500
     assert f"{new} new bars" in r.stdout and new in (499, 500), r.stdout
     kl = binance.data_requests("/klines")
-    assert len(kl) == 1 and int(kl[0][1]["startTime"]) == int(HIST.index[2497].timestamp() * 1000)
+    assert len(kl) == (1 if new == 499 else len(kl)) and len(kl) <= 2   # a second, empty page only if the hour rolled over
+    assert int(kl[0][1]["startTime"]) == int(HIST.index[2497].timestamp() * 1000)
     assert CandleStore(tmp_path).read("binance", "BTC/USDT", "1h").index[-1] == closed[-1]
 
 
