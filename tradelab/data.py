@@ -136,27 +136,13 @@ def synthetic_ohlcv(n: int = 5000, timeframe: str = "1h", seed: int = 0, start="
                          "volume": rng.lognormal(3, 1, n)}, index=idx)
 
 # %% ../nbs/01_data.ipynb #e134b6e4
-def _download_ccxt(exchange: str, symbol: str, timeframe: str, bars: int, timeout_ms: int = 10_000) -> pd.DataFrame:
-    "Download the last `bars` closed candles through ccxt's public API, page by page, with a progress bar."
-    import ccxt
-    from rich.progress import Progress
-    ex = getattr(ccxt, exchange)({"enableRateLimit": True, "timeout": timeout_ms})
-    step = timeframe_to_timedelta(timeframe)
+def _download_ccxt(exchange: str, symbol: str, timeframe: str, bars: int, api_url: str | None = None) -> pd.DataFrame:
+    "The last `bars` closed candles from the exchange's public API (tradelab.sources: paginated, retried, progress bar)."
+    from tradelab.sources import CcxtSource, RetryPolicy  # a later notebook: imported on use
+
     now = pd.Timestamp.now(tz="UTC")
-    since = int((now - step * bars).timestamp() * 1000)
-    rows = []
-    with Progress(transient=True) as progress:
-        task = progress.add_task(f"Downloading {symbol} {timeframe} from {exchange}", total=bars)
-        while True:
-            page = ex.fetch_ohlcv(symbol, timeframe, since=since, limit=1000)
-            page = [r for r in page if not rows or r[0] > rows[-1][0]]
-            if not page: break
-            rows.extend(page)
-            progress.update(task, completed=min(len(rows), bars))
-            since = page[-1][0] + 1
-            if len(page) < 2: break
-    df = to_ohlcv(pd.DataFrame(rows, columns=["date", *OHLCV_COLUMNS]), f"{exchange} {symbol}")
-    return df[df.index + step <= now]  # never keep the still-open last candle
+    src = CcxtSource(exchange, api_url=api_url, timeout_ms=10_000, retry=RetryPolicy(max_retries=2, base_delay=0.5, max_delay=5))
+    return src.fetch(symbol, timeframe, start=now - timeframe_to_timedelta(timeframe) * bars, end=now)
 
 def demo_data(symbol: str = "BTC/USDT", timeframe: str = "1h", settings=None, download: bool = True,
               bars: int = 8760) -> tuple[pd.DataFrame, str, bool]:
@@ -171,7 +157,7 @@ def demo_data(symbol: str = "BTC/USDT", timeframe: str = "1h", settings=None, do
         return read_ohlcv_file(sample), f"{sample} (TRADELAB_SAMPLE_DIR)", False
     if download:
         try:
-            df = _download_ccxt(settings.exchange, symbol, timeframe, bars)
+            df = _download_ccxt(settings.exchange, symbol, timeframe, bars, settings.ccxt_api_url)
             if len(df) > 100:
                 with atomic_write(cached) as f: df.to_parquet(f)
                 return df, f"{settings.exchange} public API via ccxt, saved to {cached}", False
@@ -179,7 +165,7 @@ def demo_data(symbol: str = "BTC/USDT", timeframe: str = "1h", settings=None, do
             pass  # offline or the exchange refused: fall through to synthetic data, said loudly by the caller
     return synthetic_ohlcv(bars, timeframe, seed=42), "SYNTHETIC random walk (seed 42)", True
 
-# %% ../nbs/01_data.ipynb #42a66fd0
+# %% ../nbs/01_data.ipynb #f66f8443
 def resample(df: pd.DataFrame, timeframe: str, complete_only: bool = True) -> pd.DataFrame:
     "Aggregate an OHLCV frame to a larger `timeframe` (first/max/min/last/sum, bar-open labels)."
     target = timeframe_to_timedelta(timeframe)
@@ -211,7 +197,7 @@ def _bin_end(start: pd.Timestamp, timeframe: str, target: pd.Timedelta) -> pd.Ti
     if timeframe.endswith("M"): return start + pd.DateOffset(months=int(timeframe[:-1]))
     return start + target
 
-# %% ../nbs/01_data.ipynb #f1933b89
+# %% ../nbs/01_data.ipynb #983ab92d
 _LAZY = {"load": "datastore", "fetch": "datastore", "update": "datastore", "import_file": "datastore",
          "list_datasets": "datastore", "CandleStore": "datastore",
          "validate": "quality", "clean": "quality", "DataQualityReport": "quality"}

@@ -158,7 +158,7 @@ class _progress:
     def __exit__(self, *exc):
         if self.show: self.p.stop()
 
-# %% ../nbs/01c_sources.ipynb #523b41e1
+# %% ../nbs/01c_sources.ipynb #5618f710
 def alpaca_timeframe(timeframe: str):
     "alpaca-py's TimeFrame for a ccxt-style timeframe string."
     from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
