@@ -9,7 +9,6 @@ Run: .venv/bin/python benchmarks/bench_backtest.py [--skip-w2] [--skip-btpy]
 """
 import os
 import resource
-import statistics
 import sys
 import time
 import warnings
@@ -18,21 +17,12 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from timing import timed
 
 from tradelab.backtest import Costs, backtest
 from tradelab.data import synthetic_ohlcv
 from tradelab.strategies import get_strategy
 from tradelab.sweep import expand_grid, sweep
-
-
-def timed(fn, repeat=9):
-    fn()
-    runs = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t)
-    return statistics.median(runs)
 
 
 def main():

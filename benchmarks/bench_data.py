@@ -3,27 +3,16 @@
 Targets (issue 3): load from the store <= 100 ms, validate <= 200 ms. Prints a table of medians over
 repeated runs, measured side by side in this one process. Run: .venv/bin/python benchmarks/bench_data.py
 """
-import statistics
 import tempfile
-import time
 
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from timing import timed
 
 from tradelab.data import read_ohlcv_file, resample, synthetic_ohlcv
 from tradelab.datastore import CandleStore
 from tradelab.quality import validate
-
-
-def timed(fn, repeat=7):
-    fn()  # warm: imports, OS file cache
-    runs = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t)
-    return statistics.median(runs)
 
 
 def main():
