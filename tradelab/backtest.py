@@ -61,30 +61,28 @@ def _nan_to_none(x):
 
 @njit(cache=True, nogil=True)
 def equity_stats_nb(eq, t, cash0, ppy):
-    """Return statistics of an equity curve in two passes: total return, CAGR, Sharpe, Sortino, max drawdown
-    and the longest time under water (in the units of `t`)."""
+    """Return statistics of an equity curve in one pass: total return, CAGR, Sharpe, Sortino, max drawdown and
+    the longest time under water (in the units of `t`)."""
     n = len(eq)
-    prev, s = cash0, 0.0
-    for i in range(n):
-        s += eq[i] / prev - 1.0
-        prev = eq[i]
-    mean = s / n
-    prev, ss, neg2, peak, mdd, start, best = cash0, 0.0, 0.0, cash0, 0.0, -1, 0
+    prev, s1, s2, neg2, peak, mdd, start, best = cash0, 0.0, 0.0, 0.0, cash0, 0.0, -1, 0
     for i in range(n):
         r = eq[i] / prev - 1.0
         prev = eq[i]
-        ss += (r - mean) * (r - mean)
+        s1 += r
+        s2 += r * r
         if r < 0: neg2 += r * r
         if eq[i] > peak: peak = eq[i]
-        dd = eq[i] / peak - 1.0
-        if dd < mdd: mdd = dd
-        if dd < 0:
+        if eq[i] < peak:
+            dd = eq[i] / peak - 1.0
+            if dd < mdd: mdd = dd
             if start < 0: start = i - 1 if i > 0 else 0
         elif start >= 0:
             best = max(best, t[i] - t[start])
             start = -1
     if start >= 0: best = max(best, t[n - 1] - t[start])
-    sd = np.sqrt(ss / (n - 1)) if n > 1 else np.nan
+    mean = s1 / n
+    var = (s2 - s1 * mean) / (n - 1) if n > 1 else np.nan
+    sd = np.sqrt(var) if var > 0 else 0.0
     down = np.sqrt(neg2 / n)
     total = eq[n - 1] / cash0 - 1.0
     cagr = (eq[n - 1] / cash0) ** (ppy / n) - 1.0 if eq[n - 1] > 0 else -1.0
@@ -103,8 +101,7 @@ def returns_stats(equity: pd.Series, init_cash: float, ppy: float) -> dict:
 
 def trade_stats(trades: pd.DataFrame) -> dict:
     "Trade-based statistics over closed trades (open trades count in `trades` only)."
-    closed = trades[trades.status == "closed"] if len(trades) else trades
-    pnl = closed.pnl.to_numpy() if len(closed) else np.array([])
+    pnl = trades.pnl.to_numpy()[trades.status.to_numpy() == "closed"] if len(trades) else np.array([])
     wins, losses = pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()
     return {"win_rate": float((pnl > 0).mean()) if len(pnl) else np.nan,
             "profit_factor": float(wins / losses) if losses > 0 else (np.inf if wins > 0 else np.nan),
@@ -228,7 +225,7 @@ def backtest(data: pd.DataFrame | dict, strategy: str | Strategy, params: dict |
     frames = {k: (v if _is_contract(v) else to_ohlcv(v, k)) for k, v in (data.items() if panel else [("", data)])}
     if not frames: raise BadInputError("the panel is empty: pass a dict of symbol -> OHLCV frame")
     index = frames[next(iter(frames))].index
-    for f in frames.values(): index = index.intersection(f.index)
+    for f in list(frames.values())[1:]: index = index.intersection(f.index)
     if len(index) < 2: raise BadInputError(f"need at least two (common) bars to backtest, got {len(index)}")
     timeframe = timeframe or infer_timeframe(index)
     params = st.validate_params(params)
@@ -239,7 +236,8 @@ def backtest(data: pd.DataFrame | dict, strategy: str | Strategy, params: dict |
         f = f if len(f.index) == len(index) and f.index.equals(index) else f.loc[index]
         for c in cols: cols[c][sym] = f[c].to_numpy()
         for k, v in st.signals(f, **params).items(): sigs[k][sym] = np.r_[False, v.to_numpy()[:-1]]  # fill at t+1
-    shape = (lambda d: pd.DataFrame(d, index=naive)) if panel else (lambda d: pd.Series(d[""], index=naive))
+    # fresh arrays: wrap them without a copy (pandas 3 copies arrays by default; 4 MB each on a year of 1m bars)
+    shape = (lambda d: pd.DataFrame(d, index=naive)) if panel else (lambda d: pd.Series(d[""], index=naive, copy=False))
     arr = {c: shape(v) for c, v in cols.items()}
     shifted = {k: shape(v) if v else None for k, v in sigs.items()}
     from vectorbt.portfolio.enums import SizeType, StopEntryPrice
@@ -256,7 +254,7 @@ def backtest(data: pd.DataFrame | dict, strategy: str | Strategy, params: dict |
         arr["close"], shifted["entries"], shifted["exits"], price=arr["open"],
         fees=costs.fees, init_cash=float(cash), **sizing,
         freq=timeframe_to_timedelta(timeframe), **extra, **stop_kw)
-    closes = np.column_stack([cols["close"][k] for k in frames])
+    closes = np.column_stack([cols["close"][k] for k in frames]) if panel else cols["close"][""].reshape(-1, 1)
     return _result(pf, index, closes, st.name, params, costs, float(cash), timeframe, calendar, list(frames) if panel else None)
 
 def _is_contract(df) -> bool:
@@ -268,15 +266,15 @@ def _result(pf, index, closes, name, params, costs, cash, timeframe, calendar, s
     orders = pf.orders.values                            # the structured array of filled orders
     o = orders[np.argsort(orders["idx"], kind="stable")]
     eq, held = equity_from_orders_nb(closes, o["col"], o["idx"], o["size"], o["price"], o["fees"], o["side"], cash)
-    equity = pd.Series(eq, index=tz_index, name="equity")
+    equity = pd.Series(eq, index=tz_index, name="equity", copy=False)
     rec = pf.trades.values                               # the structured array of trades
     trades = pd.DataFrame({
         **({"symbol": np.asarray(symbols)[rec["col"]]} if symbols else {}),
         "entry_time": tz_index[rec["entry_idx"]], "exit_time": tz_index[rec["exit_idx"]],
         "entry_price": rec["entry_price"], "exit_price": rec["exit_price"], "size": rec["size"],
         "fees": rec["entry_fees"] + rec["exit_fees"], "pnl": rec["pnl"], "ret": rec["return"],
-        "direction": np.where(rec["direction"] == 0, "long", "short"),
-        "status": np.where(rec["status"] == 1, "closed", "open")})
+        "direction": pd.Categorical.from_codes((rec["direction"] != 0).astype(np.int8), ["long", "short"]),  # cheap labels:
+        "status": pd.Categorical.from_codes((rec["status"] == 1).astype(np.int8), ["open", "closed"])})      # no string arrays
     stats = returns_stats(equity, cash, periods_per_year(timeframe, calendar))
     stats.update(trade_stats(trades))
     stats["exposure"] = float(held.mean())

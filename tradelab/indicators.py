@@ -42,13 +42,13 @@ def kahan_add_nb(s: float, c: float, x: float):
 
 @njit(cache=True, nogil=True)
 def rolling_mean_nb(x: np.ndarray, w: int) -> np.ndarray:
-    "Rolling mean over `w` values with a compensated running sum; NaN for the first w-1 values."
+    "Rolling mean over `w` values from a running sum, as TA-Lib computes it; NaN for the first w-1 values."
     n = len(x)
     out = np.full(n, np.nan)
-    s, c = 0.0, 0.0
+    s = 0.0
     for i in range(n):
-        s, c = kahan_add_nb(s, c, x[i])
-        if i >= w: s, c = kahan_add_nb(s, c, -x[i - w])
+        s += x[i]
+        if i >= w: s -= x[i - w]
         if i >= w - 1: out[i] = s / w
     return out
 
@@ -57,7 +57,7 @@ def sma(close: pd.Series, window: int = 30) -> pd.Series:
     n = _check_window(window)
     x = close.to_numpy(dtype="float64")
     if np.isnan(x).any(): return close.rolling(n, min_periods=n).mean()   # pandas skips NaNs in a window
-    return pd.Series(rolling_mean_nb(x, n), index=close.index)
+    return pd.Series(rolling_mean_nb(x, n), index=close.index, copy=False)
 
 def ema(close: pd.Series, window: int = 30) -> pd.Series:
     "Exponential moving average seeded with an SMA (TA-Lib EMA)."
@@ -96,7 +96,7 @@ def rsi(close: pd.Series, window: int = 14) -> pd.Series:
         loss = _seeded_ewm((-delta).clip(lower=0), n, 1.0 / n)
         total = gain + loss
         return (100 * gain / total.where(total != 0)).where(total != 0, 0.0).where(total.notna())
-    return pd.Series(rsi_nb(x, n), index=close.index)
+    return pd.Series(rsi_nb(x, n), index=close.index, copy=False)
 
 # %% ../nbs/02_indicators.ipynb #851b423c
 @njit(cache=True, nogil=True)
@@ -123,7 +123,7 @@ def bollinger_bands(close: pd.Series, window: int = 20, k: float = 2.0) -> pd.Da
     mid = sma(close, n)
     x = close.to_numpy(dtype="float64")
     std = (close.rolling(n, min_periods=n).std(ddof=0) if np.isnan(x).any()
-           else pd.Series(rolling_std_nb(x, n), index=close.index))
+           else pd.Series(rolling_std_nb(x, n), index=close.index, copy=False))
     return pd.DataFrame({"lower": mid - k * std, "middle": mid, "upper": mid + k * std})
 
 # %% ../nbs/02_indicators.ipynb #3d770197

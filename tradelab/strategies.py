@@ -126,13 +126,20 @@ def get_strategy(strategy) -> Strategy:
     raise BadInputError(f"strategy must be a name or a Strategy, got {type(strategy).__name__}")
 
 # %% ../nbs/03_strategies.ipynb #7d857c7f
+def _cross(a, b, up: bool) -> pd.Series:
+    x, y = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
+    out = np.zeros(len(x), dtype=bool)
+    with np.errstate(invalid="ignore"):                   # NaN (warm-up) compares False, as in pandas
+        out[1:] = (x[1:] > y[1:]) & (x[:-1] <= y[:-1]) if up else (x[1:] < y[1:]) & (x[:-1] >= y[:-1])
+    return pd.Series(out, index=a.index, copy=False)
+
 def crossed_above(a: pd.Series, b: pd.Series) -> pd.Series:
     "True where `a` crosses above `b`: previous bar a <= b, this bar a > b."
-    return (a > b) & (a.shift() <= b.shift())
+    return _cross(a, b, True)
 
 def crossed_below(a: pd.Series, b: pd.Series) -> pd.Series:
     "True where `a` crosses below `b`: previous bar a >= b, this bar a < b."
-    return (a < b) & (a.shift() >= b.shift())
+    return _cross(a, b, False)
 
 class SmaCrossParams(BaseModel):
     model_config = ConfigDict(extra="forbid")

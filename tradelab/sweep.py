@@ -17,7 +17,7 @@ from numba import njit, prange
 from .backtest import STAT_KEYS, Costs, backtest, periods_per_year
 from .config import BadInputError
 from .data import infer_timeframe, to_ohlcv
-from .indicators import rolling_std_nb, rsi_nb
+from .indicators import rolling_mean_nb, rolling_std_nb, rsi_nb
 from .strategies import bollinger_breakout, get_strategy, rsi_mean_reversion, sma_cross
 
 # %% auto #0
@@ -175,18 +175,15 @@ def sma_cross_sweep_nb(open_, close, t, fasts, slows, fees, slip, cash0, ppy, ou
     for j in prange(len(fasts)):
         fw, sw = fasts[j], slows[j]
         st = sim_init_nb(cash0)
-        sf, cf, ss, cs = 0.0, 0.0, 0.0, 0.0
+        sf, ss = 0.0, 0.0
         pf, ps = np.nan, np.nan
         go_in, go_out = False, False
         for i in range(n):
             st = sim_bar_nb(st, i, open_[i], close[i], t, fees, slip, go_in, go_out)
-            x = close[i]
-            y = x - cf; z = sf + y; cf = (z - sf) - y; sf = z       # kahan_add_nb, inlined
-            y = x - cs; z = ss + y; cs = (z - ss) - y; ss = z
-            if i >= fw:
-                y = -close[i - fw] - cf; z = sf + y; cf = (z - sf) - y; sf = z
-            if i >= sw:
-                y = -close[i - sw] - cs; z = ss + y; cs = (z - ss) - y; ss = z
+            sf += close[i]                                       # rolling_mean_nb's running sums, inlined
+            ss += close[i]
+            if i >= fw: sf -= close[i - fw]
+            if i >= sw: ss -= close[i - sw]
             f = sf / fw if i >= fw - 1 else np.nan
             s = ss / sw if i >= sw - 1 else np.nan
             go_in = f > s and pf <= ps
@@ -214,13 +211,7 @@ def bollinger_sweep_nb(open_, close, t, windows, ks, fees, slip, cash0, ppy, out
     n = len(close)
     for j in prange(len(windows)):
         w = windows[j]
-        mid = np.full(n, np.nan)
-        s, c = 0.0, 0.0
-        for i in range(n):                                   # rolling_mean_nb, inlined
-            y = close[i] - c; z = s + y; c = (z - s) - y; s = z
-            if i >= w:
-                y = -close[i - w] - c; z = s + y; c = (z - s) - y; s = z
-            if i >= w - 1: mid[i] = s / w
+        mid = rolling_mean_nb(close, w)
         std = rolling_std_nb(close, w)
         st = sim_init_nb(cash0)
         go_in, go_out = False, False
