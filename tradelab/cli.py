@@ -28,8 +28,8 @@ app = typer.Typer(name="tradelab", help="Research, backtest and paper-trade trad
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Inspect and validate the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-console = Console()
-err_console = Console(stderr=True)
+console = Console(emoji=False)             # 'fast=a:b:c' must not turn into an emoji
+err_console = Console(stderr=True, emoji=False)
 
 def _version(value: bool):
     if value:

@@ -135,7 +135,13 @@ def _merge(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
 
 def load(exchange: str, symbol: str, timeframe: str, start=None, end=None, store: CandleStore | None = None) -> pd.DataFrame:
     "Stored candles for [start, end); raises `DataError` with the fetch command when there are none."
-    return (store or CandleStore()).read(exchange, symbol, timeframe, start, end)
+    store = store or CandleStore()
+    df = store.read(exchange, symbol, timeframe, start, end)
+    if len(df) == 0 and (start is not None or end is not None):
+        m = store.meta(exchange, symbol, timeframe) or {}
+        raise BadInputError(f"no {exchange} {symbol} {timeframe} bars between {start or 'the start'} and {end or 'the end'}; "
+                            f"the store holds {m.get('first', '?')[:16]} .. {m.get('last', '?')[:16]} UTC")
+    return df
 
 def fetch(exchange: str, symbol: str, timeframe: str, start=None, end=None, store: CandleStore | None = None,
           source=None, replace: bool = False, progress: bool = True) -> pd.DataFrame:

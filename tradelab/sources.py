@@ -106,12 +106,12 @@ class CcxtSource:
 
     def fetch(self, symbol: str, timeframe: str, start=None, end=None, progress: bool = True) -> pd.DataFrame:
         "Closed candles with bar-open times in [start, end) (default: the last 30 days up to now)."
-        self.check(symbol, timeframe)
         step = timeframe_to_timedelta(timeframe)
         now = self.now()
-        end = min(_utc(end) or now, now)
+        end = min(_utc(end) or now, now)                 # dates are checked before any request
         start = _utc(start) or end - pd.Timedelta(days=30)
         if start >= end: raise BadInputError(f"start {start} must be before end {end}")
+        self.check(symbol, timeframe)
         step_ms, end_ms = int(step.total_seconds() * 1000), _ms(end)
         since, rows = _ms(start), []
         with _progress(progress, f"{self.name} {symbol} {timeframe}", max(1, (end_ms - since) // step_ms)) as bar:
