@@ -294,8 +294,8 @@ def beta_correlation(returns, benchmark) -> dict:
     return {"beta": float(cov[0, 1] / cov[1, 1]), "correlation": float(np.corrcoef(a, b)[0, 1])}
 
 def rolling_correlations(closes: pd.DataFrame, window: int = 100) -> pd.DataFrame:
-    "Rolling correlation matrix of a universe's returns: MultiIndex (time, symbol) x symbol."
-    return closes.pct_change().rolling(window).corr()
+    "Rolling correlation matrix of a universe's returns on their common bars: MultiIndex (time, symbol) x symbol."
+    return closes.dropna().pct_change().rolling(window).corr()
 
 def risk_contributions(weights, cov) -> pd.Series:
     "Each position's contribution to portfolio volatility (they sum to the portfolio volatility)."
