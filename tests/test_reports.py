@@ -53,6 +53,7 @@ def test_backtest_report_folder(backtest_report):
     html = (folder / "report.html").read_text()
     assert "STALE DATA" in html and "sma_cross on BTC/USDT 1h" in html
     assert "def " not in html and "ReportContext" not in html          # inputs hidden
+    assert html.count("<img") == 2                                      # equity and monthly returns, each once
 
 
 def test_metrics_equal_quantstats_on_returns_csv(backtest_report):

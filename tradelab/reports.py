@@ -174,6 +174,7 @@ def _plot_equity(self):
     ax2.fill_between(dd.index, dd.values, 0, color="crimson", alpha=0.5); ax2.set_ylabel("drawdown"); ax2.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(_fig_path(self, "equity.png"), dpi=110)
+    plt.close(fig)                # shown once, as the cell's result (not again by the inline backend)
     return fig
 
 def monthly_returns(returns: pd.Series) -> pd.DataFrame:
@@ -196,6 +197,7 @@ def _plot_monthly(self):
     ax.set_title("monthly returns")
     fig.tight_layout()
     fig.savefig(_fig_path(self, "monthly_returns.png"), dpi=110)
+    plt.close(fig)
     return fig
 
 def _trades_table(self, last: int = 200):
