@@ -195,6 +195,7 @@ def data_validate(exchange: str | None = _EX, symbol: str | None = typer.Option(
                   timeframe: str = _TF, start: str | None = _START, end: str | None = _END,
                   file: str | None = typer.Option(None, "--file", help="Check a candle file instead of the store."),
                   outlier_threshold: float = typer.Option(10.0, help="Robust z-score above which a return is an outlier."),
+                  calendar: str = typer.Option("crypto", "--calendar", help="crypto (24/7) or stocks (closed hours are not gaps)."),
                   as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
                   strict: bool = typer.Option(False, help="Exit 1 unless the data is clean (no errors, no gaps).")):
     "Check candles for duplicates, gaps, NaNs, impossible bars, zero volume, stale runs and outliers."
@@ -210,7 +211,7 @@ def data_validate(exchange: str | None = _EX, symbol: str | None = typer.Option(
         df, tf = load(_exchange(exchange), symbol, timeframe, start, end), timeframe
     else:
         raise BadInputError("say what to check: --symbol S (with --exchange, --timeframe) for stored data, or --file PATH")
-    rep = validate(df, tf, outlier_threshold=outlier_threshold)
+    rep = validate(df, tf, outlier_threshold=outlier_threshold, calendar=calendar)
     if as_json: console.print_json(json.dumps(rep.to_dict()))
     else: console.print(rep)
     if strict and not rep.ok: raise typer.Exit(1)

@@ -78,8 +78,11 @@ class DataQualityReport:
 def _iso(ts) -> str: return pd.Timestamp(ts).isoformat()
 
 def validate(df: pd.DataFrame, timeframe: str | None = None, outlier_threshold: float = 10.0,
-             stale_run: int = 3, max_listed: int = 1000) -> DataQualityReport:
-    "Check an OHLCV frame and report every problem found (the frame is not changed)."
+             stale_run: int = 3, max_listed: int = 1000, calendar: str = "crypto") -> DataQualityReport:
+    """Check an OHLCV frame and report every problem found (the frame is not changed). With `calendar="stocks"`
+    the market's closed hours are not gaps: intraday bars may stop at one New York trading day's close and resume
+    at the next one's open, and daily bars may skip weekends and holidays (up to 4 days)."""
+    if calendar not in ("crypto", "stocks"): raise BadInputError(f"calendar={calendar!r}; use crypto or stocks")
     missing_cols = [c for c in OHLCV_COLUMNS if c not in df.columns]
     if missing_cols: raise BadInputError(f"not an OHLCV frame: missing column(s) {', '.join(missing_cols)}")
     if not isinstance(df.index, pd.DatetimeIndex): raise BadInputError("not an OHLCV frame: the index must be a DatetimeIndex")
@@ -98,6 +101,7 @@ def validate(df: pd.DataFrame, timeframe: str | None = None, outlier_threshold: 
     ts = s[np.r_[True, ~same]]                          # sorted, unique times for the gap check
     d = np.diff(ts)
     gap_at = np.flatnonzero(d > step)
+    if calendar == "stocks" and len(gap_at): gap_at = gap_at[~_market_closed(ts, gap_at, step)]
     missing = (d[gap_at] // step - 1).astype(np.int64)  # bars that should have opened in the hole
     rep.missing_bars = int(missing.sum())
     rep.gaps = [{"start": _iso(pd.Timestamp(ts[i] + step, tz="UTC")), "end": _iso(pd.Timestamp(ts[i + 1] - step, tz="UTC")),
@@ -113,6 +117,13 @@ def validate(df: pd.DataFrame, timeframe: str | None = None, outlier_threshold: 
     rep.stale_runs = _runs(flat, stale_run, df.index, max_listed)
     rep.outliers = _outliers(c, df.index, outlier_threshold, max_listed)
     return rep
+
+def _market_closed(ts: np.ndarray, gap_at: np.ndarray, step: int) -> np.ndarray:
+    "Which gaps a stock market's calendar explains: overnight/weekend/holiday for intraday bars, <= 4 days for daily."
+    before = pd.DatetimeIndex(ts[gap_at], tz="UTC").tz_convert("America/New_York")
+    after = pd.DatetimeIndex(ts[gap_at + 1], tz="UTC").tz_convert("America/New_York")
+    if step < 86_400 * 10**9: return np.asarray(before.date != after.date)
+    return np.asarray((after - before) <= pd.Timedelta(days=4))
 
 def _runs(mask: np.ndarray, min_len: int, index, max_listed: int) -> list:
     "Runs of at least `min_len` consecutive True values: [{start, bars}]."
@@ -136,7 +147,7 @@ def _outliers(close: np.ndarray, index, threshold: float, max_listed: int) -> li
     top = hits[np.argsort(-np.abs(z[hits]))][:max_listed]
     return [{"time": _iso(index[i + 1]), "log_return": float(r[i]), "z": float(z[i])} for i in sorted(top)]
 
-# %% ../nbs/01a_quality.ipynb #87da6003
+# %% ../nbs/01a_quality.ipynb #9001bc80
 POLICIES = ("raise", "drop", "fill")
 
 def clean(df: pd.DataFrame, timeframe: str | None = None, policy: str = "raise") -> pd.DataFrame:

@@ -95,7 +95,7 @@ class ReportContext:
         res = backtest(frames[symbol], strategy, _json(params, "params"), Costs(fees, slippage), cash, timeframe=timeframe, calendar=calendar)
         return cls("backtest", f"{strategy} on {symbol} {timeframe}", timeframe, frames, {strategy: res},
                    cls._bench(frames, benchmark, exchange, timeframe, start, end, data_dir), periods_per_year(timeframe, calendar),
-                   Path(output_dir), stale, {"exchange": exchange, "fees": fees, "slippage": slippage, "params": res.params})
+                   Path(output_dir), stale, {"exchange": exchange, "fees": fees, "slippage": slippage, "params": res.params, "calendar": calendar})
 
     @classmethod
     def compare(cls, symbol, exchange, timeframe, strategies='["sma_cross"]', params="{}", rank_by="sharpe", start="", end="",
@@ -112,7 +112,7 @@ class ReportContext:
         ranked = dict(sorted(res.items(), key=lambda kv: key(kv[0]), reverse=rank_by != "max_drawdown_duration"))
         return cls("compare", f"{len(names)} strategies on {symbol} {timeframe}, ranked by {rank_by}", timeframe, frames, ranked,
                    cls._bench(frames, benchmark, exchange, timeframe, start, end, data_dir), periods_per_year(timeframe, calendar),
-                   Path(output_dir), stale, {"exchange": exchange, "fees": fees, "slippage": slippage, "rank_by": rank_by})
+                   Path(output_dir), stale, {"exchange": exchange, "fees": fees, "slippage": slippage, "rank_by": rank_by, "calendar": calendar})
 
     @classmethod
     def portfolio(cls, symbols, exchange, timeframe, strategy, params="{}", start="", end="", fees=0.001, slippage=0.0,
@@ -124,7 +124,7 @@ class ReportContext:
         res = backtest(frames, strategy, _json(params, "params"), Costs(fees, slippage), cash, timeframe=timeframe, calendar=calendar)
         return cls("portfolio", f"{strategy} on {', '.join(syms)} {timeframe} (shared cash)", timeframe, frames, {strategy: res},
                    cls._bench(frames, benchmark, exchange, timeframe, start, end, data_dir), periods_per_year(timeframe, calendar),
-                   Path(output_dir), stale, {"exchange": exchange, "fees": fees, "slippage": slippage, "params": res.params})
+                   Path(output_dir), stale, {"exchange": exchange, "fees": fees, "slippage": slippage, "params": res.params, "calendar": calendar})
 
     @property
     def best(self) -> BacktestResult: return next(iter(self.results.values()))
@@ -147,7 +147,7 @@ def _headline(self):
 def _quality_table(self):
     rows = {}
     for s, f in self.frames.items():
-        rep = validate(f, self.timeframe)
+        rep = validate(f, self.timeframe, calendar=self.settings.get("calendar", "crypto"))
         rows[s] = {"bars": rep.rows, "gaps": len(rep.gaps), "missing bars": rep.missing_bars, "duplicates": rep.duplicates,
                    "NaN rows": rep.nan_rows, "bad high/low": rep.bad_high_low, "zero volume": rep.zero_volume,
                    "stale runs": len(rep.stale_runs), "outliers": len(rep.outliers)}

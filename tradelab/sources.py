@@ -95,6 +95,8 @@ class CcxtSource:
     def check(self, symbol: str, timeframe: str):
         "Raise `BadInputError` for a symbol or timeframe this exchange does not have."
         timeframe_to_timedelta(timeframe)
+        if not (getattr(self.ex, "has", None) or {}).get("fetchOHLCV"):
+            raise BadInputError(f"{self.name} does not offer OHLCV candles through ccxt; pick another exchange")
         tfs = getattr(self.ex, "timeframes", None) or {}
         if tfs and timeframe not in tfs:
             raise BadInputError(f"{self.name} has no {timeframe!r} candles; it offers: {' '.join(tfs)}")
