@@ -5,6 +5,7 @@
 # %% ../nbs/04_backtest.ipynb #ff6dd06d
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -18,7 +19,7 @@ from .strategies import Strategy, get_strategy
 
 # %% auto #0
 __all__ = ['CALENDARS', 'STAT_KEYS', 'Costs', 'periods_per_year', 'equity_stats_nb', 'returns_stats', 'trade_stats', 'Stops',
-           'BacktestResult', 'equity_from_orders_nb', 'backtest', 'warm_up']
+           'BacktestResult', 'equity_from_orders_nb', 'backtest', 'common_frames', 'collect_stats', 'warm_up']
 
 # %% ../nbs/04_backtest.ipynb #5a4624da
 @dataclass(frozen=True)
@@ -170,15 +171,12 @@ class BacktestResult:
             out["risk_events"] = [e.to_dict() for e in self.risk_events]
         return out
 
-_VBT_CACHED = []
-
+@functools.cache
 def _vbt():
     "vectorbt, with its signal simulator's compiled code cached on disk (vectorbt leaves it uncached: ~6 s per process)."
     import vectorbt as vbt
-    if not _VBT_CACHED:
-        from vectorbt.portfolio import nb as vbt_nb
-        vbt_nb.simulate_from_signals_nb.enable_caching()
-        _VBT_CACHED.append(True)
+    from vectorbt.portfolio import nb as vbt_nb
+    vbt_nb.simulate_from_signals_nb.enable_caching()
     return vbt
 
 @njit(cache=True, nogil=True)
@@ -221,12 +219,7 @@ def backtest(data: pd.DataFrame | dict, strategy: str | Strategy, params: dict |
     costs = costs or Costs()
     if not (isinstance(cash, (int, float)) and cash > 0): raise BadInputError(f"cash={cash!r} must be a positive amount")
     if size is not None and not size > 0: raise BadInputError(f"size={size!r} must be positive (units of the asset)")
-    panel = isinstance(data, dict)
-    frames = {k: (v if _is_contract(v) else to_ohlcv(v, k)) for k, v in (data.items() if panel else [("", data)])}
-    if not frames: raise BadInputError("the panel is empty: pass a dict of symbol -> OHLCV frame")
-    index = frames[next(iter(frames))].index
-    for f in list(frames.values())[1:]: index = index.intersection(f.index)
-    if len(index) < 2: raise BadInputError(f"need at least two (common) bars to backtest, got {len(index)}")
+    panel, frames, index = common_frames(data)
     timeframe = timeframe or infer_timeframe(index)
     params = st.validate_params(params)
     naive = index.tz_convert(None) if index.tz is not None else index
@@ -257,6 +250,24 @@ def backtest(data: pd.DataFrame | dict, strategy: str | Strategy, params: dict |
     closes = np.column_stack([cols["close"][k] for k in frames]) if panel else cols["close"][""].reshape(-1, 1)
     return _result(pf, index, closes, st.name, params, costs, float(cash), timeframe, calendar, list(frames) if panel else None)
 
+def common_frames(data) -> tuple[bool, dict, pd.DatetimeIndex]:
+    "(is it a panel, the frames in the OHLCV contract keyed by symbol ('' for a single frame), their common bars)."
+    panel = isinstance(data, dict)
+    frames = {k: (v if _is_contract(v) else to_ohlcv(v, k)) for k, v in (data.items() if panel else [("", data)])}
+    if not frames: raise BadInputError("the panel is empty: pass a dict of symbol -> OHLCV frame")
+    index = frames[next(iter(frames))].index
+    for f in list(frames.values())[1:]: index = index.intersection(f.index)
+    if len(index) < 2: raise BadInputError(f"need at least two (common) bars to backtest, got {len(index)}")
+    return panel, frames, index
+
+def collect_stats(equity: pd.Series, trades: pd.DataFrame, cash: float, ppy: float, exposure: float, traded: float) -> dict:
+    "All of `STAT_KEYS`: return and trade statistics, the exposure, and turnover (traded notional / mean equity)."
+    stats = returns_stats(equity, cash, ppy)
+    stats.update(trade_stats(trades))
+    stats["exposure"] = float(exposure)
+    stats["turnover"] = float(traded / equity.mean())
+    return {k: stats[k] for k in STAT_KEYS}
+
 def _is_contract(df) -> bool:
     return (isinstance(df, pd.DataFrame) and list(df.columns) == ["open", "high", "low", "close", "volume"]
             and isinstance(df.index, pd.DatetimeIndex) and df.index.is_monotonic_increasing and df.index.is_unique)
@@ -275,11 +286,8 @@ def _result(pf, index, closes, name, params, costs, cash, timeframe, calendar, s
         "fees": rec["entry_fees"] + rec["exit_fees"], "pnl": rec["pnl"], "ret": rec["return"],
         "direction": pd.Categorical.from_codes((rec["direction"] != 0).astype(np.int8), ["long", "short"]),  # cheap labels:
         "status": pd.Categorical.from_codes((rec["status"] == 1).astype(np.int8), ["open", "closed"])})      # no string arrays
-    stats = returns_stats(equity, cash, periods_per_year(timeframe, calendar))
-    stats.update(trade_stats(trades))
-    stats["exposure"] = float(held.mean())
-    stats["turnover"] = float((orders["size"] * orders["price"]).sum() / equity.mean())
-    stats = {k: stats[k] for k in STAT_KEYS}
+    stats = collect_stats(equity, trades, cash, periods_per_year(timeframe, calendar), held.mean(),
+                          (orders["size"] * orders["price"]).sum())
     return BacktestResult(name, params, costs, cash, equity, trades, stats, timeframe, pf)
 
 # %% ../nbs/04_backtest.ipynb #f15c7974

@@ -9,7 +9,6 @@ import json
 import os
 import sys
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.panel import Panel
@@ -95,7 +94,8 @@ def config_check(as_json: bool = typer.Option(False, "--json", help="Print the r
 # %% ../nbs/12_cli.ipynb #a30141d9
 def _fmt(key: str, v) -> str:
     if v is None or (isinstance(v, float) and v != v): return "n/a"
-    if key in ("total_return", "cagr", "max_drawdown", "win_rate", "exposure"): return f"{v:+.2%}" if key != "win_rate" and key != "exposure" else f"{v:.1%}"
+    if key in ("total_return", "cagr", "max_drawdown"): return f"{v:+.2%}"
+    if key in ("win_rate", "exposure"): return f"{v:.1%}"
     if key == "max_drawdown_duration": return f"{v:.1f} days"
     if key == "trades": return f"{v:d}"
     return f"{v:.3f}" if isinstance(v, float) else str(v)
@@ -378,6 +378,8 @@ def walkforward_cmd(exchange: str | None = _EX, symbol: str = typer.Option(..., 
                     calendar: str = _CAL, as_json: bool = typer.Option(False, "--json", help="Print the folds as JSON.")):
     "Optimise on each train window, trade the next test window, and stitch the out-of-sample results."
     import contextlib
+
+    import numpy as np
 
     from tradelab.backtest import Costs, periods_per_year
     from tradelab.strategies import get_strategy

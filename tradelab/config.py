@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # %% auto #0
 __all__ = ['TradelabError', 'BadInputError', 'ConfigError', 'DataError', 'Settings', 'load_settings', 'redact', 'settings_rows',
-           'scrub_url', 'SecretFilter', 'JsonFormatter', 'setup_logging', 'atomic_write']
+           'scrub_url', 'SecretFilter', 'JsonFormatter', 'setup_logging', 'progress', 'atomic_write']
 
 # %% ../nbs/00_config.ipynb #df396edd
 class TradelabError(Exception):
@@ -172,6 +172,19 @@ def setup_logging(settings: Settings | None = None, stream=None) -> logging.Logg
     return log
 
 # %% ../nbs/00_config.ipynb #2a84d571
+@contextmanager
+def progress(show: bool, description: str, total: int):
+    "A transient Rich progress bar for `total` items (or nothing): yields `advance_to(done)`."
+    if not show:
+        yield lambda done: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+    task = bar.add_task(description, total=total)
+    with bar:
+        yield lambda done: bar.update(task, completed=min(done, total))
+
+# %% ../nbs/00_config.ipynb #8d5e57d1
 @contextmanager
 def atomic_write(path, mode: str = "wb"):
     "Open a temporary file beside `path` for writing; rename it to `path` only if the block succeeds."

@@ -15,8 +15,8 @@ import pandas as pd
 from .config import BadInputError, DataError
 
 # %% auto #0
-__all__ = ['OHLCV_COLUMNS', 'OHLCV_SUFFIXES', 'to_ohlcv', 'timeframe_to_timedelta', 'infer_timeframe', 'read_ohlcv_file',
-           'symbol_to_filename', 'find_sample_file', 'synthetic_ohlcv', 'demo_data', 'resample']
+__all__ = ['OHLCV_COLUMNS', 'OHLCV_SUFFIXES', 'to_ohlcv', 'utc_timestamp', 'timeframe_to_timedelta', 'infer_timeframe',
+           'read_ohlcv_file', 'symbol_to_filename', 'find_sample_file', 'synthetic_ohlcv', 'demo_data', 'resample']
 
 # %% ../nbs/01_data.ipynb #9636c92c
 OHLCV_COLUMNS = ["open", "high", "low", "close", "volume"]
@@ -61,6 +61,14 @@ def _to_datetime(col: pd.Series, source: str) -> pd.DatetimeIndex:
         raise BadInputError(f"{source}: cannot parse the time column {col.name!r} as dates ({e})") from None
 
 # %% ../nbs/01_data.ipynb #cc996cd3
+def utc_timestamp(ts) -> pd.Timestamp | None:
+    "A user's date as a UTC Timestamp (None stays None); an unreadable one is a `BadInputError`."
+    if ts is None: return None
+    try: t = pd.Timestamp(ts)
+    except (ValueError, TypeError): raise BadInputError(f"cannot read {ts!r} as a date; use e.g. 2024-01-31 or 2024-01-31T12:00") from None
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+# %% ../nbs/01_data.ipynb #ac7d8108
 _TF_UNITS = {"s": "s", "m": "min", "h": "h", "d": "D", "w": "W"}
 
 def timeframe_to_timedelta(timeframe: str) -> pd.Timedelta:
@@ -81,7 +89,7 @@ def infer_timeframe(index: pd.DatetimeIndex) -> str:
         if secs % size == 0: return f"{secs // size}{unit}"
     raise BadInputError(f"bar spacing {step} is not a whole number of seconds")
 
-# %% ../nbs/01_data.ipynb #ac7d8108
+# %% ../nbs/01_data.ipynb #e67b954d
 OHLCV_SUFFIXES = (".feather", ".parquet", ".csv", ".json")
 
 def read_ohlcv_file(path) -> pd.DataFrame:
@@ -106,7 +114,7 @@ def read_ohlcv_file(path) -> pd.DataFrame:
     df = to_ohlcv(raw, str(path))
     return df[~df.index.duplicated(keep="last")].sort_index()
 
-# %% ../nbs/01_data.ipynb #e67b954d
+# %% ../nbs/01_data.ipynb #e134b6e4
 def symbol_to_filename(symbol: str, timeframe: str) -> str:
     "freqtrade's file stem for a pair and timeframe: `BTC/USDT`, `1h` -> `BTC_USDT-1h`."
     return f"{symbol.replace('/', '_').replace(':', '_')}-{timeframe}"
@@ -135,7 +143,7 @@ def synthetic_ohlcv(n: int = 5000, timeframe: str = "1h", seed: int = 0, start="
     return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close,
                          "volume": rng.lognormal(3, 1, n)}, index=idx)
 
-# %% ../nbs/01_data.ipynb #e134b6e4
+# %% ../nbs/01_data.ipynb #42a66fd0
 def _download_ccxt(exchange: str, symbol: str, timeframe: str, bars: int, api_url: str | None = None) -> pd.DataFrame:
     "The last `bars` closed candles from the exchange's public API (tradelab.sources: paginated, retried, progress bar)."
     from tradelab.sources import CcxtSource, RetryPolicy  # a later notebook: imported on use
@@ -165,7 +173,7 @@ def demo_data(symbol: str = "BTC/USDT", timeframe: str = "1h", settings=None, do
             pass  # offline or the exchange refused: fall through to synthetic data, said loudly by the caller
     return synthetic_ohlcv(bars, timeframe, seed=42), "SYNTHETIC random walk (seed 42)", True
 
-# %% ../nbs/01_data.ipynb #f66f8443
+# %% ../nbs/01_data.ipynb #b86b1cef
 def resample(df: pd.DataFrame, timeframe: str, complete_only: bool = True) -> pd.DataFrame:
     "Aggregate an OHLCV frame to a larger `timeframe` (first/max/min/last/sum, bar-open labels)."
     target = timeframe_to_timedelta(timeframe)
@@ -197,7 +205,7 @@ def _bin_end(start: pd.Timestamp, timeframe: str, target: pd.Timedelta) -> pd.Ti
     if timeframe.endswith("M"): return start + pd.DateOffset(months=int(timeframe[:-1]))
     return start + target
 
-# %% ../nbs/01_data.ipynb #983ab92d
+# %% ../nbs/01_data.ipynb #8871894a
 _LAZY = {"load": "datastore", "fetch": "datastore", "update": "datastore", "import_file": "datastore",
          "list_datasets": "datastore", "CandleStore": "datastore",
          "validate": "quality", "clean": "quality", "DataQualityReport": "quality"}

@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .config import BadInputError, DataError, atomic_write, load_settings
-from .data import OHLCV_COLUMNS, OHLCV_SUFFIXES, read_ohlcv_file, timeframe_to_timedelta
+from .config import progress as show_progress
+from .data import OHLCV_COLUMNS, OHLCV_SUFFIXES, read_ohlcv_file, timeframe_to_timedelta, utc_timestamp
 
 # %% auto #0
 __all__ = ['symbol_dir', 'content_hash', 'CandleStore', 'source_for', 'load', 'fetch', 'update', 'parse_filename', 'import_file',
@@ -111,8 +112,7 @@ class CandleStore:
         return out
 
 def _between(df, start=None, end=None) -> pd.DataFrame:
-    from tradelab.sources import _utc
-    s, e = _utc(start), _utc(end)
+    s, e = utc_timestamp(start), utc_timestamp(end)
     if s is not None: df = df[df.index >= s]
     if e is not None: df = df[df.index < e]
     return df
@@ -198,8 +198,7 @@ def import_file(path, exchange: str, symbol: str | None = None, timeframe: str |
         jobs = [(path, symbol or sym, timeframe or tf)]
     else: raise BadInputError(f"{path}: no such file or directory")
     out = []
-    from tradelab.sources import _progress
-    with _progress(progress and len(jobs) > 1, f"importing {len(jobs)} files", len(jobs)) as bar:
+    with show_progress(progress and len(jobs) > 1, f"Importing {len(jobs)} files", len(jobs)) as bar:
         for i, (p, sym, tf) in enumerate(jobs):
             df = read_ohlcv_file(p)
             out.append(store.write(df, exchange, sym, tf, f"file:{p.resolve()}"))

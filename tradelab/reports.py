@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .backtest import STAT_KEYS, BacktestResult, Costs, backtest, periods_per_year
+from .backtest import STAT_KEYS, BacktestResult, Costs, _nan_to_none, backtest, periods_per_year, returns_stats
 from .config import BadInputError, DataError, TradelabError, atomic_write, load_settings
 from .data import timeframe_to_timedelta
 from .datastore import CandleStore
@@ -38,16 +38,10 @@ def _json(text: str, what: str):
 
 def returns_metrics(returns: pd.Series, ppy: float) -> dict:
     "Headline metrics of bar returns with quantstats' definitions (zero risk-free rate, `ppy` bars a year)."
-    r = returns.to_numpy(dtype="float64")
-    sd = r.std(ddof=1) if len(r) > 1 else np.nan
-    down = np.sqrt(np.mean(np.minimum(r, 0) ** 2))
-    wealth = np.cumprod(1 + r)
-    peak = np.maximum.accumulate(np.r_[1.0, wealth])[1:]
-    total = wealth[-1] - 1
-    return {"total_return": float(total), "cagr": float(wealth[-1] ** (ppy / len(r)) - 1) if wealth[-1] > 0 else -1.0,
-            "sharpe": float(r.mean() / sd * np.sqrt(ppy)) if sd > 0 else None,
-            "sortino": float(r.mean() / down * np.sqrt(ppy)) if down > 0 else None,
-            "volatility": float(sd * np.sqrt(ppy)), "max_drawdown": float((wealth / peak - 1).min())}
+    wealth = (1 + returns).cumprod()                      # the backtest's own statistics, on unit capital
+    stats = returns_stats(wealth, 1.0, ppy)
+    out = {k: _nan_to_none(stats[k]) for k in ("total_return", "cagr", "sharpe", "sortino", "max_drawdown")}
+    return {**out, "volatility": float(returns.std(ddof=1) * np.sqrt(ppy))}
 
 @dataclass
 class ReportContext:

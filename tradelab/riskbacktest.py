@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .backtest import STAT_KEYS, BacktestResult, Costs, periods_per_year, returns_stats, trade_stats
+from .backtest import BacktestResult, Costs, collect_stats, common_frames, periods_per_year
 from .config import BadInputError
-from .data import infer_timeframe, to_ohlcv
+from .data import infer_timeframe
 from .risk import RiskConfig, RiskManager
 from .strategies import get_strategy
 
@@ -22,11 +22,7 @@ def backtest_with_risk(data, strategy, params=None, costs: Costs | None = None, 
                        risk: RiskConfig | None = None, timeframe: str | None = None, calendar: str = "crypto") -> BacktestResult:
     "Backtest with sizing rules, limits and circuit breakers applied bar by bar."
     st, costs, risk = get_strategy(strategy), costs or Costs(), risk or RiskConfig()
-    panel = isinstance(data, dict)
-    frames = {k: to_ohlcv(v, k) if not isinstance(v.index, pd.DatetimeIndex) else v for k, v in (data.items() if panel else [("", data)])}
-    index = frames[next(iter(frames))].index
-    for f in frames.values(): index = index.intersection(f.index)
-    if len(index) < 2: raise BadInputError(f"need at least two (common) bars to backtest, got {len(index)}")
+    panel, frames, index = common_frames(data)
     timeframe = timeframe or infer_timeframe(index)
     params = st.validate_params(params)
     syms = list(frames)
@@ -39,7 +35,7 @@ def backtest_with_risk(data, strategy, params=None, costs: Costs | None = None, 
         E[:, j], X[:, j] = sig.entries.to_numpy(), sig.exits.to_numpy()
     ppy = periods_per_year(timeframe, calendar)
     mgr = RiskManager(risk, ppy)
-    fees, slip = costs.fees, costs.slippage
+    fees = costs.fees
     units, cash_ = np.zeros(m), float(cash)
     entry = [None] * m                       # (bar, price, cost, fee) of the open position
     pend_in, pend_out = np.zeros(m, bool), np.zeros(m, bool)
@@ -49,9 +45,9 @@ def backtest_with_risk(data, strategy, params=None, costs: Costs | None = None, 
         t = index[i]
         mgr.start_bar(t, cash_ + float(units @ OPEN[i]))
         for j in np.flatnonzero(pend_out & (units > 0)):          # exits first: they free cash
-            price = OPEN[i, j] * (1 - slip)
+            price = costs.fill_price(OPEN[i, j], -1)
             proceeds = units[j] * price
-            fee = proceeds * fees
+            fee = costs.fee(proceeds)
             cash_ += proceeds - fee
             b, p0, cost, fee0 = entry[j]
             pnl = proceeds - fee - cost
@@ -59,12 +55,12 @@ def backtest_with_risk(data, strategy, params=None, costs: Costs | None = None, 
             notional += proceeds
             units[j], entry[j] = 0.0, None
         for j in np.flatnonzero(pend_in & (units == 0)):
-            price = OPEN[i, j] * (1 + slip)
+            price = costs.fill_price(OPEN[i, j], +1)
             gross = float(np.abs(units) @ OPEN[i])
             q = mgr.size(t, syms[j] or "asset", price, equity=cash_ + float(units @ OPEN[i]), cash=cash_, gross=gross, fees=fees,
                          n_symbols=m, init_cash=float(cash), high=H[:i, j], low=L[:i, j], close=C[:i, j])
             if q <= 0: continue
-            fee = q * price * fees
+            fee = costs.fee(q * price)
             cash_ -= q * price + fee
             units[j], entry[j] = q, (i, price, q * price + fee, fee)
             notional += q * price
@@ -87,9 +83,5 @@ def backtest_with_risk(data, strategy, params=None, costs: Costs | None = None, 
     tr.insert(len(cols) - 1, "direction", "long")
     if not panel: tr = tr.drop(columns="symbol")
     eq = pd.Series(equity, index=index, name="equity")
-    stats = returns_stats(eq, float(cash), ppy)
-    stats.update(trade_stats(tr))
-    stats["exposure"] = float(held_any.mean())
-    stats["turnover"] = float(notional / equity.mean())
-    stats = {k: stats[k] for k in STAT_KEYS}
+    stats = collect_stats(eq, tr, float(cash), ppy, held_any.mean(), notional)
     return BacktestResult(st.name, params, costs, float(cash), eq, tr, stats, timeframe, None, list(mgr.events))

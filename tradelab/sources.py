@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .config import BadInputError, ConfigError, DataError, load_settings
-from .data import OHLCV_COLUMNS, timeframe_to_timedelta, to_ohlcv
+from .config import progress as show_progress
+from .data import OHLCV_COLUMNS, timeframe_to_timedelta, to_ohlcv, utc_timestamp
 
 # %% auto #0
 __all__ = ['RetryPolicy', 'with_retries', 'CcxtSource', 'alpaca_timeframe', 'AlpacaSource']
@@ -50,12 +51,6 @@ def _suggest(value: str, options, n: int = 3) -> str:
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
 def _ms(ts) -> int: return int(pd.Timestamp(ts).timestamp() * 1000)
-
-def _utc(ts) -> pd.Timestamp | None:
-    if ts is None: return None
-    try: t = pd.Timestamp(ts)
-    except (ValueError, TypeError): raise BadInputError(f"cannot read {ts!r} as a date; use e.g. 2024-01-31 or 2024-01-31T12:00") from None
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 class CcxtSource:
     "Closed OHLCV candles from a ccxt exchange, paginated and retried."
@@ -110,13 +105,13 @@ class CcxtSource:
         "Closed candles with bar-open times in [start, end) (default: the last 30 days up to now)."
         step = timeframe_to_timedelta(timeframe)
         now = self.now()
-        end = min(_utc(end) or now, now)                 # dates are checked before any request
-        start = _utc(start) or end - pd.Timedelta(days=30)
+        end = min(utc_timestamp(end) or now, now)                 # dates are checked before any request
+        start = utc_timestamp(start) or end - pd.Timedelta(days=30)
         if start >= end: raise BadInputError(f"start {start} must be before end {end}")
         self.check(symbol, timeframe)
         step_ms, end_ms = int(step.total_seconds() * 1000), _ms(end)
         since, rows = _ms(start), []
-        with _progress(progress, f"{self.name} {symbol} {timeframe}", max(1, (end_ms - since) // step_ms)) as bar:
+        with show_progress(progress, f"Downloading {self.name} {symbol} {timeframe}", max(1, (end_ms - since) // step_ms)) as bar:
             while since < end_ms:
                 page = self._call(f"fetching {symbol} {timeframe} from {self.name}",
                                   self.ex.fetch_ohlcv, symbol, timeframe, since=since, limit=self.page_limit)
@@ -147,19 +142,6 @@ def _empty() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="float64") for c in OHLCV_COLUMNS},
                         index=pd.DatetimeIndex([], tz="UTC", name="date"))
 
-class _progress:
-    "A Rich progress bar (or nothing) driven by a callable that takes the rows done."
-    def __init__(self, show, label, total): self.show, self.label, self.total = show, label, total
-    def __enter__(self):
-        if not self.show: return lambda n: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-        self.p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
-        self.p.start()
-        task = self.p.add_task(f"Downloading {self.label}", total=self.total)
-        return lambda n: self.p.update(task, completed=min(n, self.total))
-    def __exit__(self, *exc):
-        if self.show: self.p.stop()
-
 # %% ../nbs/01c_sources.ipynb #5618f710
 def alpaca_timeframe(timeframe: str):
     "alpaca-py's TimeFrame for a ccxt-style timeframe string."
@@ -186,8 +168,8 @@ class AlpacaSource:
         "Closed bars with bar-open times in [start, end) (default: the last 30 days)."
         from alpaca.common.exceptions import APIError
         tf, step, now = alpaca_timeframe(timeframe), timeframe_to_timedelta(timeframe), self.now()
-        end = min(_utc(end) or now, now)
-        start = _utc(start) or end - pd.Timedelta(days=30)
+        end = min(utc_timestamp(end) or now, now)
+        start = utc_timestamp(start) or end - pd.Timedelta(days=30)
         crypto = "/" in symbol
         try:
             if crypto:
@@ -195,7 +177,7 @@ class AlpacaSource:
                 from alpaca.data.requests import CryptoBarsRequest
                 client = CryptoHistoricalDataClient(self.api_key, self.secret_key, url_override=self.url)
                 req = CryptoBarsRequest(symbol_or_symbols=symbol, timeframe=tf, start=start.to_pydatetime(), end=end.to_pydatetime())
-                with _progress(progress, f"alpaca {symbol} {timeframe}", 1): bars = client.get_crypto_bars(req)
+                with show_progress(progress, f"Downloading alpaca {symbol} {timeframe}", 1): bars = client.get_crypto_bars(req)
             else:
                 if not (self.api_key and self.secret_key):
                     raise ConfigError("Alpaca stock data needs TRADELAB_ALPACA_API_KEY and TRADELAB_ALPACA_SECRET_KEY; "
@@ -206,7 +188,7 @@ class AlpacaSource:
                 client = StockHistoricalDataClient(self.api_key, self.secret_key, url_override=self.url)
                 req = StockBarsRequest(symbol_or_symbols=symbol, timeframe=tf, start=start.to_pydatetime(),
                                        end=end.to_pydatetime(), feed=DataFeed(self.feed))
-                with _progress(progress, f"alpaca {symbol} {timeframe}", 1): bars = client.get_stock_bars(req)
+                with show_progress(progress, f"Downloading alpaca {symbol} {timeframe}", 1): bars = client.get_stock_bars(req)
         except APIError as e:
             code = getattr(e, "status_code", None)
             if code in (401, 403):

@@ -16,6 +16,7 @@ from numba import njit, prange
 
 from .backtest import STAT_KEYS, Costs, backtest, periods_per_year
 from .config import BadInputError
+from .config import progress as show_progress
 from .data import infer_timeframe, to_ohlcv
 from .indicators import rolling_mean_nb, rolling_std_nb, rsi_nb
 from .strategies import bollinger_breakout, get_strategy, rsi_mean_reversion, sma_cross
@@ -266,8 +267,7 @@ def sweep(data: pd.DataFrame, strategy, grid: dict | list | None = None, metric:
         raise BadInputError("the data has NaN prices; clean it first (tradelab.data.clean(df, tf, 'drop'))")
     out = np.full((len(combos), len(STAT_KEYS)), np.nan)
     t0 = time.perf_counter()
-    from tradelab.sources import _progress
-    with _progress(progress, f"sweep {st.name}", len(combos)) as bar:
+    with show_progress(progress, f"Sweeping {st.name}", len(combos)) as bar:
         if fused:
             arrays = (data.open.to_numpy("float64"), data.close.to_numpy("float64"), data.index.as_unit("ns").asi8.astype("float64"))
             for a in range(0, len(combos), chunk):
