@@ -16,17 +16,28 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['FakeServer', 'FakeBinance', 'point_ccxt_at', 'FakeAlpaca']
+__all__ = ['DROP', 'FakeServer', 'FakeBinance', 'point_ccxt_at', 'FakeAlpaca', 'FakeBinanceSpot']
 
 # %% ../nbs/01b_fakes.ipynb #e4547559
+DROP = object()   # answer() may return this: the request is handled, the connection closed without a reply
+
 class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *a): pass
 
-    def do_GET(self):
+    def _handle(self, method: str):
         url = urlparse(self.path)
         q = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        self.server.fake.requests.append((url.path, q, dict(self.headers)))
-        status, body, headers = self.server.fake.answer(url.path, q, self.headers)
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method in ("POST", "PUT", "PATCH") else b""
+        if raw and "json" in (self.headers.get("Content-Type") or ""): q.update(json.loads(raw))
+        elif raw: q.update({k: v[-1] for k, v in parse_qs(raw.decode()).items()})
+        fake = self.server.fake
+        fake.requests.append((url.path, q, dict(self.headers)))
+        fake.calls.append((method, url.path, q, url.query, raw))
+        out = fake.handle(method, url.path, q, self.headers)
+        if out is DROP:
+            self.close_connection = True
+            return
+        status, body, headers = out
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -35,10 +46,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def do_GET(self): self._handle("GET")
+    def do_POST(self): self._handle("POST")
+    def do_DELETE(self): self._handle("DELETE")
+    def do_PATCH(self): self._handle("PATCH")
+
 class FakeServer:
     "A threaded HTTP server on 127.0.0.1 (a free port) with fault injection and a request log."
     def __init__(self):
         self.requests: list = []
+        self.calls: list = []                 # (method, path, params, raw query, raw body) of every request
         self.faults: deque = deque()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.fake = self
@@ -74,6 +91,11 @@ class FakeServer:
         return [(p, q) for p, q, _ in self.requests if p.endswith(path_suffix)]
 
     def answer(self, path, query, headers): raise NotImplementedError
+
+    def handle(self, method, path, query, headers):
+        "Route a request: GETs go to `answer`; subclasses that trade override this for POST/DELETE."
+        if method == "GET": return self.answer(path, query, headers)
+        return 405, {"msg": f"{method} not allowed on {path}"}, {}
 
 # %% ../nbs/01b_fakes.ipynb #af806357
 def _binance_symbol(base: str, quote: str) -> dict:
@@ -158,3 +180,121 @@ class FakeAlpaca(FakeServer):
             out[sym] = [{"t": t.strftime("%Y-%m-%dT%H:%M:%SZ"), "o": r.open, "h": r.high, "l": r.low, "c": r.close,
                          "v": r.volume, "n": 10, "vw": r.close} for t, r in page.iterrows()]
         return 200, {"bars": out, "next_page_token": token}, {}
+
+# %% ../nbs/01b_fakes.ipynb #cea9b217
+import hashlib
+import hmac
+import itertools
+class FakeBinanceSpot(FakeBinance):
+    "Binance spot with an account: klines, signed market orders, lookups by client order id, balances, trades."
+    def __init__(self, candles: dict[str, pd.DataFrame], balances: dict | None = None, key: str = "fake-key",
+                 secret: str = "fake-secret", fee: float = 0.001):
+        super().__init__(candles)
+        self.key, self.secret, self.fee = key, secret, fee
+        self.balances = dict(balances or {"USDT": 10_000.0})
+        self.orders: dict[str, dict] = {}                    # by client order id
+        self.trades: list[dict] = []
+        self.order_faults: deque = deque()
+        self.prices: dict[str, float] = {}                   # override the fill price per ccxt symbol
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def inject_order(self, *faults: str):
+        "Queue faults for the next /order requests: '429', '500', '503', 'lost', 'slow'."
+        self.order_faults.extend(faults)
+
+    def order_posts(self) -> list:
+        "Every POST /api/v3/order that reached the server (processed or not)."
+        return [c for c in self.calls if c[0] == "POST" and c[1].endswith("/order")]
+
+    def price(self, symbol: str) -> float:
+        return self.prices.get(symbol, float(self.candles[symbol].close.iloc[-1]))
+
+    def _signed(self, method, q, headers) -> tuple | None:
+        if headers.get("X-MBX-APIKEY") != self.key: return 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}, {}
+        raw_query, raw_body = self.calls[-1][3], self.calls[-1][4].decode()
+        payload = "&".join(x for x in (raw_query, raw_body) if x)
+        signed, _, signature = payload.rpartition("&signature=")
+        if not hmac.compare_digest(signature, hmac.new(self.secret.encode(), signed.encode(), hashlib.sha256).hexdigest()):
+            return 400, {"code": -1022, "msg": "Signature for this request is not valid."}, {}
+        return None
+
+    def _order_fault(self):
+        if not self.order_faults: return None
+        f = self.order_faults.popleft()
+        if f == "429": return 429, {"code": -1003, "msg": "Too many requests."}, {"Retry-After": "1"}
+        if f in ("500", "502", "503"): return int(f), b"<html><body>Service Unavailable</body></html>", {}
+        if f in ("lost", "slow"): return f
+        raise ValueError(f"unknown order fault {f!r}")
+
+    def _symbol(self, market_id):
+        return next((s for s in self.candles if s.replace("/", "") == market_id), None)
+
+    def _view(self, o: dict, fills: bool = False) -> dict:
+        out = {k: v for k, v in o.items() if not k.startswith("_")}
+        if fills: out["fills"] = o["_fills"]
+        return out
+
+    def _place(self, q) -> tuple:
+        sym = self._symbol(q.get("symbol"))
+        if sym is None: return 400, {"code": -1121, "msg": "Invalid symbol."}, {}
+        if q.get("type") != "MARKET": return 400, {"code": -1116, "msg": "Invalid orderType."}, {}
+        cid = q.get("newClientOrderId") or f"auto{next(self._ids)}"
+        if cid in self.orders: return 400, {"code": -2010, "msg": "Duplicate order sent."}, {}
+        base, quote = sym.split("/")
+        px = self.price(sym)
+        qty = float(q["quantity"]) if "quantity" in q else round(float(q["quoteOrderQty"]) / (px * (1 + self.fee)), 5)
+        cost, fee = qty * px, qty * px * self.fee
+        side = q["side"]
+        if side == "BUY" and cost + fee > self.balances.get(quote, 0.0) + 1e-9:
+            return 400, {"code": -2010, "msg": "Account has insufficient balance for requested action."}, {}
+        if side == "SELL" and qty > self.balances.get(base, 0.0) + 1e-12:
+            return 400, {"code": -2010, "msg": "Account has insufficient balance for requested action."}, {}
+        sign = 1 if side == "BUY" else -1
+        self.balances[base] = self.balances.get(base, 0.0) + sign * qty
+        self.balances[quote] = self.balances.get(quote, 0.0) - sign * cost - fee
+        oid, tid, now = next(self._ids), next(self._ids), _now_ms()
+        fill = {"price": f"{px:.8f}", "qty": f"{qty:.8f}", "commission": f"{fee:.8f}", "commissionAsset": quote, "tradeId": tid}
+        o = {"symbol": q["symbol"], "orderId": oid, "orderListId": -1, "clientOrderId": cid, "transactTime": now,
+             "price": "0.00000000", "origQty": f"{qty:.8f}", "executedQty": f"{qty:.8f}",
+             "cummulativeQuoteQty": f"{cost:.8f}", "status": "FILLED", "timeInForce": "GTC", "type": "MARKET",
+             "side": side, "workingTime": now, "selfTradePreventionMode": "NONE", "time": now, "updateTime": now,
+             "isWorking": True, "origQuoteOrderQty": q.get("quoteOrderQty", "0.00000000"), "_fills": [fill]}
+        self.orders[cid] = o
+        self.trades.append({"symbol": q["symbol"], "id": tid, "orderId": oid, "orderListId": -1, "price": fill["price"],
+                            "qty": fill["qty"], "quoteQty": f"{cost:.8f}", "commission": fill["commission"],
+                            "commissionAsset": quote, "time": now, "isBuyer": side == "BUY", "isMaker": False, "isBestMatch": True})
+        return 200, self._view(o, fills=True), {}
+
+    def _find(self, q) -> dict | None:
+        if "origClientOrderId" in q: return self.orders.get(q["origClientOrderId"])
+        return next((o for o in self.orders.values() if str(o["orderId"]) == str(q.get("orderId"))), None)
+
+    def handle(self, method, path, q, headers):
+        private = path.startswith("/api/v3/") and path.rsplit("/", 1)[-1] in ("order", "openOrders", "account", "myTrades")
+        if path.startswith("/sapi/"): return 200, [], {}
+        if not private: return super().handle(method, path, q, headers)
+        bad = self._signed(method, q, headers)
+        if bad: return bad
+        name = path.rsplit("/", 1)[-1]
+        if name == "order":
+            fault = self._order_fault()
+            if isinstance(fault, tuple): return fault
+            with self._lock:
+                if method == "POST": out = self._place(q)
+                else:
+                    o = self._find(q)
+                    if o is None: out = 400, {"code": -2013 if method == "GET" else -2011,
+                                              "msg": "Order does not exist." if method == "GET" else "Unknown order sent."}, {}
+                    elif method == "GET": out = 200, self._view(o), {}
+                    else: out = 400, {"code": -2011, "msg": "Unknown order sent."}, {}   # market orders are filled at once
+            if fault == "lost": return DROP
+            if fault == "slow": time.sleep(3)
+            return out
+        if name == "openOrders": return 200, [], {}
+        if name == "myTrades":
+            return 200, [t for t in self.trades if t["symbol"] == q.get("symbol") and
+                         ("orderId" not in q or str(t["orderId"]) == str(q["orderId"]))], {}
+        return 200, {"makerCommission": 10, "takerCommission": 10, "canTrade": True, "canWithdraw": False, "canDeposit": False,
+                     "updateTime": _now_ms(), "accountType": "SPOT", "permissions": ["SPOT"],
+                     "balances": [{"asset": a, "free": f"{v:.8f}", "locked": "0.00000000"} for a, v in self.balances.items()]}, {}
