@@ -200,7 +200,7 @@ class FakeBinanceSpot(FakeBinance):
         self._lock = threading.Lock()
 
     def inject_order(self, *faults: str):
-        "Queue faults for the next /order requests: '429', '500', '503', 'lost', 'slow'."
+        "Queue faults for the next order submissions (POST /order): '429', '500', '503', 'lost', 'slow'."
         self.order_faults.extend(faults)
 
     def order_posts(self) -> list:
@@ -278,7 +278,7 @@ class FakeBinanceSpot(FakeBinance):
         if bad: return bad
         name = path.rsplit("/", 1)[-1]
         if name == "order":
-            fault = self._order_fault()
+            fault = self._order_fault() if method == "POST" else None
             if isinstance(fault, tuple): return fault
             with self._lock:
                 if method == "POST": out = self._place(q)
