@@ -154,6 +154,28 @@ class BacktestResult:
         eq = self.equity.to_numpy()
         return pd.Series(eq / np.r_[self.init_cash, eq[:-1]] - 1.0, index=self.equity.index, name="returns")
 
+    @property
+    def fills(self) -> pd.DataFrame:
+        """Every fill, in time order: time, side (buy/sell), price, qty, fee (and symbol for panels). These are the
+        executed orders themselves; a trade's `entry_price` is an average over its orders and may differ in the last bit."""
+        cols = ["time", "side", "price", "qty", "fee"]
+        if self.portfolio is None:                           # the risk engine: fills from its trades
+            rows = []
+            for t in self.trades.itertuples(index=False):
+                sym = {"symbol": t.symbol} if "symbol" in self.trades else {}
+                rows.append({**sym, "time": t.entry_time, "side": "buy", "price": t.entry_price, "qty": t.size, "fee": np.nan})
+                if t.status == "closed": rows.append({**sym, "time": t.exit_time, "side": "sell", "price": t.exit_price, "qty": t.size, "fee": np.nan})
+            df = pd.DataFrame(rows, columns=(["symbol"] if "symbol" in self.trades else []) + cols)
+            return df.sort_values("time", kind="stable").reset_index(drop=True)
+        o = self.portfolio.orders.values
+        o = o[np.lexsort((o["side"] == 0, o["idx"]))]        # by bar; on one bar sells before buys
+        index = self.equity.index
+        df = pd.DataFrame({"time": index[o["idx"]], "side": np.where(o["side"] == 0, "buy", "sell"),
+                           "price": o["price"], "qty": o["size"], "fee": o["fees"]})
+        cols_ = self.portfolio.wrapper.columns
+        if len(cols_) > 1 and "symbol" in self.trades: df.insert(0, "symbol", np.asarray(cols_)[o["col"]])
+        return df
+
     def to_dict(self, equity: bool = False) -> dict:
         """A JSON-ready dict: stats, trades (open trades have status open and no exit), final and initial equity;
         with `equity=True` (or when risk rules ran) also the equity curve and the risk events."""
@@ -164,8 +186,10 @@ class BacktestResult:
                            "entry_price": t.entry_price, "exit_price": t.exit_price if closed else None,
                            "size": t.size, "pnl": _nan_to_none(t.pnl), "return": _nan_to_none(t.ret),
                            "status": t.status, "direction": t.direction})
+        fills = [{**({"symbol": f.symbol} if "symbol" in self.trades else {}), "time": f.time.isoformat(), "side": f.side,
+                  "price": float(f.price), "qty": float(f.qty), "fee": _nan_to_none(float(f.fee))} for f in self.fills.itertuples(index=False)]
         out = {"strategy": self.strategy, "params": self.params, "stats": {k: _nan_to_none(v) for k, v in self.stats.items()},
-               "trades": trades, "final_equity": self.final_equity, "initial_cash": self.init_cash}
+               "trades": trades, "fills": fills, "final_equity": self.final_equity, "initial_cash": self.init_cash}
         if equity or self.risk_events:
             out["equity"] = [[t.isoformat(), float(v)] for t, v in self.equity.items()]
             out["risk_events"] = [e.to_dict() for e in self.risk_events]
@@ -290,7 +314,7 @@ def _result(pf, index, closes, name, params, costs, cash, timeframe, calendar, s
                           (orders["size"] * orders["price"]).sum())
     return BacktestResult(name, params, costs, cash, equity, trades, stats, timeframe, pf)
 
-# %% ../nbs/04_backtest.ipynb #f15c7974
+# %% ../nbs/04_backtest.ipynb #014ddcf7
 def warm_up(quiet: bool = False) -> float:
     "Compile and cache vectorbt's kernels by running a small backtest; returns the seconds it took."
     import time

@@ -146,16 +146,22 @@ class PaperBroker:
                                                                     paper_positions.c.symbol == symbol)).scalar() or 0.0
             side = 1 if o.side == "buy" else -1
             price = costs.fill_price(open_, side)
-            qty = o.qty if o.qty is not None else o.notional / (price * (1 + costs.fees))
-            notional = qty * price
-            fee = costs.fee(notional)
+            if o.qty is not None:
+                qty = o.qty
+                notional = qty * price
+                fee = costs.fee(notional)
+                spent = notional + fee
+            else:                                   # spend `notional` including the fee (vectorbt's arithmetic)
+                spent = o.notional
+                notional = spent / (1 + costs.fees)
+                qty, fee = notional / price, spent - notional
             why = None
-            if side > 0 and notional + fee > cash * (1 + 1e-12): why = f"insufficient cash: {notional + fee:,.2f} needed, {cash:,.2f} available"
+            if side > 0 and spent > cash * (1 + 1e-12): why = f"insufficient cash: {spent:,.2f} needed, {cash:,.2f} available"
             if side < 0 and qty > held * (1 + 1e-12): why = f"insufficient position: selling {qty:.8g}, holding {held:.8g}"
             if why:
                 c.execute(paper_orders.update().where(paper_orders.c.client_order_id == cid).values(status="rejected", reason=why))
                 return
-            if side > 0: cash -= notional + fee
+            if side > 0: cash = 0.0 if spent == cash else cash - spent
             else: cash += notional - fee
             held = held + qty if side > 0 else (0.0 if qty >= held else held - qty)
             c.execute(paper_accounts.update().where(paper_accounts.c.account == self.account_id).values(cash=cash))

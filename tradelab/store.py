@@ -290,6 +290,13 @@ class Store:
             c.execute(runs.update().where(runs.c.id == run_id).values(last_bar=bt))
             self.heartbeat(run_id, bar_time, "bar", conn=c)
 
+    def record_order(self, run_id: str, symbol: str, bar_time, order: dict):
+        "An order outside a bar's decision (the kill switch's flatten), written before it is sent."
+        now = utc_now()
+        with self.begin() as c:
+            c.execute(orders.insert().values(run_id=run_id, symbol=symbol, bar_time=to_db_time(bar_time), status="new",
+                                             created_at=now, updated_at=now, **order))
+
     # -- reading ---------------------------------------------------------
     def table(self, name: str, run_id: str | None = None) -> pd.DataFrame:
         "A table as a DataFrame (times as UTC timestamps), optionally for one run."
