@@ -21,7 +21,7 @@ from .store import Store, from_db_time, paper_accounts, paper_orders, paper_posi
 
 # %% auto #0
 __all__ = ['BrokerError', 'OrderRequest', 'Fill', 'OrderStatus', 'Account', 'Broker', 'client_order_id', 'PaperBroker',
-           'CcxtBroker']
+           'CcxtBroker', 'AlpacaBroker']
 
 # %% ../nbs/10_brokers.ipynb #1a026cc8
 class BrokerError(TradelabError):
@@ -277,6 +277,95 @@ class CcxtBroker:
 
     def ping(self) -> bool:
         try: self.ex.fetch_time(); return True
+        except Exception: return False
+
+    def on_bar(self, symbol, bar_time, bar) -> None: pass
+
+# %% ../nbs/10_brokers.ipynb #21e40716
+class AlpacaBroker:
+    "Market orders on Alpaca (paper endpoint by default) with lookup-before-resend retries."
+    name, simulated = "alpaca", False
+
+    def __init__(self, api_key: str | None, secret_key: str | None, paper: bool = True, url_override: str | None = None,
+                 retry: RetryPolicy = RetryPolicy(), sleep: Callable = time.sleep):
+        if not api_key or not secret_key:
+            raise BadInputError("the alpaca broker needs TRADELAB_ALPACA_API_KEY and TRADELAB_ALPACA_SECRET_KEY "
+                                "(paper-trading keys while TRADELAB_ALPACA_PAPER=true)")
+        from alpaca.trading.client import TradingClient
+        self.client = TradingClient(api_key, secret_key, paper=paper, url_override=url_override)
+        self.retry, self.sleep, self.attempts = retry, sleep, 0
+
+    def _transient(self, e) -> bool:
+        import requests
+        from alpaca.common.exceptions import APIError
+        if isinstance(e, requests.exceptions.RequestException): return True
+        return isinstance(e, APIError) and (getattr(e, "status_code", None) or 0) in (429, 500, 502, 503, 504)
+
+    def _status(self, o) -> OrderStatus:
+        st = str(getattr(o.status, "value", o.status))
+        status = {"filled": "filled", "canceled": "cancelled", "expired": "cancelled", "rejected": "rejected",
+                  "partially_filled": "partial"}.get(st, "open")
+        fills = []
+        qty = float(o.filled_qty or 0)
+        if qty > 0:
+            when = pd.Timestamp(o.filled_at or o.updated_at or o.submitted_at)
+            when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+            side = str(getattr(o.side, "value", o.side))
+            fills = [Fill(o.client_order_id, f"{o.id}:{qty:.12g}", when, side, float(o.filled_avg_price), qty, 0.0, "USD")]
+        return OrderStatus(o.client_order_id, status, str(o.id), fills)
+
+    def get_order(self, client_order_id: str, symbol: str) -> OrderStatus | None:
+        from alpaca.common.exceptions import APIError
+        for attempt in range(self.retry.max_retries + 1):
+            try: return self._status(self.client.get_order_by_client_id(client_order_id))
+            except APIError as e:
+                if getattr(e, "status_code", None) == 404: return None
+                if not self._transient(e) or attempt == self.retry.max_retries: raise BrokerError(f"alpaca: {e}") from None
+            except Exception as e:
+                if not self._transient(e) or attempt == self.retry.max_retries: raise
+            self.sleep(self.retry.delay(attempt + 1))
+
+    def place(self, order: OrderRequest) -> OrderStatus:
+        from alpaca.common.exceptions import APIError
+        from alpaca.trading.enums import OrderSide, TimeInForce
+        from alpaca.trading.requests import MarketOrderRequest
+        req = MarketOrderRequest(symbol=order.symbol, side=OrderSide.BUY if order.side == "buy" else OrderSide.SELL,
+                                 qty=order.qty, notional=None if order.notional is None else round(order.notional, 2),
+                                 time_in_force=TimeInForce.GTC if "/" in order.symbol else TimeInForce.DAY,
+                                 client_order_id=order.client_order_id)
+        for attempt in range(self.retry.max_retries + 1):
+            try:
+                self.attempts += 1
+                return self._status(self.client.submit_order(req))
+            except Exception as e:
+                code = getattr(e, "status_code", None)
+                if isinstance(e, APIError) and code == 422 and "client_order_id" in str(e): pass   # a duplicate: look it up
+                elif isinstance(e, APIError) and code in (401, 403):
+                    raise BrokerError("alpaca refused the API keys; check TRADELAB_ALPACA_API_KEY and TRADELAB_ALPACA_SECRET_KEY") from None
+                elif isinstance(e, APIError) and not self._transient(e):
+                    return OrderStatus(order.client_order_id, "rejected", reason=str(e)[:300])
+                elif not self._transient(e): raise
+            self.sleep(self.retry.delay(attempt + 1))
+            found = self.get_order(order.client_order_id, order.symbol)
+            if found is not None: return found
+        raise BrokerError(f"order {order.client_order_id} not confirmed by alpaca after {self.retry.max_retries + 1} attempts; "
+                          "it was not sent again")
+
+    def cancel(self, client_order_id: str, symbol: str) -> OrderStatus | None:
+        st = self.get_order(client_order_id, symbol)
+        if st is None or st.status not in ("open", "partial"): return st
+        self.client.cancel_order_by_id(st.broker_order_id)
+        return self.get_order(client_order_id, symbol)
+
+    def account(self, symbol: str) -> Account:
+        from alpaca.common.exceptions import APIError
+        cash = float(self.client.get_account().cash)
+        try: qty = float(self.client.get_open_position(symbol.replace("/", "")).qty)
+        except APIError: qty = 0.0
+        return Account(cash, qty)
+
+    def ping(self) -> bool:
+        try: self.client.get_clock(); return True
         except Exception: return False
 
     def on_bar(self, symbol, bar_time, bar) -> None: pass

@@ -20,7 +20,7 @@ from .config import TradelabError
 # %% auto #0
 __all__ = ['app', 'config_app', 'console', 'err_console', 'data_app', 'main', 'config_check', 'stats_table', 'demo', 'data_fetch',
            'data_update', 'data_import', 'data_list', 'data_validate', 'data_resample', 'parse_params', 'backtest_cmd',
-           'sweep_cmd', 'report_cmd', 'walkforward_cmd']
+           'sweep_cmd', 'report_cmd', 'walkforward_cmd', 'run_cmd', 'status_cmd', 'kill_cmd', 'export_cmd']
 
 # %% ../nbs/12_cli.ipynb #10c5321b
 app = typer.Typer(name="tradelab", help="Research, backtest and paper-trade trading strategies.",
@@ -409,3 +409,134 @@ def walkforward_cmd(exchange: str | None = _EX, symbol: str = typer.Option(..., 
     console.print(f"walk-forward efficiency {_fmt('sharpe', doc['efficiency'])}; out-of-sample total return "
                   f"{_fmt('total_return', doc['oos_total_return'])}; deflated Sharpe {_fmt('sharpe', doc.get('deflated_sharpe'))} "
                   f"({wf.n_trials} trials per fold)", highlight=False)
+
+# %% ../nbs/12_cli.ipynb #71b9c3dd
+_DB = typer.Option(None, "--db", help="State database URL (default TRADELAB_DB_URL, or SQLite in the data dir).")
+
+def _json_logs(settings):
+    "The runner logs JSON lines unless TRADELAB_LOG_FORMAT was set explicitly."
+    from tradelab.config import setup_logging
+    if "log_format" not in settings.model_fields_set: settings = settings.model_copy(update={"log_format": "json"})
+    return setup_logging(settings)
+
+@app.command("run")
+def run_cmd(strategy: str = _STRAT,
+            param: list[str] | None = typer.Option(None, "--param", "-p", help="Strategy parameter name=value (repeatable)."),
+            exchange: str | None = _EX, symbol: str = typer.Option(..., "--symbol", "-s", help="Symbol, e.g. BTC/USDT or AAPL."),
+            timeframe: str = _TF, feed: str = typer.Option("replay", help="replay (stored bars), ccxt (poll an exchange) or alpaca."),
+            start: str | None = typer.Option(None, "--start", help="Replay: first bar to trade (UTC)."),
+            end: str | None = typer.Option(None, "--end", help="Replay: stop before this time (exclusive, UTC)."),
+            speed: str = typer.Option("max", help="Replay speed: a multiple of real time (3600 = one 1h bar per second) or max."),
+            broker: str = typer.Option("paper", help="paper (simulated, the default), ccxt or alpaca."),
+            db: str | None = _DB,
+            health_port: int | None = typer.Option(None, "--health-port", help="Port of /healthz and /metrics on 127.0.0.1 "
+                                                                              "(default TRADELAB_HEALTH_PORT; 0 = any free port; -1 = off)."),
+            cash: float = typer.Option(10_000.0, help="Paper broker's starting cash."), fees: float = _FEES, slippage: float = _SLIP,
+            window: int = typer.Option(1000, help="Bars of history the strategy sees at each decision."),
+            warmup: int | None = typer.Option(None, help="Bars before the first traded bar (default 0 for replay, --window live)."),
+            risk: str | None = typer.Option(None, "--risk", help="YAML file of risk rules (tradelab.risk.RiskConfig keys)."),
+            cancel_on_stop: bool = typer.Option(False, help="Cancel open orders when the run stops (default: leave them)."),
+            stale_after: float | None = typer.Option(None, help="Feed is stale after this many timeframes without a bar (default TRADELAB_STALE_AFTER)."),
+            poll: float | None = typer.Option(None, help="Live feeds: seconds between polls (default timeframe/20, 1-30 s).")):
+    "Paper-trade a strategy on replayed or live bars, with risk rules, a state database and health endpoints."
+    import signal
+
+    from tradelab.config import BadInputError, load_settings
+    from tradelab.risk import RiskConfig
+    from tradelab.runner import RunSpec, build_runner
+    settings = load_settings()
+    log = _json_logs(settings)
+    if speed == "max": spd = None
+    else:
+        try: spd = float(speed)
+        except ValueError: raise BadInputError(f"--speed {speed!r}: use a multiple of real time such as 60 or 3600, or max") from None
+    rules = RiskConfig.from_yaml(risk).model_dump(exclude_unset=True) if risk else {}
+    spec = RunSpec(strategy, _exchange(exchange), symbol, timeframe, parse_params(param), feed, broker, start, end, spd, cash,
+                   fees, slippage, window, warmup, rules, cancel_on_stop, stale_after or settings.stale_after, poll)
+    port = settings.health_port if health_port is None else health_port
+    runner = build_runner(spec, db, settings, None if port < 0 else port, log)
+    previous = {sig: signal.signal(sig, lambda signum, frame: runner.request_stop(signal.Signals(signum).name))
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try: status = runner.run()
+    finally:
+        for sig, handler in previous.items(): signal.signal(sig, handler)
+    eq = runner.store.table("equity", runner.run_id)
+    last = f"equity {eq.equity.iloc[-1]:,.2f}" if len(eq) else "no bars yet"
+    n_fills = len(runner.store.table("fills", runner.run_id))
+    console.print(f"run {runner.run_id} {status}: {runner.bars_done} bars this session, {n_fills} fills in total, {last}",
+                  highlight=False)
+
+def _open(db):
+    from tradelab.store import open_store
+    return open_store(db)
+
+@app.command("status")
+def status_cmd(db: str | None = _DB, as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    "The runs in the state database: status, last bar, equity, position, open orders, kill switch."
+    import pandas as pd
+    store = _open(db)
+    runs = store.table("runs")
+    rows = []
+    for r in runs.to_dict("records"):
+        eq = store.table("equity", r["id"])
+        hb = store.table("heartbeats", r["id"])
+        age = (pd.Timestamp.now(tz="UTC") - hb.time.iloc[-1]).total_seconds() if len(hb) else None
+        status = r["status"]
+        if status in ("running", "killed") and (age is None or age > 60): status += f" (no heartbeat for {age or 0:.0f} s: crashed?)"
+        rows.append({"run": r["id"], "strategy": f"{r['strategy']} {r['params']}", "market": f"{r['exchange']} {r['symbol']} {r['timeframe']}",
+                     "feed/broker": f"{r['feed']}/{r['broker']}", "status": status,
+                     "last_bar": r["last_bar"].isoformat() if r["last_bar"] is not None else None,
+                     "equity": float(eq.equity.iloc[-1]) if len(eq) else None,
+                     "position": float(store.table("positions", r["id"]).qty.sum()),
+                     "open_orders": len(store.open_orders(r["id"])), "restarts": int(r["restarts"]),
+                     "kill_switch": bool(r["kill_requested"])})
+    if as_json: typer.echo(json.dumps(rows, indent=1)); return
+    if not rows: console.print("no runs in this database yet (start one with tradelab run)"); return
+    t = Table(title="runs")
+    for c in rows[0]: t.add_column(c)
+    for r in rows: t.add_row(*[("" if v is None else f"{v:,.2f}" if isinstance(v, float) else str(v)) for v in r.values()])
+    console.print(t)
+
+@app.command("kill")
+def kill_cmd(run: str | None = typer.Option(None, "--run", help="Run id (default: every run in the database)."),
+             flatten: bool = typer.Option(False, help="Also sell what the run holds."),
+             off: bool = typer.Option(False, "--off", help="Clear the kill switch: trading may resume."),
+             wait: float = typer.Option(10.0, help="Seconds to wait for a running runner to confirm."), db: str | None = _DB):
+    "Kill switch: halt trading, cancel open orders and optionally flatten (or --off to clear it)."
+    import time
+
+    from tradelab.config import BadInputError
+    store = _open(db)
+    if run and store.get_run(run) is None: raise BadInputError(f"--run {run!r}: no such run; see tradelab status")
+    ids = store.request_kill(run, flatten, off)
+    if not ids: raise BadInputError("no runs in this database; nothing to kill")
+    if off:
+        console.print(f"kill switch cleared for {', '.join(ids)}"); return
+    for rid in ids:
+        r = store.get_run(rid)
+        if r["status"] == "running":
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < wait and store.get_run(rid)["status"] == "running": time.sleep(0.2)
+            st = store.get_run(rid)["status"]
+            console.print(f"{rid}: {'halted by the runner' if st == 'killed' else 'kill switch set; the runner has not confirmed yet'}", highlight=False)
+        else:
+            n = 0
+            if r["broker"] == "paper":          # nobody is running: cancel the paper broker's open orders here
+                from tradelab.brokers import PaperBroker
+                pb = PaperBroker(store, rid, r["cash"])
+                for o in store.open_orders(rid):
+                    st = pb.cancel(o["client_order_id"], o["symbol"])
+                    store.update_order(o["client_order_id"], status=st.status if st else "cancelled"); n += 1
+            console.print(f"{rid}: not running; kill switch set ({n} open orders cancelled); it will not trade when started "
+                          "again until tradelab kill --off", highlight=False)
+
+@app.command("export")
+def export_cmd(table: str = typer.Option(..., "--table", help="runs, decisions, orders, fills or equity."),
+               fmt: str = typer.Option("csv", "--format", help="csv or ndjson."),
+               run: str | None = typer.Option(None, "--run", help="Only this run."),
+               out: str | None = typer.Option(None, "--out", help="Write to this file (default: standard output)."), db: str | None = _DB):
+    "Export a state table as CSV or NDJSON (times in ISO 8601 UTC, floats at full precision)."
+    from tradelab.store import export_table
+    text = export_table(_open(db), table, fmt, out, run)
+    if out is None: typer.echo(text, nl=False)
+    else: err_console.print(f"wrote {out}", highlight=False)

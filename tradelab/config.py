@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     alpaca_secret_key: SecretStr | None = Field(None, description="Alpaca API secret key")
     alpaca_paper: bool = Field(True, description="use Alpaca's paper-trading endpoint")
     alpaca_data_url: str | None = Field(None, description="override Alpaca's market-data base URL (a proxy or a local fake)")
+    alpaca_trading_url: str | None = Field(None, description="override Alpaca's trading base URL (a proxy or a local fake)")
     alpaca_feed: Literal["iex", "sip"] = Field("iex", description="Alpaca stock data feed: iex (free) or sip (paid)")
     health_port: int = Field(8787, ge=0, le=65535, description="port of /healthz and /metrics on 127.0.0.1")
     stale_after: float = Field(3.0, gt=0, description="a feed is stale after this many timeframes without a bar")

@@ -29,8 +29,8 @@ from .store import Store, fills, orders, to_db_time
 from .strategies import get_strategy
 
 # %% auto #0
-__all__ = ['RunSpec', 'ReplayFeed', 'PollingFeed', 'BarBuffer', 'Runner', 'credentials_found', 'serve_health', 'run_fills',
-           'backtest_fills']
+__all__ = ['RunSpec', 'ReplayFeed', 'PollingFeed', 'BarBuffer', 'Runner', 'credentials_found', 'make_feed', 'make_broker',
+           'build_runner', 'serve_health', 'run_fills', 'backtest_fills']
 
 # %% ../nbs/11_runner.ipynb #620a66f5
 @dataclass
@@ -452,6 +452,57 @@ def credentials_found(settings) -> dict:
             "alpaca": bool(settings.alpaca_api_key and settings.alpaca_secret_key)}
 
 # %% ../nbs/11_runner.ipynb #85114fdd
+def make_feed(spec: RunSpec, settings, log=None):
+    "The feed a spec asks for: stored bars (replay), ccxt polling or Alpaca polling."
+    if spec.feed == "replay":
+        from tradelab.datastore import load
+        bars = load(spec.exchange, spec.symbol, spec.timeframe, None, spec.end)
+        start = utc_timestamp(spec.start)
+        first = int(bars.index.searchsorted(start))
+        if first >= len(bars): raise BadInputError(f"no stored {spec.symbol} {spec.timeframe} bars from {start} on; "
+                                                   f"fetch them first: tradelab data fetch -e {spec.exchange} -s {spec.symbol} -t {spec.timeframe}")
+        warm = spec.warmup or 0
+        feed = ReplayFeed(bars.iloc[max(0, first - warm):], spec.timeframe, spec.speed)
+        feed.first_traded = bars.index[first]
+        return feed
+    if spec.feed == "ccxt":
+        from tradelab.sources import CcxtSource
+        src = CcxtSource(spec.exchange, api_url=settings.ccxt_api_url)
+        src.check(spec.symbol, spec.timeframe)
+    else:
+        from tradelab.sources import AlpacaSource
+        src = AlpacaSource(url_override=settings.alpaca_data_url, feed=settings.alpaca_feed)
+    return PollingFeed(src, spec.symbol, spec.timeframe, spec.poll_seconds, kind=spec.feed, log=log)
+
+def make_broker(spec: RunSpec, store: Store, settings) -> Broker:
+    "The broker a spec asks for; real-money venues need TRADELAB_MODE=live and TRADELAB_LIVE_CONFIRM=yes."
+    if spec.broker == "paper": return PaperBroker(store, spec.run_id, spec.cash, spec.costs)
+    if spec.broker == "ccxt":
+        from tradelab.brokers import CcxtBroker
+        if not settings.ccxt_sandbox and settings.mode != "live":
+            raise BadInputError("TRADELAB_CCXT_SANDBOX=false sends real orders: it needs TRADELAB_MODE=live and "
+                                "TRADELAB_LIVE_CONFIRM=yes; keep the sandbox (the default) to paper-trade")
+        key, secret = settings.ccxt_api_key, settings.ccxt_secret
+        return CcxtBroker(spec.exchange, key.get_secret_value() if key else None, secret.get_secret_value() if secret else None,
+                          sandbox=settings.ccxt_sandbox, api_url=settings.ccxt_api_url)
+    from tradelab.brokers import AlpacaBroker
+    if not settings.alpaca_paper and settings.mode != "live":
+        raise BadInputError("TRADELAB_ALPACA_PAPER=false sends real orders: it needs TRADELAB_MODE=live and "
+                            "TRADELAB_LIVE_CONFIRM=yes; keep the paper endpoint (the default) to paper-trade")
+    key, secret = settings.alpaca_api_key, settings.alpaca_secret_key
+    return AlpacaBroker(key.get_secret_value() if key else None, secret.get_secret_value() if secret else None,
+                        paper=settings.alpaca_paper, url_override=settings.alpaca_trading_url)
+
+def build_runner(spec: RunSpec, db: str | None = None, settings=None, health_port: int | None = None, log=None,
+                 max_bars: int | None = None) -> Runner:
+    "A ready-to-run `Runner`: state database, feed and broker from the spec and the settings."
+    from tradelab.store import open_store
+    settings = settings or load_settings()
+    store = open_store(db or settings.database_url)
+    return Runner(spec, store, make_broker(spec, store, settings), make_feed(spec, settings, log), settings, log,
+                  health_port, max_bars)
+
+# %% ../nbs/11_runner.ipynb #c9bff175
 def serve_health(runner: Runner, port: int = 0) -> ThreadingHTTPServer:
     "Start /healthz and /metrics on 127.0.0.1:`port` (0 = any free port) in a daemon thread."
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -481,7 +532,7 @@ def serve_health(runner: Runner, port: int = 0) -> ThreadingHTTPServer:
     threading.Thread(target=srv.serve_forever, daemon=True, name="tradelab-health").start()
     return srv
 
-# %% ../nbs/11_runner.ipynb #c9bff175
+# %% ../nbs/11_runner.ipynb #b159d023
 def run_fills(store: Store, run_id: str) -> list[tuple]:
     "The run's fills as (time, side, price, qty), in time order."
     f = store.table("fills", run_id)
