@@ -5,6 +5,9 @@
 # %% ../nbs/01b_fakes.ipynb #016faf24
 from __future__ import annotations
 
+import hashlib
+import hmac
+import itertools
 import json
 import threading
 import time
@@ -182,9 +185,6 @@ class FakeAlpaca(FakeServer):
         return 200, {"bars": out, "next_page_token": token}, {}
 
 # %% ../nbs/01b_fakes.ipynb #cea9b217
-import hashlib
-import hmac
-import itertools
 class FakeBinanceSpot(FakeBinance):
     "Binance spot with an account: klines, signed market orders, lookups by client order id, balances, trades."
     def __init__(self, candles: dict[str, pd.DataFrame], balances: dict | None = None, key: str = "fake-key",

@@ -5,11 +5,11 @@
 # %% ../nbs/11_runner.ipynb #8d02863f
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
 import os
-import signal
 import threading
 import time
 from collections import deque
@@ -19,13 +19,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pandas as pd
 
-import tradelab
+from . import __version__
 from .backtest import Costs, periods_per_year
 from .brokers import Broker, OrderRequest, OrderStatus, PaperBroker, client_order_id
 from .config import BadInputError, DataError, TradelabError, load_settings
 from .data import OHLCV_COLUMNS, timeframe_to_timedelta, utc_timestamp
 from .risk import RiskConfig, RiskManager
-from .store import Store, fills, orders, to_db_time
+from .store import Store, orders, to_db_time
 from .strategies import get_strategy
 
 # %% auto #0
@@ -226,18 +226,18 @@ class Runner:
         row, resumed = self.store.start_run(dict(
             id=self.run_id, strategy=self.spec.strategy, params=json.dumps(self.spec.params, sort_keys=True),
             exchange=self.spec.exchange, symbol=self.spec.symbol, timeframe=self.spec.timeframe, feed=self.spec.feed,
-            broker=self.spec.broker, mode=s.mode, version=tradelab.__version__, cash=self.spec.cash, spec=self.spec.to_json()),
+            broker=self.spec.broker, mode=s.mode, version=__version__, cash=self.spec.cash, spec=self.spec.to_json()),
             pid=os.getpid(), health_port=self.health_port)
         self.last_bar = row["last_bar"]
         self.killed, self.kill_flatten = bool(row["kill_requested"]), bool(row["kill_flatten"])
-        self.log.info("run started", extra={"event": "start", "run_id": self.run_id, "version": tradelab.__version__, "mode": s.mode,
+        self.log.info("run started", extra={"event": "start", "run_id": self.run_id, "version": __version__, "mode": s.mode,
                                             "feed": self.spec.feed, "broker": self.spec.broker, "strategy": self.spec.strategy,
                                             "symbol": self.spec.symbol, "timeframe": self.spec.timeframe, "resumed": resumed,
                                             "restarts": row["restarts"], "last_bar": str(self.last_bar) if self.last_bar is not None else None,
                                             "credentials": credentials_found(s), "health_port": self.health_port})
         # the risk manager's state (peak, day start, halts) is rebuilt from the recorded equity
         eq = self.store.table("equity", self.run_id)
-        for t, e in zip(eq.bar_time, eq.equity):
+        for t, e in zip(eq.bar_time, eq.equity, strict=True):
             self.mgr.start_bar(t, e); self.mgr.on_close(t, e)
         pos = self.store.table("positions", self.run_id)
         if len(pos): self.avg_price = pos.avg_price.iloc[0] if pos.avg_price.notna().iloc[0] else None
@@ -390,7 +390,7 @@ class Runner:
         if self.killed: reasons.append("kill switch is on: trading halted")
         body = {"status": "ok" if not reasons else "unhealthy", "run_id": self.run_id, "reasons": reasons,
                 "last_bar": self.last_bar.isoformat() if self.last_bar is not None else None,
-                "heartbeat_age_s": round(age, 3), "bars_processed": self.bars_done, "version": tradelab.__version__}
+                "heartbeat_age_s": round(age, 3), "bars_processed": self.bars_done, "version": __version__}
         return (200 if not reasons else 503), body
 
     def run(self) -> str:
@@ -400,6 +400,7 @@ class Runner:
         self.feed.skip_through(self.last_bar)
         warm = self.spec.warmup if self.spec.warmup is not None else (0 if self.spec.feed == "replay" else self.spec.window)
         self._fill_buffer(warm)
+        gc.freeze()                  # start-up objects leave the garbage collector's generations: shorter pauses per bar
         status, reason, last_kill_check, last_hb = "stopped", None, 0.0, time.monotonic()
         try:
             while True:
@@ -414,8 +415,10 @@ class Runner:
                     self.last_beat = time.monotonic()
                     if time.monotonic() - last_hb > 5:
                         last_hb = time.monotonic(); self.store.heartbeat(self.run_id, self.last_bar, "waiting")
+                        self.store.checkpoint()
                     continue
                 self.process(*item)
+                if self.bars_done % 250 == 0: self.store.checkpoint()     # housekeeping outside the decision path
         except BaseException as e:
             status, reason = "failed", f"{type(e).__name__}: {e}"
             self.m["errors"].inc()

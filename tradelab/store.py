@@ -137,7 +137,7 @@ MIGRATIONS = Path(__file__).parent / "migrations" if "__file__" in globals() els
 def _sqlite_pragmas(dbapi_conn, _record):
     dbapi_conn.isolation_level = None            # we issue BEGIN ourselves (see _sqlite_begin)
     cur = dbapi_conn.cursor()
-    for pragma in ("journal_mode=WAL", "busy_timeout=30000", "synchronous=NORMAL", "foreign_keys=ON"):
+    for pragma in ("journal_mode=WAL", "busy_timeout=30000", "synchronous=NORMAL", "foreign_keys=ON", "wal_autocheckpoint=0"):
         cur.execute(f"PRAGMA {pragma}")
     cur.close()
 
@@ -202,6 +202,13 @@ class Store:
     def begin(self):
         "One transaction: everything inside commits together or not at all."
         with self.engine.begin() as conn: yield conn
+
+    def checkpoint(self):
+        "Move SQLite's write-ahead log into the database file (housekeeping between bars; no-op elsewhere)."
+        if self.engine.dialect.name == "sqlite":
+            raw = self.engine.raw_connection()          # outside any transaction (BEGIN would lock the checkpoint out)
+            try: raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally: raw.close()
 
     # -- runs ------------------------------------------------------------
     def get_run(self, run_id: str) -> dict | None:
