@@ -259,7 +259,8 @@ def test_postgresql_state_database(data_dir):
 def test_kill_switch_halts_a_running_replay_and_flattens(data_dir, tmp_path):
     db = f"sqlite:///{tmp_path}/state.db"
     env = {"TRADELAB_DATA_DIR": data_dir}
-    p = subprocess.Popen([TRADELAB, *run_args("sma_cross", ["fast=10", "slow=50"], "2023-01-01", "2023-12-01", db, "--speed", "3600")],
+    p = subprocess.Popen([TRADELAB, *run_args("sma_cross", ["fast=10", "slow=50"], "2023-01-01", "2023-12-01", db, "--speed", "7200",
+                                          "--warmup", "60")],
                          env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     store = open_store(db)
     t0 = time.monotonic()
@@ -280,6 +281,7 @@ def test_kill_switch_halts_a_running_replay_and_flattens(data_dir, tmp_path):
     orders = store.table("orders")
     assert (orders.intent == "flatten").sum() == 1 and orders[orders.intent == "flatten"].status.iloc[0] == "filled"
     d = store.table("decisions")
+    assert d.bar_time.min() == pd.Timestamp("2023-01-01", tz="UTC")      # the 60 warm-up bars were history only
     after = d[d.bar_time > orders[orders.intent == "flatten"].bar_time.iloc[0]]
     assert (after.action == "hold").all() and (after.position == 0).all()
     assert (after[after.signal == "entry"].reason == "kill switch is on").all()

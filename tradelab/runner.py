@@ -464,9 +464,9 @@ def make_feed(spec: RunSpec, settings, log=None):
         first = int(bars.index.searchsorted(start))
         if first >= len(bars): raise BadInputError(f"no stored {spec.symbol} {spec.timeframe} bars from {start} on; "
                                                    f"fetch them first: tradelab data fetch -e {spec.exchange} -s {spec.symbol} -t {spec.timeframe}")
-        warm = spec.warmup or 0
-        feed = ReplayFeed(bars.iloc[max(0, first - warm):], spec.timeframe, spec.speed)
-        feed.first_traded = bars.index[first]
+        lo = max(0, first - (spec.warmup or 0))
+        feed = ReplayFeed(bars.iloc[lo:], spec.timeframe, spec.speed)
+        feed.i = first - lo                    # warm-up bars only feed the strategy's history: they are not traded
         return feed
     if spec.feed == "ccxt":
         from tradelab.sources import CcxtSource
