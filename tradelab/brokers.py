@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from .backtest import Costs
 from .config import BadInputError, TradelabError
-from .sources import RetryPolicy
+from .sources import RetryPolicy, with_retries
 from .store import Store, from_db_time, paper_accounts, paper_orders, paper_positions, to_db_time
 
 # %% auto #0
@@ -197,19 +197,11 @@ class CcxtBroker:
         self.transient = (ccxt.NetworkError, ccxt.ExchangeNotAvailable, ccxt.RateLimitExceeded, ccxt.DDoSProtection,
                           ccxt.RequestTimeout, ccxt.OnMaintenance)
         self.attempts = 0           # order submissions, for tests and metrics
-        self.retries = 0
-
-    def _wait(self, attempt: int):
-        self.retries += 1
-        self.sleep(self.retry.delay(attempt))
 
     def _lookup(self, client_order_id, symbol):
         "get_order with retries of its own (a lookup is always safe to repeat)."
-        for attempt in range(self.retry.max_retries + 1):
-            try: return self._get(client_order_id, symbol)
-            except self.transient:
-                if attempt == self.retry.max_retries: raise
-                self._wait(attempt + 1)
+        return with_retries(lambda: self._get(client_order_id, symbol), f"looking up order {client_order_id} on {self.ex.id}",
+                            self.transient, self.retry, sleep=self.sleep)
 
     def place(self, order: OrderRequest) -> OrderStatus:
         ccxt = self.ccxt
@@ -231,7 +223,7 @@ class CcxtBroker:
             except ccxt.AuthenticationError as e:
                 raise BrokerError(f"{self.ex.id} refused the API credentials ({type(e).__name__}); check TRADELAB_CCXT_API_KEY "
                                   "and TRADELAB_CCXT_SECRET") from None
-            self._wait(attempt + 1)
+            self.sleep(self.retry.delay(attempt + 1))
             found = self._lookup(order.client_order_id, order.symbol)
             if found is not None: return found
         raise BrokerError(f"order {order.client_order_id} ({order.side} {order.symbol}) not confirmed after "

@@ -478,18 +478,16 @@ def status_cmd(db: str | None = _DB, as_json: bool = typer.Option(False, "--json
     runs = store.table("runs")
     rows = []
     for r in runs.to_dict("records"):
-        eq = store.table("equity", r["id"])
-        hb = store.table("heartbeats", r["id"])
-        age = (pd.Timestamp.now(tz="UTC") - hb.time.iloc[-1]).total_seconds() if len(hb) else None
+        summary = store.run_summary(r["id"])
+        beat = summary["last_heartbeat"]
+        age = (pd.Timestamp.now(tz="UTC") - beat).total_seconds() if beat is not None else None
         status = r["status"]
         if status in ("running", "killed") and (age is None or age > 60): status += f" (no heartbeat for {age or 0:.0f} s: crashed?)"
         rows.append({"run": r["id"], "strategy": f"{r['strategy']} {r['params']}", "market": f"{r['exchange']} {r['symbol']} {r['timeframe']}",
                      "feed/broker": f"{r['feed']}/{r['broker']}", "status": status,
                      "last_bar": r["last_bar"].isoformat() if r["last_bar"] is not None else None,
-                     "equity": float(eq.equity.iloc[-1]) if len(eq) else None,
-                     "position": float(store.table("positions", r["id"]).qty.sum()),
-                     "open_orders": len(store.open_orders(r["id"])), "restarts": int(r["restarts"]),
-                     "kill_switch": bool(r["kill_requested"])})
+                     "equity": summary["equity"], "position": summary["position"], "open_orders": summary["open_orders"],
+                     "restarts": int(r["restarts"]), "kill_switch": bool(r["kill_requested"])})
     if as_json: typer.echo(json.dumps(rows, indent=1)); return
     if not rows: console.print("no runs in this database yet (start one with tradelab run)"); return
     t = Table(title="runs")

@@ -80,7 +80,7 @@ class RunSpec:
         return "run-" + hashlib.blake2b(json.dumps(self.identity, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
 
     def to_json(self) -> str:
-        return json.dumps({k: v for k, v in asdict(self).items()}, sort_keys=True, default=str)
+        return json.dumps(asdict(self), sort_keys=True, default=str)
 
 # %% ../nbs/11_runner.ipynb #b0761276
 class ReplayFeed:
@@ -241,9 +241,10 @@ class Runner:
             self.mgr.start_bar(t, e); self.mgr.on_close(t, e)
         pos = self.store.table("positions", self.run_id)
         if len(pos): self.avg_price = pos.avg_price.iloc[0] if pos.avg_price.notna().iloc[0] else None
-        self.reconcile(startup=True)
+        self.reconcile()
+        self.m["position"].set(self.broker.account(self.spec.symbol).qty)
 
-    def reconcile(self, startup: bool = False):
+    def reconcile(self):
         "Bring open orders in the database up to date with the broker: record fills, send orders never sent."
         for o in self.store.open_orders(self.run_id):
             st = self.broker.get_order(o["client_order_id"], o["symbol"])
@@ -256,7 +257,6 @@ class Runner:
                 self.store.update_order(o["client_order_id"], status="expired", error="not sent before the restart; too old to send now")
                 continue
             if st is not None: self._apply(o, st)
-        self.m["position"].set(self.broker.account(self.spec.symbol).qty)
 
     def _request(self, o: dict) -> OrderRequest:
         return OrderRequest(o["client_order_id"], o["symbol"], o["side"], o["bar_time"], o["intent"], o["qty"], o["notional"])
@@ -331,7 +331,7 @@ class Runner:
         cid = client_order_id(self.run_id, sym, t, order["intent"]) if order else None
         if order: order["client_order_id"] = cid
         decision = dict(signal=signal_name, position=qty, action=action, verdict=verdict, reason=reason, client_order_id=cid)
-        decision["latency_ms"] = (time.perf_counter() - t0) * 1e3       # signal + risk; the write is added below
+        decision["latency_ms"] = (time.perf_counter() - t0) * 1e3       # the row holds signal + risk; the histogram adds the write
         self.store.record_bar(self.run_id, sym, t, decision, order, cash=cash, qty=qty, close=close,
                               avg_price=self.avg_price if qty > 0 else None)
         latency = time.perf_counter() - t0
@@ -401,7 +401,7 @@ class Runner:
         warm = self.spec.warmup if self.spec.warmup is not None else (0 if self.spec.feed == "replay" else self.spec.window)
         self._fill_buffer(warm)
         gc.freeze()                  # start-up objects leave the garbage collector's generations: shorter pauses per bar
-        status, reason, last_kill_check, last_hb = "stopped", None, 0.0, time.monotonic()
+        status, reason, last_kill_check, last_hb, reconnects_seen = "stopped", None, 0.0, time.monotonic(), 0
         try:
             while True:
                 if self.stop_reason: status, reason = "stopped", self.stop_reason; break
@@ -409,7 +409,8 @@ class Runner:
                 if time.monotonic() - last_kill_check > 0.5:
                     last_kill_check = time.monotonic(); self._check_kill()
                 item = self.feed.next_bar(timeout=0.5)
-                self.m["reconnects"].inc(max(0, self.feed.reconnects - self.m["reconnects"]._value.get()))
+                if self.feed.reconnects > reconnects_seen:
+                    self.m["reconnects"].inc(self.feed.reconnects - reconnects_seen); reconnects_seen = self.feed.reconnects
                 if item is None:
                     if self.feed.done: status, reason = "finished", "replay reached its end"; break
                     self.last_beat = time.monotonic()
@@ -439,8 +440,7 @@ class Runner:
         "History for the strategy: the bars already processed (resume) and `warm` bars before them."
         n = self.spec.window + warm
         if isinstance(self.feed, ReplayFeed):
-            lo = max(0, self.feed.i - n) if self.last_bar is not None else max(0, self.feed.i - warm)
-            self.buffer.extend(self.feed.bars.iloc[lo:self.feed.i])
+            self.buffer.extend(self.feed.bars.iloc[max(0, self.feed.i - n):self.feed.i])   # warm-up and/or bars already done
         else:
             hist = self.feed.history(n)
             if hist is not None and len(hist):

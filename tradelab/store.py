@@ -304,6 +304,17 @@ class Store:
             c.execute(orders.insert().values(run_id=run_id, symbol=symbol, bar_time=to_db_time(bar_time), status="new",
                                              created_at=now, updated_at=now, **order))
 
+    def run_summary(self, run_id: str) -> dict:
+        "Last equity, last heartbeat, units held and open orders of a run (for `tradelab status`), without reading whole tables."
+        with self.engine.connect() as c:
+            eq = c.execute(sa.select(equity.c.equity).where(equity.c.run_id == run_id)
+                           .order_by(equity.c.bar_time.desc()).limit(1)).scalar()
+            beat = c.execute(sa.select(sa.func.max(heartbeats.c.time)).where(heartbeats.c.run_id == run_id)).scalar()
+            qty = c.execute(sa.select(sa.func.sum(positions.c.qty)).where(positions.c.run_id == run_id)).scalar()
+            n_open = c.execute(sa.select(sa.func.count()).select_from(orders)
+                               .where(orders.c.run_id == run_id, orders.c.status.in_(OPEN_STATUSES))).scalar()
+        return {"equity": eq, "last_heartbeat": from_db_time(beat), "position": float(qty or 0.0), "open_orders": int(n_open)}
+
     # -- reading ---------------------------------------------------------
     def table(self, name: str, run_id: str | None = None) -> pd.DataFrame:
         "A table as a DataFrame (times as UTC timestamps), optionally for one run."
