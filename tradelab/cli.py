@@ -78,11 +78,26 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 # %% ../nbs/12_cli.ipynb #81d33ba4
+def _exchange_problems(exchange: str) -> list[str]:
+    "TRADELAB_EXCHANGE must be a ccxt exchange id (or alpaca); a typo gets the closest ids."
+    import difflib
+
+    import ccxt
+    if exchange == "alpaca" or exchange in ccxt.exchanges: return []
+    close = difflib.get_close_matches(exchange, ccxt.exchanges, n=3, cutoff=0.6)
+    return [f"TRADELAB_EXCHANGE: {exchange!r} is not a ccxt exchange id"
+            + (f"; did you mean {', '.join(close)}?" if close else "; see ccxt.exchanges, or use alpaca")]
+
 @config_app.command("check")
 def config_check(as_json: bool = typer.Option(False, "--json", help="Print the redacted settings as JSON.")):
     "Validate the settings from the environment and .env and print them with secrets hidden."
-    from tradelab.config import load_settings, settings_rows
-    rows = settings_rows(load_settings())
+    from tradelab.config import ConfigError, load_settings, settings_rows, unknown_settings
+    settings = load_settings()
+    problems = unknown_settings() + _exchange_problems(settings.exchange)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)
+                          + "\nFix the variable in the environment or in .env (see .env.example).")
+    rows = settings_rows(settings)
     if as_json:
         console.print_json(json.dumps({k: v for k, v, _ in rows})); return
     t = Table(title="tradelab configuration", show_lines=False)
@@ -147,18 +162,21 @@ _TF = typer.Option("1h", "--timeframe", "-t", help="Bar size as ccxt spells it: 
 _START = typer.Option(None, "--start", help="First bar time (UTC), e.g. 2024-01-01.")
 _END = typer.Option(None, "--end", help="End (exclusive, UTC); default now.")
 
-def _describe(meta: dict) -> str:
-    return f"{meta['rows']:,} bars {meta['first'][:16]} .. {meta['last'][:16]} UTC"
+_REPLACE = typer.Option(False, "--replace", help="Where incoming bars differ from stored ones, the incoming win "
+                                                   "(default: stop and name the first differing bar). Nothing is dropped.")
+
+def _report_write(verb: str, report) -> None:
+    "Print what a write to the candle store changed."
+    console.print(f"{verb} {report}", highlight=False, soft_wrap=True)
 
 @data_app.command("fetch")
 def data_fetch(exchange: str | None = _EX, symbol: str = _SYM, timeframe: str = _TF, start: str | None = _START,
-               end: str | None = _END, replace: bool = typer.Option(False, help="Replace what is stored instead of merging.")):
-    "Download candles for a date range into the store (merged with what is there)."
+               end: str | None = _END, replace: bool = _REPLACE):
+    "Download candles for a date range and merge them into the store."
     from tradelab.datastore import CandleStore, fetch
     ex, store = _exchange(exchange), CandleStore()
     new = fetch(ex, symbol, timeframe, start, end, store=store, replace=replace)
-    console.print(f"fetched {len(new):,} {symbol} {timeframe} bars from {ex}; stored "
-                  f"{_describe(store.meta(ex, symbol, timeframe))} in {store.path(ex, symbol, timeframe)}", highlight=False)
+    _report_write(f"fetched {len(new):,} bars from {ex};", new.attrs["report"])
 
 @data_app.command("update")
 def data_update(exchange: str | None = _EX, symbol: str = _SYM, timeframe: str = _TF):
@@ -166,16 +184,17 @@ def data_update(exchange: str | None = _EX, symbol: str = _SYM, timeframe: str =
     from tradelab.datastore import CandleStore, update
     ex, store = _exchange(exchange), CandleStore()
     out = update(ex, symbol, timeframe, store=store)
-    console.print(f"{out.attrs['added']:,} new bars; stored {_describe(store.meta(ex, symbol, timeframe))}", highlight=False)
+    if out.attrs["report"] is None: console.print(f"no new bars; {len(out):,} stored", highlight=False)
+    else: _report_write("updated", out.attrs["report"])
 
 @data_app.command("import")
 def data_import(path: str = typer.Argument(..., help="A candle file, or a directory of files named like BTC_USDT-1h.feather."),
                 exchange: str | None = _EX, symbol: str | None = typer.Option(None, "--symbol", "-s", help="Symbol (default: from the file name)."),
-                timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Timeframe (default: from the file name).")):
-    "Import Feather, Parquet, CSV or freqtrade JSON candle files into the store."
+                timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Timeframe (default: from the file name)."),
+                replace: bool = _REPLACE):
+    "Merge Feather, Parquet, CSV or freqtrade JSON candle files into the store."
     from tradelab.datastore import import_file
-    metas = import_file(path, _exchange(exchange), symbol, timeframe)
-    for m in metas: console.print(f"imported {m['symbol']} {m['timeframe']}: {_describe(m)}", highlight=False)
+    for report in import_file(path, _exchange(exchange), symbol, timeframe, replace=replace): _report_write("imported", report)
 
 @data_app.command("list")
 def data_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
@@ -218,14 +237,14 @@ def data_validate(exchange: str | None = _EX, symbol: str | None = typer.Option(
 
 @data_app.command("resample")
 def data_resample(exchange: str | None = _EX, symbol: str = _SYM, timeframe: str = _TF,
-                  to: str = typer.Option(..., "--to", help="Target timeframe, a whole multiple of --timeframe.")):
-    "Aggregate stored candles to a larger timeframe and store the result."
+                  to: str = typer.Option(..., "--to", help="Target timeframe, a whole multiple of --timeframe."),
+                  replace: bool = _REPLACE):
+    "Aggregate stored candles to a larger timeframe and merge the result into the store."
     from tradelab.data import resample
     from tradelab.datastore import CandleStore
     ex, store = _exchange(exchange), CandleStore()
     out = resample(store.read(ex, symbol, timeframe), to)
-    meta = store.write(out, ex, symbol, to, f"resample:{timeframe}")
-    console.print(f"resampled {symbol} {timeframe} -> {to}: {_describe(meta)}", highlight=False)
+    _report_write(f"resampled {timeframe} -> {to};", store.write(out, ex, symbol, to, f"resample:{timeframe}", replace))
 
 # %% ../nbs/12_cli.ipynb #7b7e1a56
 def parse_params(items: list[str] | None) -> dict:

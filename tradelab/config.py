@@ -19,8 +19,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # %% auto #0
-__all__ = ['TradelabError', 'BadInputError', 'ConfigError', 'DataError', 'Settings', 'load_settings', 'redact', 'settings_rows',
-           'scrub_url', 'SecretFilter', 'JsonFormatter', 'setup_logging', 'progress', 'atomic_write']
+__all__ = ['HARNESS_KEYS', 'HARNESS_PREFIXES', 'TradelabError', 'BadInputError', 'ConfigError', 'DataError', 'Settings',
+           'absolute_sqlite_url', 'unknown_settings', 'load_settings', 'redact', 'settings_rows', 'scrub_url',
+           'SecretFilter', 'JsonFormatter', 'setup_logging', 'progress', 'current_umask', 'atomic_write']
 
 # %% ../nbs/00_config.ipynb #df396edd
 class TradelabError(Exception):
@@ -64,7 +65,8 @@ class Settings(BaseSettings):
     alpaca_data_url: str | None = Field(None, description="override Alpaca's market-data base URL (a proxy or a local fake)")
     alpaca_trading_url: str | None = Field(None, description="override Alpaca's trading base URL (a proxy or a local fake)")
     alpaca_feed: Literal["iex", "sip"] = Field("iex", description="Alpaca stock data feed: iex (free) or sip (paid)")
-    health_port: int = Field(8787, ge=0, le=65535, description="port of /healthz and /metrics on 127.0.0.1")
+    health_port: int | None = Field(None, ge=0, le=65535, description="port of /healthz and /metrics on 127.0.0.1 "
+                                    "(empty: any free port, logged and shown by tradelab status)")
     stale_after: float = Field(3.0, gt=0, description="a feed is stale after this many timeframes without a bar")
 
     @field_validator("log_level", mode="before")
@@ -79,6 +81,16 @@ class Settings(BaseSettings):
     def _exchange(cls, v):
         if not re.fullmatch(r"[a-z0-9_]+", v): raise ValueError("expected a ccxt exchange id such as binance or kraken")
         return v
+
+    @model_validator(mode="after")
+    def _absolute_paths(self):
+        # relative paths mean "relative to where the command was run", fixed now: a report kernel or a child
+        # process that starts in another directory must see the same folders
+        for name in ("data_dir", "reports_dir", "sample_dir"):
+            value = getattr(self, name)
+            if value is not None: object.__setattr__(self, name, Path(os.path.abspath(os.path.expanduser(value))))
+        if self.db_url: object.__setattr__(self, "db_url", absolute_sqlite_url(self.db_url))
+        return self
 
     @model_validator(mode="after")
     def _live_needs_confirmation(self):
@@ -101,6 +113,42 @@ class Settings(BaseSettings):
 
 # %% ../nbs/00_config.ipynb #660aa761
 def _env_name(field: str) -> str: return f"TRADELAB_{field.upper()}"
+
+def absolute_sqlite_url(url: str) -> str:
+    "A SQLite URL with a relative path (`sqlite:///data/x.db`) made absolute against the working directory."
+    m = re.fullmatch(r"(sqlite(?:\+\w+)?):///(?!/)([^?]+)(\?.*)?", url)
+    if not m or m.group(2) == ":memory:": return url
+    return f"{m.group(1)}:///{os.path.abspath(os.path.expanduser(m.group(2)))}{m.group(3) or ''}"
+
+# Variables with the TRADELAB_ prefix that are not settings: the CLI's debug switch and the test harness's own
+HARNESS_KEYS = ("TRADELAB_DEBUG",)
+HARNESS_PREFIXES = ("TRADELAB_TEST_", "TRADELAB_REQUIRE_")
+
+def _dotenv_keys(env_file) -> list[str]:
+    p = Path(env_file) if env_file else None
+    if p is None or not p.is_file(): return []
+    keys = []
+    for line in p.read_text(errors="replace").splitlines():
+        line = line.strip().removeprefix("export ").strip()
+        if line and not line.startswith("#") and "=" in line: keys.append(line.split("=", 1)[0].strip())
+    return keys
+
+def unknown_settings(env_file=".env", environ=None) -> list[str]:
+    """`TRADELAB_*` keys in the environment or `.env` that are no setting (a typo such as `TRADELAB_MODEE`),
+    each with the closest real key when there is one."""
+    import difflib
+    known = [_env_name(f) for f in Settings.model_fields]
+    env = os.environ if environ is None else environ
+    found = {k for k in env if k.upper().startswith("TRADELAB_")} | {k for k in _dotenv_keys(env_file)
+                                                                     if k.upper().startswith("TRADELAB_")}
+    out = []
+    for k in sorted(found):
+        if k.upper() in known: continue                       # pydantic-settings matches keys case-insensitively
+        if k.upper() in HARNESS_KEYS or k.upper().startswith(HARNESS_PREFIXES): continue
+        close = difflib.get_close_matches(k.upper()[9:], [s[9:] for s in known], n=1, cutoff=0.6)   # past the prefix
+        out.append(f"{k} is not a tradelab setting" + (f"; did you mean TRADELAB_{close[0]}?" if close else
+                                                       "; see .env.example for the keys"))
+    return out
 
 def load_settings(**overrides) -> Settings:
     "Read and validate settings; a bad value raises `ConfigError` naming the key and what is expected."
@@ -186,17 +234,38 @@ def progress(show: bool, description: str, total: int):
         yield lambda done: bar.update(task, completed=min(done, total))
 
 # %% ../nbs/00_config.ipynb #8d5e57d1
+def current_umask() -> int:
+    "The process's umask, read without changing it (Linux: /proc; elsewhere the classic set-and-restore)."
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"): return int(line.split()[1], 8)
+    except OSError: pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+def _fsync_dir(folder: Path):
+    "Make a rename in `folder` durable (a power loss after it cannot bring the old name back)."
+    try: fd = os.open(folder, os.O_RDONLY)
+    except OSError: return
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
+
 @contextmanager
 def atomic_write(path, mode: str = "wb"):
-    "Open a temporary file beside `path` for writing; rename it to `path` only if the block succeeds."
+    """Open a temporary file beside `path` for writing; rename it to `path` only if the block succeeds.
+    The file gets the permissions a plain `open` would give it (0644 under umask 022), not `mkstemp`'s 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

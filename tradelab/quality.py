@@ -14,7 +14,7 @@ from .config import BadInputError, DataError
 from .data import OHLCV_COLUMNS, infer_timeframe, timeframe_to_timedelta
 
 # %% auto #0
-__all__ = ['POLICIES', 'DataQualityReport', 'validate', 'clean']
+__all__ = ['POLICIES', 'DataQualityReport', 'spacing_error', 'validate', 'clean']
 
 # %% ../nbs/01a_quality.ipynb #8444527c
 @dataclass
@@ -26,6 +26,9 @@ class DataQualityReport:
     end: str | None
     duplicates: int = 0
     unordered: int = 0
+    short_intervals: int = 0                           # consecutive bars closer than one timeframe
+    off_grid: int = 0                                  # spacings that are no whole number of timeframes
+    inferred_timeframe: str | None = None              # the most common spacing, as a timeframe
     gaps: list = field(default_factory=list)           # [{"start", "end", "missing_bars"}]
     missing_bars: int = 0
     nan_rows: int = 0
@@ -37,7 +40,7 @@ class DataQualityReport:
     outliers: list = field(default_factory=list)       # [{"time", "log_return", "z"}]
     outlier_threshold: float = 10.0
 
-    ERRORS = ("duplicates", "unordered", "nan_rows", "nonpositive_prices", "bad_high_low", "negative_volume")
+    ERRORS = ("duplicates", "unordered", "short_intervals", "off_grid", "nan_rows", "nonpositive_prices", "bad_high_low", "negative_volume")
     WARNINGS = ("missing_bars", "zero_volume", "stale_runs", "outliers")
 
     @property
@@ -69,13 +72,37 @@ class DataQualityReport:
             n = len(v) if isinstance(v, list) else v
             mark = "[green]ok[/]" if not n else ("[red]error[/]" if k in self.ERRORS else "[yellow]warning[/]")
             t.add_row(k.replace("_", " "), f"{n:,}", mark)
-        if self.gaps:
+        if self.short_intervals or self.off_grid:
+            t.caption = (f"the bars are not {self.timeframe} bars: their most common spacing is {self.inferred_timeframe}; "
+                         f"check with --timeframe {self.inferred_timeframe}")
+        elif self.gaps:
             biggest = max(self.gaps, key=lambda g: g["missing_bars"])
             t.caption = f"{len(self.gaps)} gaps; the longest misses {biggest['missing_bars']} bars from {biggest['start']}"
         return t
 
 # %% ../nbs/01a_quality.ipynb #d2e4a638
 def _iso(ts) -> str: return pd.Timestamp(ts).isoformat()
+
+_HOUR = 3_600_000_000_000
+
+def _spacing_tolerance(step: int, calendar: str) -> int:
+    "Daily or longer stock bars keep their New York open time, so a daylight-saving change moves them by an hour."
+    return _HOUR if calendar == "stocks" and step >= 24 * _HOUR else 0
+
+def spacing_error(index: pd.DatetimeIndex, timeframe: str, calendar: str = "crypto") -> str | None:
+    """Why `index` cannot hold `timeframe` bars (two bars closer together than one bar), or None.
+    A 1h file declared as 1d is caught here; a daily stock series across a daylight-saving change is not."""
+    if len(index) < 2: return None
+    step = timeframe_to_timedelta(timeframe).value
+    t = np.sort(index.as_unit("ns").asi8)
+    d = np.diff(t)
+    bad = np.flatnonzero((d > 0) & (d < step - _spacing_tolerance(step, calendar)))
+    if not len(bad): return None
+    i = bad[0]
+    seen = infer_timeframe(pd.DatetimeIndex(t))
+    return (f"these are not {timeframe} bars: {len(bad):,} pairs of consecutive bars are closer than {timeframe}, the first "
+            f"{pd.Timestamp(t[i], tz='UTC'):%Y-%m-%d %H:%M} and {pd.Timestamp(t[i + 1], tz='UTC'):%Y-%m-%d %H:%M} UTC; "
+            f"the most common spacing is {seen}: use --timeframe {seen}, or resample to {timeframe} first")
 
 def validate(df: pd.DataFrame, timeframe: str | None = None, outlier_threshold: float = 10.0,
              stale_run: int = 3, max_listed: int = 1000, calendar: str = "crypto") -> DataQualityReport:
@@ -100,7 +127,11 @@ def validate(df: pd.DataFrame, timeframe: str | None = None, outlier_threshold: 
     rep.duplicates = int(same.sum())
     ts = s[np.r_[True, ~same]]                          # sorted, unique times for the gap check
     d = np.diff(ts)
-    gap_at = np.flatnonzero(d > step)
+    if len(ts) > 2: rep.inferred_timeframe = infer_timeframe(pd.DatetimeIndex(ts))
+    short = d < step - _spacing_tolerance(step, calendar)
+    rep.short_intervals = int(short.sum())
+    if calendar == "crypto": rep.off_grid = int(((d % step) != 0)[~short].sum())
+    gap_at = np.flatnonzero(d >= 2 * step)
     if calendar == "stocks" and len(gap_at): gap_at = gap_at[~_market_closed(ts, gap_at, step)]
     missing = (d[gap_at] // step - 1).astype(np.int64)  # bars that should have opened in the hole
     rep.missing_bars = int(missing.sum())
