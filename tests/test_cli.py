@@ -2,7 +2,6 @@
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,10 @@ def run(*args, env=None, timeout=120):
     return subprocess.run([TRADELAB, *args], capture_output=True, text=True, env=e, timeout=timeout)
 
 
-def test_help_is_fast():
-    run("--help")  # first call may populate the OS file cache
-    best = min(_timed("--help") for _ in range(3))
-    assert best < 1.0, f"tradelab --help took {best:.2f} s"
-
-
-def _timed(*args):
-    t = time.perf_counter()
-    r = run(*args)
+def test_help_lists_the_commands():
+    r = run("--help")                              # its speed is measured in benchmarks/bench_startup.py
     assert r.returncode == 0, r.stderr
-    assert "config" in r.stdout and "demo" in r.stdout
-    return time.perf_counter() - t
+    assert "config" in r.stdout and "demo" in r.stdout and "run" in r.stdout
 
 
 def test_version():

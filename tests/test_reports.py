@@ -14,7 +14,7 @@ import quantstats as qs
 from tradelab.datastore import CandleStore, import_file
 
 TRADELAB = str(Path(sys.executable).parent / "tradelab")
-SHARED = Path(os.environ.get("TRADELAB_TEST_DATA", "../shared/data"))
+SHARED = Path(os.environ.get("TRADELAB_TEST_DATA", "../shared/data")).resolve()
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +22,11 @@ def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("reports")
     import_file(SHARED / "ohlcv/binance-spot-2024", "binance", store=CandleStore(root / "data"), progress=False)
     return {**os.environ, "TRADELAB_DATA_DIR": str(root / "data"), "TRADELAB_REPORTS_DIR": str(root / "reports")}
+
+
+def _umask():
+    from tradelab.config import current_umask
+    return current_umask()
 
 
 def run(*args, env):
@@ -49,7 +54,7 @@ def test_backtest_report_folder(backtest_report):
     assert folder.name.endswith("_backtest_btc-usdt-sma-cross") and folder.is_dir()
     names = {p.name for p in folder.iterdir()}
     assert {"report.ipynb", "report.html", "tearsheet.html", "metrics.json", "returns.csv", "equity.png", "monthly_returns.png"} <= names
-    assert took < 30, f"a report on ~8 months of 1h bars took {took:.1f} s"
+    print(f"a report on ~8 months of 1h bars took {took:.1f} s")        # timings live in benchmarks/, not in asserts
     html = (folder / "report.html").read_text()
     assert "STALE DATA" in html and "sma_cross on BTC/USDT 1h" in html
     assert "def " not in html and "ReportContext" not in html          # inputs hidden
@@ -93,14 +98,41 @@ def test_compare_and_portfolio_templates(env):
     assert (folder_of(r) / "tearsheet.html").exists()
 
 
-def test_failing_template_exits_nonzero_and_is_not_left_looking_complete(env):
-    before = set(Path(env["TRADELAB_REPORTS_DIR"]).iterdir()) if Path(env["TRADELAB_REPORTS_DIR"]).exists() else set()
+def _folders(env):
+    root = Path(env["TRADELAB_REPORTS_DIR"])
+    return set(root.iterdir()) if root.exists() else set()
+
+
+def test_bad_strategy_parameters_fail_cleanly_and_leave_nothing(env):
+    before = _folders(env)
     r = run("report", "backtest", "-p", "symbol=BTC/USDT", "-p", "timeframe=4h", "-p", 'params={"fast": 50, "slow": 10}', env=env)
-    assert r.returncode != 0
-    assert "failed in cell" in r.stderr and "fast (50) must be smaller than slow (10)" in r.stderr
-    new = set(Path(env["TRADELAB_REPORTS_DIR"]).iterdir()) - before
-    assert len(new) == 1 and next(iter(new)).name.endswith("_FAILED")
-    assert not (next(iter(new)) / "report.html").exists()
+    assert r.returncode == 2, r.stderr
+    assert "fast (50) must be smaller than slow (10)" in r.stderr
+    assert _folders(env) == before                                      # no _FAILED or .running folder left
+
+
+def test_data_not_stored_is_named_before_any_kernel_starts(env):
+    before = _folders(env)
+    r = run("report", "backtest", "-p", "symbol=BTC/USTD", env=env)
+    assert r.returncode == 2 and "did you mean BTC/USDT?" in r.stderr, r.stderr
+    r = run("report", "backtest", "-p", "symbol=BTC/USDT", "-p", "timeframe=2h", env=env)
+    assert r.returncode == 2 and "data resample" in r.stderr and "--to 2h" in r.stderr, r.stderr
+    assert _folders(env) == before
+
+
+def test_readme_command_with_default_relative_dirs(tmp_path):
+    """The README's report command with the defaults TRADELAB_DATA_DIR=./data and TRADELAB_REPORTS_DIR=./reports,
+    run from a project folder: the kernel runs inside the report folder, yet reads ./data of the user's folder."""
+    e = {k: v for k, v in os.environ.items() if k not in ("TRADELAB_DATA_DIR", "TRADELAB_REPORTS_DIR", "TRADELAB_DB_URL")}
+    src = SHARED / "ohlcv/binance-spot-2024/BTC_USDT-4h.feather"
+    r = subprocess.run([TRADELAB, "data", "import", str(src)], capture_output=True, text=True, env=e, cwd=tmp_path, timeout=300)
+    assert r.returncode == 0 and (tmp_path / "data/binance/BTC_USDT/4h.parquet").exists(), r.stderr
+    r = subprocess.run([TRADELAB, "report", "backtest", "-p", "symbol=BTC/USDT", "-p", "timeframe=4h", "-p", "strategy=sma_cross"],
+                       capture_output=True, text=True, env=e, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr
+    folders = list((tmp_path / "reports").iterdir())
+    assert len(folders) == 1 and (folders[0] / "report.html").exists() and not folders[0].name.endswith("_FAILED")
+    assert oct((folders[0] / "metrics.json").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
 
 
 def test_require_fresh_fails_on_old_data(env):

@@ -14,7 +14,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -118,6 +117,50 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(data_dir, tmp_pa
     assert run.status == "finished" and run.restarts == kills        # each killed process had made progress
 
 
+def _wait_for_decisions(store, n, procs, limit=120):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit and any(p.poll() is None for p in procs):
+        try:
+            if len(store.table("decisions")) >= n: return True
+        except Exception: pass
+        time.sleep(0.05)
+    return False
+
+
+def test_two_processes_racing_on_one_run(data_dir, tmp_path):
+    """Two `tradelab run` processes started together for the same run and database: exactly one trades; the
+    other is refused before it writes anything, naming the holder's pid. Killed with SIGKILL, the run is shown
+    as crashed and resumes with the same command, without any clean-up."""
+    db = f"sqlite:///{tmp_path}/state.db"
+    args = run_args("sma_cross", [], "2023-01-01", "2023-12-01", db, "--speed", "36000")
+    env = {**os.environ, "TRADELAB_DATA_DIR": data_dir}
+    procs = [subprocess.Popen([TRADELAB, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    store = open_store(db)
+    try:
+        assert _wait_for_decisions(store, 5, procs)
+        losers = [p for p in procs if p.poll() is not None]
+        assert len(losers) == 1, [p.returncode for p in procs]
+        loser, winner = losers[0], next(p for p in procs if p.poll() is None)
+        out, err = loser.communicate(timeout=30)
+        assert loser.returncode == 1 and "Traceback" not in err, err[-2000:]
+        assert f"already running in process {winner.pid}" in err and f"kill -TERM {winner.pid}" in err, err[-2000:]
+        run = store.table("runs").iloc[0]
+        assert run.status == "running" and run.restarts == 0 and run.pid == winner.pid     # the loser wrote nothing
+        status = json.loads(cli("status", "--json", "--db", db, env={"TRADELAB_DATA_DIR": data_dir}).stdout)[0]
+        assert status["status"] == "running" and status["pid"] == winner.pid
+        winner.send_signal(signal.SIGKILL); winner.wait(30)
+        status = json.loads(cli("status", "--json", "--db", db, env={"TRADELAB_DATA_DIR": data_dir}).stdout)[0]
+        assert status["status"].startswith(f"crashed (process {winner.pid} is gone") and status["pid"] is None, status
+        done = len(store.table("decisions"))
+    finally:
+        for p in procs:
+            if p.poll() is None: p.kill(); p.wait(30)
+    r = cli(*run_args("sma_cross", [], "2023-01-01", "2023-02-01", db), env={"TRADELAB_DATA_DIR": data_dir}, check=False)
+    assert "already running" not in r.stderr                     # the dead holder's lock went with it
+    assert len(store.table("decisions")) >= done
+    assert store.table("runs").iloc[0].restarts == 1
+
+
 def test_sigterm_records_a_stopped_run_and_exits_0(data_dir, tmp_path):
     db = f"sqlite:///{tmp_path}/state.db"
     p = subprocess.Popen([TRADELAB, *run_args("sma_cross", [], "2023-01-01", "2023-12-01", db, "--speed", "36000")],
@@ -218,21 +261,6 @@ def test_healthz_goes_503_when_the_feed_is_stale_and_prometheus_scrapes_metrics(
             p.communicate(timeout=30)
             if prom and prom_proc: prom_proc.terminate(); prom_proc.wait(10)
         assert p.returncode == 0
-
-
-def test_decision_latency_p99_under_5ms(tmp_path):
-    from tradelab.brokers import PaperBroker
-    from tradelab.data import read_ohlcv_file
-    from tradelab.runner import ReplayFeed, Runner, RunSpec
-    bars = read_ohlcv_file(BTC_1H).iloc[-3000:]
-    spec = RunSpec("sma_cross", "binance", "BTC/USDT", "1h", {"fast": 10, "slow": 50}, start=str(bars.index[0]))
-    store = open_store(f"sqlite:///{tmp_path}/state.db")
-    runner = Runner(spec, store, PaperBroker(store, spec.run_id, spec.cash, spec.costs), ReplayFeed(bars, "1h"))
-    runner.run()
-    lat = np.array(runner.latencies[1:]) * 1e3                # the first bar pays numba's load
-    p50, p99 = np.percentile(lat, 50), np.percentile(lat, 99)
-    print(f"decision latency over {len(lat)} bars: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
-    assert p99 <= 5.0, (p50, p99)
 
 
 def test_postgresql_state_database(data_dir):

@@ -449,7 +449,7 @@ def run_cmd(strategy: str = _STRAT,
             broker: str = typer.Option("paper", help="paper (simulated, the default), ccxt or alpaca."),
             db: str | None = _DB,
             health_port: int | None = typer.Option(None, "--health-port", help="Port of /healthz and /metrics on 127.0.0.1 "
-                                                                              "(default TRADELAB_HEALTH_PORT; 0 = any free port; -1 = off)."),
+                                                                              "(default TRADELAB_HEALTH_PORT, else any free port; -1 = off)."),
             cash: float = typer.Option(10_000.0, help="Paper broker's starting cash."), fees: float = _FEES, slippage: float = _SLIP,
             window: int = typer.Option(1000, help="Bars of history the strategy sees at each decision."),
             warmup: int | None = typer.Option(None, help="Bars before the first traded bar (default 0 for replay, --window live)."),
@@ -460,10 +460,13 @@ def run_cmd(strategy: str = _STRAT,
     "Paper-trade a strategy on replayed or live bars, with risk rules, a state database and health endpoints."
     import signal
 
-    from tradelab.config import BadInputError, load_settings
+    from tradelab.config import BadInputError, ConfigError, load_settings, unknown_settings
     from tradelab.risk import RiskConfig
     from tradelab.runner import RunSpec, build_runner
     settings = load_settings()
+    unknown = unknown_settings()
+    if unknown:                          # a runner must not trade on a default the user meant to change
+        raise ConfigError("not starting: " + "; ".join(unknown) + ". Fix the environment or .env (tradelab config check).")
     log = _json_logs(settings)
     if speed == "max": spd = None
     else:
@@ -472,7 +475,7 @@ def run_cmd(strategy: str = _STRAT,
     rules = RiskConfig.from_yaml(risk).model_dump(exclude_unset=True) if risk else {}
     spec = RunSpec(strategy, _exchange(exchange), symbol, timeframe, parse_params(param), feed, broker, start, end, spd, cash,
                    fees, slippage, window, warmup, rules, cancel_on_stop, stale_after or settings.stale_after, poll)
-    port = settings.health_port if health_port is None else health_port
+    port = (settings.health_port or 0) if health_port is None else health_port
     runner = build_runner(spec, db, settings, None if port < 0 else port, log)
     previous = {sig: signal.signal(sig, lambda signum, frame: runner.request_stop(signal.Signals(signum).name))
                 for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -482,7 +485,8 @@ def run_cmd(strategy: str = _STRAT,
     eq = runner.store.table("equity", runner.run_id)
     last = f"equity {eq.equity.iloc[-1]:,.2f}" if len(eq) else "no bars yet"
     n_fills = len(runner.store.table("fills", runner.run_id))
-    console.print(f"run {runner.run_id} {status}: {runner.bars_done} bars this session, {n_fills} fills in total, {last}",
+    port = f"; health was on port {runner.health_port}" if runner.health_port else ""
+    console.print(f"run {runner.run_id} {status}: {runner.bars_done} bars this session, {n_fills} fills in total, {last}{port}",
                   highlight=False)
 
 def _open(db):
@@ -500,13 +504,18 @@ def status_cmd(db: str | None = _DB, as_json: bool = typer.Option(False, "--json
         summary = store.run_summary(r["id"])
         beat = summary["last_heartbeat"]
         age = (pd.Timestamp.now(tz="UTC") - beat).total_seconds() if beat is not None else None
+        alive = store.run_alive(r["id"])          # the run's lock: held by a live process, or free
         status = r["status"]
-        if status in ("running", "killed") and (age is None or age > 60): status += f" (no heartbeat for {age or 0:.0f} s: crashed?)"
+        if not alive and status == "running":
+            status = f"crashed (process {r['pid']} is gone; the same tradelab run command resumes it)"
+        elif alive and status != "running": status += " (its process is still running)"   # e.g. halted by the kill switch
+        elif alive and age is not None and age > 60: status += f" (no heartbeat for {age:.0f} s: stuck?)"
         rows.append({"run": r["id"], "strategy": f"{r['strategy']} {r['params']}", "market": f"{r['exchange']} {r['symbol']} {r['timeframe']}",
                      "feed/broker": f"{r['feed']}/{r['broker']}", "status": status,
                      "last_bar": r["last_bar"].isoformat() if r["last_bar"] is not None else None,
                      "equity": summary["equity"], "position": summary["position"], "open_orders": summary["open_orders"],
-                     "restarts": int(r["restarts"]), "kill_switch": bool(r["kill_requested"])})
+                     "restarts": int(r["restarts"]), "kill_switch": bool(r["kill_requested"]),
+                     "pid": r["pid"] if alive else None, "health_port": r["health_port"] if alive else None})
     if as_json: typer.echo(json.dumps(rows, indent=1)); return
     if not rows: console.print("no runs in this database yet (start one with tradelab run)"); return
     t = Table(title="runs")
@@ -529,23 +538,27 @@ def kill_cmd(run: str | None = typer.Option(None, "--run", help="Run id (default
     if not ids: raise BadInputError("no runs in this database; nothing to kill")
     if off:
         console.print(f"kill switch cleared for {', '.join(ids)}"); return
+    from tradelab.store import RunLockedError
     for rid in ids:
         r = store.get_run(rid)
-        if r["status"] == "running":
+        try: lock = store.lock_run(rid)        # free: no process runs it, so the paper orders are cancelled here
+        except RunLockedError: lock = None
+        if lock is None:
             t0 = time.monotonic()
             while time.monotonic() - t0 < wait and store.get_run(rid)["status"] == "running": time.sleep(0.2)
             st = store.get_run(rid)["status"]
             console.print(f"{rid}: {'halted by the runner' if st == 'killed' else 'kill switch set; the runner has not confirmed yet'}", highlight=False)
-        else:
+            continue
+        with lock:
             n = 0
-            if r["broker"] == "paper":          # nobody is running: cancel the paper broker's open orders here
+            if r["broker"] == "paper":
                 from tradelab.brokers import PaperBroker
                 pb = PaperBroker(store, rid, r["cash"])
                 for o in store.open_orders(rid):
                     st = pb.cancel(o["client_order_id"], o["symbol"])
                     store.update_order(o["client_order_id"], status=st.status if st else "cancelled"); n += 1
-            console.print(f"{rid}: not running; kill switch set ({n} open orders cancelled); it will not trade when started "
-                          "again until tradelab kill --off", highlight=False)
+        console.print(f"{rid}: not running; kill switch set ({n} open orders cancelled); it will not trade when started "
+                      "again until tradelab kill --off", highlight=False)
 
 @app.command("export")
 def export_cmd(table: str = typer.Option(..., "--table", help="runs, decisions, orders, fills or equity."),

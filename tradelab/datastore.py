@@ -146,6 +146,8 @@ class CandleStore:
         try:
             import fcntl
             fcntl.flock(fd, fcntl.LOCK_EX)       # a second writer waits: its merge then sees the first one's bars
+            for name in (path.name, path.with_suffix(".json").name):     # temporary files of a writer that was killed
+                for stale in path.parent.glob(f".{name}.*.tmp"): stale.unlink(missing_ok=True)
             yield
         finally: os.close(fd)
 
@@ -238,8 +240,9 @@ class CandleStore:
             return msg + f". Use --timeframe {same[0]}, or download {timeframe}: " + _fetch_hint(exchange, symbol, timeframe)
         symbols = sorted({m["symbol"] for m in here})
         exact = [s for s in symbols if norm(s) == norm(symbol)]
-        close = exact or [s for s in symbols if norm(s) in difflib.get_close_matches(norm(symbol), [norm(x) for x in symbols], 3, 0.6)]
-        if close: msg += f"; did you mean {' or '.join(close)}?"
+        by_norm = {norm(s): s for s in symbols}
+        close = exact or [by_norm[k] for k in difflib.get_close_matches(norm(symbol), list(by_norm), 3, 0.6)]   # best first
+        if close: msg += f"; did you mean {close[0]}?" + (f" (also close: {', '.join(close[1:])})" if len(close) > 1 else "")
         if symbols:
             listed = ", ".join(f"{s} ({'/'.join(sorted({m['timeframe'] for m in here if m['symbol'] == s}))})" for s in symbols[:12])
             msg += f" Stored for {exchange}: {listed}{' ...' if len(symbols) > 12 else ''}."

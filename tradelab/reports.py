@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -360,18 +362,60 @@ def notebook_to_html(path: Path) -> str:
     html, _ = exporter.from_notebook_node(nbformat.read(path, as_version=4))
     return html
 
+_USER_ERRORS = ("BadInputError", "ConfigError", "MissingDataError", "MergeConflictError", "DataError")
+
+def _literal(text):
+    import ast
+    try: return ast.literal_eval(text)
+    except (ValueError, SyntaxError): return text
+
+def _check_data(name: str, params: dict, data_dir: Path):
+    "Fail before any kernel starts or folder is made when the report's candles are not in the store."
+    from tradelab.datastore import MissingDataError
+    spec = template_parameters(name)
+    value = lambda k: params[k] if k in params else _literal(spec[k]["default"]) if k in spec else None
+    symbols = [value("symbol")] if "symbol" in spec else _json(value("symbols"), "symbols") if "symbols" in spec else []
+    if value("benchmark"): symbols.append(value("benchmark"))
+    store = CandleStore(data_dir)
+    for s in symbols:
+        if isinstance(s, str) and not store.exists(value("exchange"), s, value("timeframe")):
+            raise MissingDataError(store.missing_message(value("exchange"), s, value("timeframe")))
+
+@contextmanager
+def _kernel_env(settings):
+    "The report kernel starts in the report folder: hand it the absolute paths the user's directory meant."
+    keys = {"TRADELAB_DATA_DIR": str(settings.data_dir), "TRADELAB_REPORTS_DIR": str(settings.reports_dir)}
+    if settings.db_url: keys["TRADELAB_DB_URL"] = settings.db_url
+    if settings.sample_dir: keys["TRADELAB_SAMPLE_DIR"] = str(settings.sample_dir)
+    old = {k: os.environ.get(k) for k in keys}
+    os.environ.update(keys)
+    try: yield
+    finally:
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
 def run_report(name: str, params: dict | None = None, reports_dir=None, progress: bool = True) -> Path:
-    "Run a report template with papermill; returns the finished report folder."
+    """Run a report template with papermill; returns the finished report folder. Relative paths (settings,
+    `data_dir`, `reports_dir`) mean the directory this is called from, whatever directory the kernel runs in."""
     import papermill as pm
+    settings = load_settings()
     params = coerce_parameters(name, dict(params or {}))
-    root = Path(reports_dir or load_settings().reports_dir)
+    if "data_dir" in template_parameters(name):
+        params["data_dir"] = os.path.abspath(params["data_dir"]) if params.get("data_dir") else str(settings.data_dir)
+        _check_data(name, params, Path(params["data_dir"]))
+    root = Path(os.path.abspath(reports_dir)) if reports_dir else settings.reports_dir
     root.mkdir(parents=True, exist_ok=True)
     folder = f"{pd.Timestamp.now(tz='UTC'):%Y%m%d_%H%M%S}_{name}_{_slug(params)}"
     tmp = root / f".{folder}.running"
     tmp.mkdir()
     try:
-        _execute(TEMPLATES / f"{name}.ipynb", tmp / "report.ipynb", {**params, "output_dir": str(tmp.resolve())}, progress, tmp)
+        with _kernel_env(settings):
+            _execute(TEMPLATES / f"{name}.ipynb", tmp / "report.ipynb", {**params, "output_dir": str(tmp.resolve())}, progress, tmp)
     except pm.PapermillExecutionError as e:
+        if e.ename in _USER_ERRORS:                       # bad parameters or data found by the template: nothing is kept
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise BadInputError(f"report {name!r}: {e.evalue.strip()[:800]}") from None
         failed = root / f"{folder}_FAILED"
         tmp.rename(failed)
         raise ReportError(f"report {name!r} failed in cell {e.exec_count}: {e.ename}: {e.evalue.strip()[:500]} "

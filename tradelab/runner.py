@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import threading
 import time
 from collections import deque
@@ -203,8 +204,8 @@ def _metrics():
 class Runner:
     "Paper or live trading of one strategy on one symbol; state in a `Store`, orders through a `Broker`."
     def __init__(self, spec: RunSpec, store: Store, broker: Broker, feed, settings=None, log: logging.Logger | None = None,
-                 health_port: int | None = None, max_bars: int | None = None):
-        self.spec, self.store, self.broker, self.feed = spec, store, broker, feed
+                 health_port: int | None = None, max_bars: int | None = None, clock=time.monotonic):
+        self.spec, self.store, self.broker, self.feed, self.clock = spec, store, broker, feed, clock
         self.settings = settings or load_settings()
         self.log = log or logging.getLogger("tradelab.runner")
         self.health_port, self.max_bars = health_port, max_bars
@@ -216,25 +217,34 @@ class Runner:
         self.mgr = RiskManager(spec.risk_config, self.ppy)
         self.stop_reason, self.killed, self.kill_flatten = None, False, False
         self.latencies: list[float] = []
-        self.bars_done, self.last_bar, self.last_beat = 0, None, time.monotonic()
+        self.bars_done, self.last_bar, self.last_beat = 0, None, clock()
         self.avg_price, self._broker_ok, self._broker_checked = None, True, 0.0
-        self.server = None
+        self.server, self.lock, self.looping = None, None, False
 
     # -- start-up ----------------------------------------------------------
     def _start(self):
+        "Write the run row (the lock is held). Recovery comes after, inside the failure handler."
         s = self.settings
+        prior = self.store.get_run(self.run_id) or {}
+        prior_status, prior_pid = prior.get("status"), prior.get("pid")
         row, resumed = self.store.start_run(dict(
             id=self.run_id, strategy=self.spec.strategy, params=json.dumps(self.spec.params, sort_keys=True),
             exchange=self.spec.exchange, symbol=self.spec.symbol, timeframe=self.spec.timeframe, feed=self.spec.feed,
             broker=self.spec.broker, mode=s.mode, version=__version__, cash=self.spec.cash, spec=self.spec.to_json()),
-            pid=os.getpid(), health_port=self.health_port)
+            pid=os.getpid(), health_port=None, host=socket.gethostname())
+        if resumed and prior_status == "running":          # we hold the lock, so whoever wrote 'running' is gone
+            self.log.warning("the previous process of this run died without stopping; resuming from the database",
+                             extra={"event": "recovered", "run_id": self.run_id, "previous_pid": prior_pid})
         self.last_bar = row["last_bar"]
         self.killed, self.kill_flatten = bool(row["kill_requested"]), bool(row["kill_flatten"])
         self.log.info("run started", extra={"event": "start", "run_id": self.run_id, "version": __version__, "mode": s.mode,
                                             "feed": self.spec.feed, "broker": self.spec.broker, "strategy": self.spec.strategy,
                                             "symbol": self.spec.symbol, "timeframe": self.spec.timeframe, "resumed": resumed,
                                             "restarts": row["restarts"], "last_bar": str(self.last_bar) if self.last_bar is not None else None,
-                                            "credentials": credentials_found(s), "health_port": self.health_port})
+                                            "credentials": credentials_found(s)})
+
+    def _recover(self):
+        "Rebuild the risk state from the recorded equity and reconcile orders with the broker."
         # the risk manager's state (peak, day start, halts) is rebuilt from the recorded equity
         eq = self.store.table("equity", self.run_id)
         for t, e in zip(eq.bar_time, eq.equity, strict=True):
@@ -339,7 +349,7 @@ class Runner:
         self.m["latency"].observe(latency)
         self.m["bars"].inc(); self.m["decisions"].labels(action, verdict).inc()
         self.m["equity"].set(cash + qty * close); self.m["position"].set(qty); self.m["last_bar"].set(t.timestamp())
-        self.last_bar, self.last_beat = t, time.monotonic()
+        self.last_bar, self.last_beat = t, self.clock()
         self.bars_done += 1
         if verdict == "refused": self.log.info("entry refused", extra={"event": "refused", "bar": t.isoformat(), "reason": reason})
         if order:
@@ -380,8 +390,9 @@ class Runner:
     def health(self) -> tuple[int, dict]:
         "(200, body) when the loop's heartbeat is fresh, the feed is not stale and the broker answers; else 503 with reasons."
         reasons = []
-        age = time.monotonic() - self.last_beat
-        if age > max(15.0, 3 * getattr(self.feed, "poll", 1.0)): reasons.append(f"no heartbeat for {age:.0f} s: the loop is stuck")
+        age = self.clock() - self.last_beat
+        if self.looping and age > max(15.0, 3 * getattr(self.feed, "poll", 1.0)):    # only a running loop can be stuck
+            reasons.append(f"no heartbeat for {age:.0f} s: the loop is stuck")
         stale = self.feed.is_stale(self.spec.stale_after)
         self.m["stale"].set(1 if stale else 0)
         if stale: reasons.append(f"feed stale: no new {self.spec.timeframe} bar since {self.last_bar} "
@@ -393,16 +404,20 @@ class Runner:
                 "heartbeat_age_s": round(age, 3), "bars_processed": self.bars_done, "version": __version__}
         return (200 if not reasons else 503), body
 
-    def run(self) -> str:
-        "Run until the replay ends, `max_bars` are done, or a stop is requested; returns the final status."
-        self._start()
-        if self.health_port is not None: self.server = serve_health(self, self.health_port)
-        self.feed.skip_through(self.last_bar)
-        warm = self.spec.warmup if self.spec.warmup is not None else (0 if self.spec.feed == "replay" else self.spec.window)
-        self._fill_buffer(warm)
-        gc.freeze()                  # start-up objects leave the garbage collector's generations: shorter pauses per bar
+    def _loop(self) -> str:
         status, reason, last_kill_check, last_hb, reconnects_seen = "stopped", None, 0.0, time.monotonic(), 0
         try:
+            if self.health_port is not None:
+                self.server = serve_health(self, self.health_port)
+                self.store.set_health_port(self.run_id, self.health_port)
+                self.log.info("health endpoints listening", extra={"event": "health", "health_port": self.health_port,
+                                                                    "url": f"http://127.0.0.1:{self.health_port}/healthz"})
+            self._recover()
+            self.feed.skip_through(self.last_bar)
+            warm = self.spec.warmup if self.spec.warmup is not None else (0 if self.spec.feed == "replay" else self.spec.window)
+            self._fill_buffer(warm)
+            gc.freeze()              # start-up objects leave the garbage collector's generations: shorter pauses per bar
+            self.looping, self.last_beat = True, self.clock()
             while True:
                 if self.stop_reason: status, reason = "stopped", self.stop_reason; break
                 if self.max_bars is not None and self.bars_done >= self.max_bars: status, reason = "stopped", "max bars"; break
@@ -413,7 +428,7 @@ class Runner:
                     self.m["reconnects"].inc(self.feed.reconnects - reconnects_seen); reconnects_seen = self.feed.reconnects
                 if item is None:
                     if self.feed.done: status, reason = "finished", "replay reached its end"; break
-                    self.last_beat = time.monotonic()
+                    self.last_beat = self.clock()
                     if time.monotonic() - last_hb > 5:
                         last_hb = time.monotonic(); self.store.heartbeat(self.run_id, self.last_bar, "waiting")
                         self.store.checkpoint()
@@ -425,6 +440,7 @@ class Runner:
             self.m["errors"].inc()
             raise
         finally:
+            self.looping = False
             if self.killed and status != "failed": status = "killed"
             if self.spec.cancel_on_stop and status != "failed":
                 for o in self.store.open_orders(self.run_id):
@@ -435,6 +451,16 @@ class Runner:
                                                 "bars": self.bars_done})
             if self.server: self.server.shutdown(); self.server.server_close()
         return status
+
+    def run(self) -> str:
+        """Run until the replay ends, `max_bars` are done, or a stop is requested; returns the final status.
+        The run's lock is taken before anything is written (`RunLockedError` when another process holds it);
+        a failure after the run row exists, before or after the first bar, is recorded as `failed` with its reason."""
+        self.lock = self.store.lock_run(self.run_id)
+        try:
+            self._start()
+            return self._loop()
+        finally: self.lock.release()
 
     def _fill_buffer(self, warm: int):
         "History for the strategy: the bars already processed (resume) and `warm` bars before them."

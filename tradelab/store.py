@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,8 +20,8 @@ from .config import BadInputError, TradelabError, atomic_write, load_settings, s
 # %% auto #0
 __all__ = ['metadata', 'runs', 'heartbeats', 'decisions', 'orders', 'fills', 'positions', 'equity', 'paper_accounts',
            'paper_positions', 'paper_orders', 'OPEN_STATUSES', 'MIGRATIONS', 'TABLES', 'EXPORT_COLUMNS', 'to_db_time',
-           'from_db_time', 'utc_now', 'make_engine', 'migrate', 'schema_revision', 'Store', 'open_store',
-           'schema_drift', 'export_rows', 'export_table']
+           'from_db_time', 'utc_now', 'make_engine', 'migrate', 'schema_revision', 'RunLockedError', 'RunLock', 'Store',
+           'open_store', 'schema_drift', 'export_rows', 'export_table']
 
 # %% ../nbs/09_store.ipynb #22ec1723
 metadata = sa.MetaData()
@@ -38,6 +39,7 @@ runs = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False), sa.Column("started_at", sa.DateTime, nullable=False),
     sa.Column("stopped_at", sa.DateTime), sa.Column("last_bar", sa.DateTime),
     sa.Column("restarts", sa.Integer, nullable=False), sa.Column("pid", sa.Integer), sa.Column("health_port", sa.Integer),
+    sa.Column("host", _S(255)),
     sa.Column("kill_requested", sa.Boolean, nullable=False), sa.Column("kill_flatten", sa.Boolean, nullable=False))
 
 heartbeats = sa.Table(
@@ -186,6 +188,74 @@ def _row(r) -> dict:
         if isinstance(v, dt.datetime): d[k] = from_db_time(v)
     return d
 
+class RunLockedError(TradelabError):
+    "Another live process holds this run."
+
+def _hostname() -> str:
+    import socket
+    return socket.gethostname()
+
+_MEMORY_LOCKS: set = set()           # runs held in this process for in-memory SQLite databases (tests)
+
+class RunLock:
+    "The lock that makes one process per run: an OS file lock (SQLite) or a PostgreSQL session advisory lock."
+    def __init__(self, store: Store, run_id: str):
+        self.store, self.run_id, self.held, self._fd, self._conn = store, run_id, False, None, None
+
+    def _path(self) -> Path | None:
+        db = self.store.engine.url.database
+        if not db or db == ":memory:": return None
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in self.run_id)
+        return Path(db).with_name(Path(db).name + ".locks") / f"{safe}.lock"
+
+    def acquire(self) -> bool:
+        "Try to take the lock without waiting; True when this process now holds it."
+        eng = self.store.engine
+        if eng.dialect.name == "postgresql":
+            conn = eng.connect()
+            got = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key(self.run_id)}).scalar())
+            conn.commit()
+            if not got: conn.close(); return False
+            self._conn = conn
+        else:
+            path = self._path()
+            if path is None:
+                key = (str(eng.url), self.run_id)
+                if key in _MEMORY_LOCKS: return False
+                _MEMORY_LOCKS.add(key)
+            else:
+                import fcntl
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+                try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd); return False
+                os.ftruncate(fd, 0); os.write(fd, f"{os.getpid()} {_hostname()}\n".encode())
+                self._fd = fd
+        self.held = True
+        return True
+
+    def release(self):
+        "Give the lock back (also done by the OS or the server when the process dies)."
+        if not self.held: return
+        if self._conn is not None:
+            try:
+                self._conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(self.run_id)})
+                self._conn.commit()
+            finally: self._conn.close(); self._conn = None
+        elif self._fd is not None:
+            os.close(self._fd); self._fd = None
+        else: _MEMORY_LOCKS.discard((str(self.store.engine.url), self.run_id))
+        self.held = False
+
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.release()
+
+def _lock_key(run_id: str) -> int:
+    "A signed 64-bit key for PostgreSQL's advisory locks, stable across processes."
+    import hashlib
+    return int.from_bytes(hashlib.blake2b(f"tradelab-run:{run_id}".encode(), digest_size=8).digest(), "big", signed=True)
+
 TABLES = {"runs": runs, "decisions": decisions, "orders": orders, "fills": fills, "equity": equity,
           "positions": positions, "heartbeats": heartbeats}
 _ORDER_BY = {"runs": "created_at", "decisions": "bar_time", "orders": "created_at", "fills": "time",
@@ -216,19 +286,48 @@ class Store:
             r = c.execute(sa.select(runs).where(runs.c.id == run_id)).first()
         return _row(r) if r else None
 
-    def start_run(self, run: dict, pid: int | None = None, health_port: int | None = None) -> tuple[dict, bool]:
-        "Create the run row, or mark an existing one running again; returns (row, resumed)."
+    def start_run(self, run: dict, pid: int | None = None, health_port: int | None = None,
+                  host: str | None = None) -> tuple[dict, bool]:
+        "Create the run row, or mark an existing one running again (hold `lock_run` first); returns (row, resumed)."
         now = utc_now()
         with self.begin() as c:
             old = c.execute(sa.select(runs).where(runs.c.id == run["id"])).first()
             if old is None:
                 c.execute(runs.insert().values(**run, status="running", created_at=now, started_at=now, restarts=0, pid=pid,
-                                               health_port=health_port, kill_requested=False, kill_flatten=False))
+                                               health_port=health_port, host=host, kill_requested=False, kill_flatten=False))
             else:
                 c.execute(runs.update().where(runs.c.id == run["id"]).values(
                     status="running", started_at=now, stopped_at=None, stop_reason=None, restarts=old.restarts + 1,
-                    pid=pid, health_port=health_port, version=run["version"]))
+                    pid=pid, health_port=health_port, host=host, version=run["version"]))
         return self.get_run(run["id"]), old is not None
+
+    def set_health_port(self, run_id: str, port: int | None):
+        "Record the port the run's /healthz and /metrics are actually bound to."
+        with self.begin() as c: c.execute(runs.update().where(runs.c.id == run_id).values(health_port=port))
+
+    # -- one process per run ------------------------------------------------
+    def lock_run(self, run_id: str) -> RunLock:
+        """Take the run's lock before writing anything for it; `RunLockedError` names the holder when another live
+        process has it. The operating system (SQLite: a file lock beside the database) or the server (PostgreSQL:
+        a session advisory lock) releases it when the holder dies, so a killed run is free to resume."""
+        lock = RunLock(self, run_id)
+        if not lock.acquire():
+            row = self.get_run(run_id) or {}
+            pid, host = row.get("pid"), row.get("host")
+            where = f"process {pid}" + (f" on {host}" if host else "") if pid else "another process"
+            stop = f"kill -TERM {pid}" if pid and (not host or host == _hostname()) else f"kill -TERM {pid} on {host}" if pid else "stop it"
+            raise RunLockedError(f"run {run_id} is already running in {where} (started {row.get('started_at')}); "
+                                 f"a second process would trade the same account. Stop it first with: {stop} "
+                                 f"(it finishes the bar and records 'stopped'), or halt its trading with: tradelab kill --run {run_id}")
+        return lock
+
+    def run_alive(self, run_id: str) -> bool:
+        "Whether a live process holds the run (its lock is taken); a crashed run's lock is free."
+        lock = RunLock(self, run_id)
+        if lock.acquire():
+            lock.release()
+            return False
+        return True
 
     def stop_run(self, run_id: str, status: str, reason: str | None = None):
         with self.begin() as c:
