@@ -45,7 +45,7 @@ def test_fetch_then_update_requests_only_new_bars(tmp_path, binance):
     # up to the last closed bar (the open one is never stored); the clock may pass the hour during the test
     closed = HIST.index[HIST.index + pd.Timedelta(hours=1) <= pd.Timestamp.now(tz="UTC")]
     new = len(closed) - 2500
-    assert f"{new} new bars" in r.stdout and new in (499, 500), r.stdout
+    assert f"{new} bars added, 0 replaced" in r.stdout and new in (499, 500), r.stdout
     kl = binance.data_requests("/klines")
     assert len(kl) == (1 if new == 499 else len(kl)) and len(kl) <= 2   # a second, empty page only if the hour rolled over
     assert int(kl[0][1]["startTime"]) == int(HIST.index[2497].timestamp() * 1000)

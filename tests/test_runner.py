@@ -194,7 +194,7 @@ def test_no_secret_reaches_logs_database_or_exports(data_dir, tmp_path):
         for fmt in ("csv", "ndjson"):
             texts.append(cli("export", "--table", table, "--format", fmt, "--db", f"sqlite:///{db_path}", env=env).stdout)
     texts.append(cli("status", "--db", f"sqlite:///{db_path}", env=env).stdout)
-    blobs = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("state.db"))
+    blobs = b"".join(p.read_bytes() for p in tmp_path.rglob("state.db*") if p.is_file())   # db, WAL, run locks
     for secret in SECRETS.values():
         assert all(secret not in t for t in texts), secret
         assert secret.encode() not in blobs, secret
@@ -278,6 +278,18 @@ def test_postgresql_state_database(data_dir):
     cli(*run_args("sma_cross", ["fast=10", "slow=50"], start, end, url), env={"TRADELAB_DATA_DIR": data_dir})
     got, _ = exported_fills(data_dir, url)
     assert got == backtest_fills(data_dir, "sma_cross", ["fast=10", "slow=50"], start, end)
+    run_id = store.table("runs").id.iloc[0]
+    held = store.lock_run(run_id)                          # a PostgreSQL session advisory lock
+    other = open_store(url)
+    assert other.run_alive(run_id)
+    with pytest.raises(Exception, match="already running"): other.lock_run(run_id)
+    r = cli(*run_args("sma_cross", ["fast=10", "slow=50"], start, end, url), env={"TRADELAB_DATA_DIR": data_dir}, check=False)
+    assert r.returncode == 1 and "already running" in r.stderr, r.stderr[-2000:]
+    held._conn.invalidate()                                # the holder's connection dies without unlocking
+    held._conn = None; held.held = False
+    t0 = time.monotonic()
+    while other.run_alive(run_id) and time.monotonic() - t0 < 30: time.sleep(0.1)
+    assert not other.run_alive(run_id)                      # the server dropped the lock with the session
     pw = sa.make_url(url).password
     if pw:
         status = cli("status", "--db", url, env={"TRADELAB_DATA_DIR": data_dir})
@@ -300,7 +312,12 @@ def test_kill_switch_halts_a_running_replay_and_flattens(data_dir, tmp_path):
         time.sleep(0.05)
     r = cli("kill", "--flatten", "--db", db, env=env)
     assert "halted by the runner" in r.stdout, r.stdout
-    time.sleep(3)                                         # a few more bars: the flatten order fills at the next open
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 90:                     # a few more bars: the flatten order fills at the next open
+        o = store.table("orders")
+        if ((o.intent == "flatten") & (o.status == "filled")).any(): break
+        time.sleep(0.1)
+    time.sleep(1)                                         # and some bars after it, decided with the switch on
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=30)
     assert p.returncode == 0, err[-2000:]
