@@ -25,9 +25,10 @@ def site(tmp_path_factory):
 def test_pages_and_api_reference(site):
     pages = {p.relative_to(site).as_posix() for p in site.rglob("*.html")}
     assert {"index.html", "backtest.html", "data.html", "validation.html", "tutorials/first_backtest.html"} <= pages
-    html = (site / "backtest.html").read_text()
-    for name in ("backtest", "Costs", "returns_stats", "BacktestResult.to_dict"):   # show_doc entries
-        assert re.search(rf"<h[34][^>]*>\s*{re.escape(name)}\s*<", html), name
+    for page, name in (("backtest", "backtest"), ("costs", "Costs"), ("results", "returns_stats"),
+                       ("results", "BacktestResult.to_dict")):                   # show_doc entries, where each lives
+        html = (site / f"{page}.html").read_text()
+        assert re.search(rf"<h[34][^>]*>\s*{re.escape(name)}\s*<", html), (page, name)
     assert "#| export" not in html and "default_exp" not in html
 
 

@@ -14,10 +14,10 @@ from typing import Protocol
 import pandas as pd
 import sqlalchemy as sa
 
-from .backtest import Costs
 from .config import BadInputError, TradelabError
-from .sources import RetryPolicy, with_retries
+from .costs import Costs
 from .store import Store, from_db_time, paper_accounts, paper_orders, paper_positions, to_db_time
+from .venues import RetryPolicy, ccxt_exchange, with_retries
 
 # %% auto #0
 __all__ = ['BrokerError', 'OrderRequest', 'Fill', 'OrderStatus', 'Account', 'Broker', 'client_order_id', 'PaperBroker',
@@ -181,19 +181,10 @@ class CcxtBroker:
                  sleep: Callable = time.sleep):
         import ccxt
         self.ccxt, self.retry, self.sleep = ccxt, retry, sleep
-        if exchange not in ccxt.exchanges: raise BadInputError(f"unknown exchange {exchange!r}; see ccxt.exchanges")
         if not api_key or not secret:
             raise BadInputError(f"the ccxt broker needs API credentials for {exchange}: set TRADELAB_CCXT_API_KEY and "
                                 "TRADELAB_CCXT_SECRET (sandbox/testnet keys while TRADELAB_CCXT_SANDBOX=true)")
-        self.ex = getattr(ccxt, exchange)({"apiKey": api_key, "secret": secret, "enableRateLimit": True, "timeout": timeout_ms,
-                                          "options": {"fetchCurrencies": False}})
-        if api_url:
-            from tradelab.fakes import point_ccxt_at
-            point_ccxt_at(self.ex, api_url)
-        elif sandbox:
-            try: self.ex.set_sandbox_mode(True)
-            except ccxt.NotSupported: raise BadInputError(f"{exchange} has no sandbox in ccxt; set TRADELAB_CCXT_SANDBOX=false "
-                                                          "only for live trading (TRADELAB_MODE=live)") from None
+        self.ex = ccxt_exchange(exchange, api_url, timeout_ms, api_key, secret, sandbox=sandbox, options={"fetchCurrencies": False})
         self.transient = (ccxt.NetworkError, ccxt.ExchangeNotAvailable, ccxt.RateLimitExceeded, ccxt.DDoSProtection,
                           ccxt.RequestTimeout, ccxt.OnMaintenance)
         self.attempts = 0           # order submissions, for tests and metrics

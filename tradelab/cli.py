@@ -133,7 +133,7 @@ def demo(symbol: str = typer.Option("BTC/USDT", help="Pair to backtest."),
     settings = load_settings()
     with console.status("Loading libraries and data..."):
         from tradelab.backtest import Costs, backtest
-        from tradelab.data import demo_data
+        from tradelab.demo import demo_data
     df, where, synthetic = demo_data(symbol, timeframe, settings, download=download)
     if synthetic:
         console.print(Panel(f"No {symbol} {timeframe} candles found (no download, nothing in TRADELAB_SAMPLE_DIR).\n"
@@ -222,9 +222,9 @@ def data_validate(exchange: str | None = _EX, symbol: str | None = typer.Option(
     from tradelab.datastore import load
     from tradelab.quality import validate
     if file:
-        from tradelab.data import read_ohlcv_file
+        from tradelab.ohlcv import read_ohlcv_file
         df = read_ohlcv_file(file)
-        from tradelab.data import infer_timeframe
+        from tradelab.ohlcv import infer_timeframe
         tf = timeframe if timeframe != "1h" or len(df) < 2 else infer_timeframe(df.index)
     elif symbol:
         df, tf = load(_exchange(exchange), symbol, timeframe, start, end), timeframe
@@ -240,8 +240,8 @@ def data_resample(exchange: str | None = _EX, symbol: str = _SYM, timeframe: str
                   to: str = typer.Option(..., "--to", help="Target timeframe, a whole multiple of --timeframe."),
                   replace: bool = _REPLACE):
     "Aggregate stored candles to a larger timeframe and merge the result into the store."
-    from tradelab.data import resample
     from tradelab.datastore import CandleStore
+    from tradelab.ohlcv import resample
     ex, store = _exchange(exchange), CandleStore()
     out = resample(store.read(ex, symbol, timeframe), to)
     _report_write(f"resampled {timeframe} -> {to};", store.write(out, ex, symbol, to, f"resample:{timeframe}", replace))

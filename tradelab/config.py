@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -20,8 +21,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # %% auto #0
 __all__ = ['HARNESS_KEYS', 'HARNESS_PREFIXES', 'TradelabError', 'BadInputError', 'ConfigError', 'DataError', 'Settings',
-           'absolute_sqlite_url', 'unknown_settings', 'load_settings', 'redact', 'settings_rows', 'scrub_url',
-           'SecretFilter', 'JsonFormatter', 'setup_logging', 'progress', 'current_umask', 'atomic_write']
+           'nan_to_none', 'secret_value', 'absolute_sqlite_url', 'unknown_settings', 'load_settings', 'redact',
+           'settings_rows', 'scrub_url', 'SecretFilter', 'JsonFormatter', 'setup_logging', 'progress', 'current_umask',
+           'atomic_write']
 
 # %% ../nbs/00_config.ipynb #df396edd
 class TradelabError(Exception):
@@ -113,6 +115,14 @@ class Settings(BaseSettings):
 
 # %% ../nbs/00_config.ipynb #660aa761
 def _env_name(field: str) -> str: return f"TRADELAB_{field.upper()}"
+
+def nan_to_none(x):
+    "JSON has no NaN or infinity: a float that is not finite becomes None; anything else is returned as it is."
+    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
+
+def secret_value(secret: SecretStr | None) -> str | None:
+    "The plain value of a secret setting (None when unset): call it only where the value is sent to its venue."
+    return secret.get_secret_value() if secret else None
 
 def absolute_sqlite_url(url: str) -> str:
     "A SQLite URL with a relative path (`sqlite:///data/x.db`) made absolute against the working directory."

@@ -18,9 +18,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .config import BadInputError, DataError, atomic_write, load_settings
+from .config import BadInputError, DataError, atomic_write, load_settings, secret_value
 from .config import progress as show_progress
-from .data import OHLCV_COLUMNS, OHLCV_SUFFIXES, read_ohlcv_file, timeframe_to_timedelta, utc_timestamp
+from .ohlcv import OHLCV_COLUMNS, OHLCV_SUFFIXES, read_ohlcv_file, timeframe_to_timedelta, utc_timestamp
 from .quality import spacing_error
 
 # %% auto #0
@@ -275,9 +275,8 @@ def source_for(exchange: str, settings=None):
     from tradelab.sources import AlpacaSource, CcxtSource
     s = settings or load_settings()
     if exchange == "alpaca":
-        key = s.alpaca_api_key.get_secret_value() if s.alpaca_api_key else None
-        secret = s.alpaca_secret_key.get_secret_value() if s.alpaca_secret_key else None
-        return AlpacaSource(key or "", secret or "", url_override=s.alpaca_data_url, feed=s.alpaca_feed)
+        return AlpacaSource(secret_value(s.alpaca_api_key) or "", secret_value(s.alpaca_secret_key) or "",
+                            url_override=s.alpaca_data_url, feed=s.alpaca_feed)
     return CcxtSource(exchange, api_url=s.ccxt_api_url)
 
 def load(exchange: str, symbol: str, timeframe: str, start=None, end=None, store: CandleStore | None = None) -> pd.DataFrame:

@@ -18,8 +18,10 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pandas as pd
 
+from .venues import point_ccxt_at  # noqa: F401 (re-exported for tests: the fakes use shipped code, never the reverse)
+
 # %% auto #0
-__all__ = ['DROP', 'FakeServer', 'FakeBinance', 'point_ccxt_at', 'FakeAlpaca', 'FakeBinanceSpot']
+__all__ = ['DROP', 'FakeServer', 'FakeBinance', 'FakeAlpaca', 'FakeBinanceSpot']
 
 # %% ../nbs/01b_fakes.ipynb #e4547559
 DROP = object()   # answer() may return this: the request is handled, the connection closed without a reply
@@ -142,17 +144,6 @@ class FakeBinance(FakeServer):
         return 404, {"code": -1, "msg": f"no route {path}"}, {}
 
 def _now_ms() -> int: return int(time.time() * 1000)
-
-def point_ccxt_at(exchange, base_url: str):
-    "Rewrite every REST URL of a ccxt exchange object to `base_url`, keeping the paths (for local fakes or proxies)."
-    def rewrite(v):
-        if isinstance(v, dict): return {k: rewrite(x) for k, x in v.items()}
-        if isinstance(v, str) and v.startswith("http"):
-            p = urlparse(v)
-            return base_url.rstrip("/") + p.path
-        return v
-    exchange.urls["api"] = rewrite(exchange.urls["api"])
-    return exchange
 
 # %% ../nbs/01b_fakes.ipynb #8ea36b4d
 _ALPACA_TF = {"Min": "min", "Hour": "h", "Day": "D", "Week": "W", "Month": "MS"}

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .config import BadInputError, DataError
-from .data import OHLCV_COLUMNS, infer_timeframe, timeframe_to_timedelta
+from .ohlcv import OHLCV_COLUMNS, infer_timeframe, timeframe_to_timedelta
 
 # %% auto #0
 __all__ = ['POLICIES', 'DataQualityReport', 'spacing_error', 'validate', 'clean']

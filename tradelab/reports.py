@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .backtest import STAT_KEYS, BacktestResult, Costs, _nan_to_none, backtest, periods_per_year, returns_stats
-from .config import BadInputError, DataError, TradelabError, atomic_write, load_settings
-from .data import timeframe_to_timedelta
+from .backtest import backtest
+from .config import BadInputError, DataError, TradelabError, atomic_write, load_settings, nan_to_none
+from .costs import Costs, periods_per_year
 from .datastore import CandleStore
+from .ohlcv import timeframe_to_timedelta
 from .quality import validate
+from .results import STAT_KEYS, BacktestResult, returns_stats
 
 # %% auto #0
 __all__ = ['TEMPLATES', 'returns_metrics', 'ReportContext', 'monthly_returns', 'ReportError', 'templates', 'template_parameters',
@@ -42,7 +44,7 @@ def returns_metrics(returns: pd.Series, ppy: float) -> dict:
     "Headline metrics of bar returns with quantstats' definitions (zero risk-free rate, `ppy` bars a year)."
     wealth = (1 + returns).cumprod()                      # the backtest's own statistics, on unit capital
     stats = returns_stats(wealth, 1.0, ppy)
-    out = {k: _nan_to_none(stats[k]) for k in ("total_return", "cagr", "sharpe", "sortino", "max_drawdown")}
+    out = {k: nan_to_none(stats[k]) for k in ("total_return", "cagr", "sharpe", "sortino", "max_drawdown")}
     return {**out, "volatility": float(returns.std(ddof=1) * np.sqrt(ppy))}
 
 @dataclass

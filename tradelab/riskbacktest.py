@@ -8,9 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .backtest import BacktestResult, Costs, collect_stats, common_frames, periods_per_year
 from .config import BadInputError
-from .data import infer_timeframe
+from .costs import Costs, periods_per_year
+from .ohlcv import infer_timeframe
+from .results import BacktestResult, collect_stats, common_frames
 from .risk import RiskConfig, RiskManager
 from .strategies import get_strategy
 

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .backtest import Costs, periods_per_year
 from .brokers import Broker, OrderRequest, OrderStatus, PaperBroker, client_order_id
-from .config import BadInputError, DataError, TradelabError, load_settings
-from .data import OHLCV_COLUMNS, timeframe_to_timedelta, utc_timestamp
+from .config import BadInputError, DataError, TradelabError, load_settings, secret_value
+from .costs import Costs, periods_per_year
+from .ohlcv import OHLCV_COLUMNS, timeframe_to_timedelta, utc_timestamp
 from .risk import RiskConfig, RiskManager
 from .store import Store, orders, to_db_time
 from .strategies import get_strategy
@@ -494,13 +494,9 @@ def make_feed(spec: RunSpec, settings, log=None):
         feed = ReplayFeed(bars.iloc[lo:], spec.timeframe, spec.speed)
         feed.i = first - lo                    # warm-up bars only feed the strategy's history: they are not traded
         return feed
-    if spec.feed == "ccxt":
-        from tradelab.sources import CcxtSource
-        src = CcxtSource(spec.exchange, api_url=settings.ccxt_api_url)
-        src.check(spec.symbol, spec.timeframe)
-    else:
-        from tradelab.sources import AlpacaSource
-        src = AlpacaSource(url_override=settings.alpaca_data_url, feed=settings.alpaca_feed)
+    from tradelab.datastore import source_for
+    src = source_for("alpaca" if spec.feed == "alpaca" else spec.exchange, settings)
+    if spec.feed == "ccxt": src.check(spec.symbol, spec.timeframe)
     return PollingFeed(src, spec.symbol, spec.timeframe, spec.poll_seconds, kind=spec.feed, log=log)
 
 def make_broker(spec: RunSpec, store: Store, settings) -> Broker:
@@ -511,15 +507,13 @@ def make_broker(spec: RunSpec, store: Store, settings) -> Broker:
         if not settings.ccxt_sandbox and settings.mode != "live":
             raise BadInputError("TRADELAB_CCXT_SANDBOX=false sends real orders: it needs TRADELAB_MODE=live and "
                                 "TRADELAB_LIVE_CONFIRM=yes; keep the sandbox (the default) to paper-trade")
-        key, secret = settings.ccxt_api_key, settings.ccxt_secret
-        return CcxtBroker(spec.exchange, key.get_secret_value() if key else None, secret.get_secret_value() if secret else None,
+        return CcxtBroker(spec.exchange, secret_value(settings.ccxt_api_key), secret_value(settings.ccxt_secret),
                           sandbox=settings.ccxt_sandbox, api_url=settings.ccxt_api_url)
     from tradelab.brokers import AlpacaBroker
     if not settings.alpaca_paper and settings.mode != "live":
         raise BadInputError("TRADELAB_ALPACA_PAPER=false sends real orders: it needs TRADELAB_MODE=live and "
                             "TRADELAB_LIVE_CONFIRM=yes; keep the paper endpoint (the default) to paper-trade")
-    key, secret = settings.alpaca_api_key, settings.alpaca_secret_key
-    return AlpacaBroker(key.get_secret_value() if key else None, secret.get_secret_value() if secret else None,
+    return AlpacaBroker(secret_value(settings.alpaca_api_key), secret_value(settings.alpaca_secret_key),
                         paper=settings.alpaca_paper, url_override=settings.alpaca_trading_url)
 
 def build_runner(spec: RunSpec, db: str | None = None, settings=None, health_port: int | None = None, log=None,

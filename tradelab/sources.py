@@ -5,51 +5,20 @@
 # %% ../nbs/01c_sources.ipynb #6034385a
 from __future__ import annotations
 
-import difflib
-import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import pandas as pd
 
-from .config import BadInputError, ConfigError, DataError, load_settings
+from .config import BadInputError, ConfigError, DataError, load_settings, secret_value
 from .config import progress as show_progress
-from .data import OHLCV_COLUMNS, timeframe_to_timedelta, to_ohlcv, utc_timestamp
+from .ohlcv import OHLCV_COLUMNS, timeframe_to_timedelta, to_ohlcv, utc_timestamp
+from .venues import RetryPolicy, ccxt_exchange, suggest, with_retries
 
 # %% auto #0
-__all__ = ['RetryPolicy', 'with_retries', 'CcxtSource', 'alpaca_timeframe', 'AlpacaSource']
-
-# %% ../nbs/01c_sources.ipynb #1fa5f2c1
-@dataclass(frozen=True)
-class RetryPolicy:
-    "How to retry transient errors: exponential backoff with full jitter, capped."
-    max_retries: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-
-    def delay(self, attempt: int, retry_after: float | None = None, rng=random) -> float:
-        "Seconds to wait before retry number `attempt` (1-based)."
-        d = rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
-        if retry_after: d = max(d, min(float(retry_after), self.max_delay))
-        return d
-
-def with_retries(call: Callable, what: str, transient: tuple, policy: RetryPolicy = RetryPolicy(),
-                 retry_after: Callable[[], float | None] = lambda: None, sleep: Callable = time.sleep):
-    "Run `call()`, retrying `transient` exceptions per `policy`; raise `DataError` when retries run out."
-    for attempt in range(policy.max_retries + 1):
-        try: return call()
-        except transient as e:
-            if attempt == policy.max_retries:
-                raise DataError(f"{what} failed after {attempt + 1} attempts ({type(e).__name__}: {str(e)[:200]}); "
-                                "the service may be down or rate-limiting: try again later") from None
-            sleep(policy.delay(attempt + 1, retry_after()))
+__all__ = ['CcxtSource', 'alpaca_timeframe', 'AlpacaSource']
 
 # %% ../nbs/01c_sources.ipynb #e137926e
-def _suggest(value: str, options, n: int = 3) -> str:
-    close = difflib.get_close_matches(value, list(options), n=n, cutoff=0.5)
-    return f" (did you mean {', '.join(close)}?)" if close else ""
-
 def _ms(ts) -> int: return int(pd.Timestamp(ts).timestamp() * 1000)
 
 class CcxtSource:
@@ -59,15 +28,9 @@ class CcxtSource:
                  now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC")):
         import ccxt
         self.ccxt = ccxt
-        if exchange not in ccxt.exchanges:
-            raise BadInputError(f"unknown exchange {exchange!r}{_suggest(exchange, ccxt.exchanges)}; "
-                                f"use a ccxt exchange id (binance, kraken, coinbase, bybit, okx, ...)")
         self.name, self.retry, self.page_limit, self.sleep, self.now = exchange, retry, page_limit, sleep, now
-        self.ex = getattr(ccxt, exchange)({"enableRateLimit": True, "timeout": timeout_ms})
+        self.ex = ccxt_exchange(exchange, api_url, timeout_ms)
         self.ex.enableLastJsonResponse = True   # to tell a malformed body (ccxt turns it into []) from no data
-        if api_url:
-            from tradelab.fakes import point_ccxt_at
-            point_ccxt_at(self.ex, api_url)
         self.requests = 0
         self._markets = None
 
@@ -98,7 +61,7 @@ class CcxtSource:
         if self._markets is None:
             self._markets = self._call(f"loading {self.name} markets", self.ex.load_markets)
         if symbol not in self._markets:
-            raise BadInputError(f"{self.name} has no market {symbol!r}{_suggest(symbol, self._markets)}; "
+            raise BadInputError(f"{self.name} has no market {symbol!r}{suggest(symbol, self._markets)}; "
                                 "symbols are spelled BASE/QUOTE, e.g. BTC/USDT")
 
     def fetch(self, symbol: str, timeframe: str, start=None, end=None, progress: bool = True) -> pd.DataFrame:
@@ -160,8 +123,7 @@ class AlpacaSource:
                  feed: str = "iex", now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC")):
         if api_key is None and secret_key is None:
             s = load_settings()
-            api_key = s.alpaca_api_key.get_secret_value() if s.alpaca_api_key else None
-            secret_key = s.alpaca_secret_key.get_secret_value() if s.alpaca_secret_key else None
+            api_key, secret_key = secret_value(s.alpaca_api_key), secret_value(s.alpaca_secret_key)
         self.api_key, self.secret_key, self.url, self.feed, self.now = api_key, secret_key, url_override, feed, now
 
     def fetch(self, symbol: str, timeframe: str, start=None, end=None, progress: bool = True) -> pd.DataFrame:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from .config import BadInputError, TradelabError, atomic_write, load_settings, scrub_url
+from .config import BadInputError, TradelabError, atomic_write, load_settings, nan_to_none, scrub_url
 
 # %% auto #0
 __all__ = ['metadata', 'runs', 'heartbeats', 'decisions', 'orders', 'fills', 'positions', 'equity', 'paper_accounts',
@@ -457,8 +456,7 @@ EXPORT_COLUMNS = {
 
 def _jsonable(v):
     if isinstance(v, pd.Timestamp): return v.isoformat()
-    if isinstance(v, float) and not math.isfinite(v): return None
-    if v is None or (not isinstance(v, str) and pd.isna(v)): return None
+    if nan_to_none(v) is None or (not isinstance(v, str) and pd.isna(v)): return None
     return v
 
 def export_rows(store: Store, table: str, run_id: str | None = None) -> list[dict]:

@@ -17,8 +17,8 @@ from numba import njit, prange
 from .backtest import STAT_KEYS, Costs, backtest, periods_per_year
 from .config import BadInputError
 from .config import progress as show_progress
-from .data import infer_timeframe, to_ohlcv
 from .indicators import rolling_mean_nb, rolling_std_nb, rsi_nb
+from .ohlcv import infer_timeframe, to_ohlcv
 from .strategies import bollinger_breakout, get_strategy, rsi_mean_reversion, sma_cross
 
 # %% auto #0
@@ -294,7 +294,7 @@ def warm_up(quiet: bool = False) -> float:
     from rich.console import Console
 
     from tradelab.backtest import warm_up as warm_backtest
-    from tradelab.data import synthetic_ohlcv
+    from tradelab.ohlcv import synthetic_ohlcv
     t0 = time.perf_counter()
     warm_backtest(quiet=quiet)
     console = Console(stderr=True, quiet=quiet)

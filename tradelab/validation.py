@@ -15,7 +15,7 @@ from numba import njit
 
 from .backtest import Costs, backtest, periods_per_year, returns_stats
 from .config import BadInputError
-from .data import infer_timeframe, timeframe_to_timedelta
+from .ohlcv import infer_timeframe, timeframe_to_timedelta
 from .strategies import Signals, Strategy, get_strategy
 from .sweep import expand_grid, parse_grid, sweep
 

@@ -1,0 +1,86 @@
+"""The package's import structure, read from the source (top-level imports and those inside functions alike):
+no cycles, no computed imports of its own modules, and dependencies that point one way only."""
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).parents[1] / "tradelab"
+RESEARCH = {"backtest", "riskbacktest", "results", "sweep", "validation", "reports"}
+LIVE = {"store", "brokers", "runner"}
+NEUTRAL = {"config", "costs", "venues"}
+
+
+def imports_of(path: Path) -> set[str]:
+    "The tradelab modules a file imports, wherever in the file the import statement is."
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:                                  # from .x import y / from . import x
+                base = node.module.split(".")[0] if node.module else None
+                out |= {base} if base else {a.name for a in node.names if (PKG / f"{a.name}.py").exists()}
+            elif node.module and node.module.split(".")[0] == "tradelab":
+                parts = node.module.split(".")
+                if len(parts) > 1: out.add(parts[1])
+                else: out |= {a.name for a in node.names if (PKG / f"{a.name}.py").exists()}
+        elif isinstance(node, ast.Import):
+            out |= {a.name.split(".")[1] for a in node.names if a.name.startswith("tradelab.")}
+    return out - {"__init__"}
+
+
+GRAPH = {p.stem: imports_of(p) for p in PKG.glob("*.py") if p.stem not in ("_modidx", "__init__")}
+
+
+def reachable(start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for m in GRAPH.get(todo.pop(), ()):
+            if m not in seen: seen.add(m); todo.append(m)
+    return seen
+
+
+def test_the_walker_sees_imports_inside_functions():
+    src = "def f():\n    from tradelab.sweep import sweep\n    from .cli import app\n    import tradelab.store\n"
+    tmp = PKG.parent / "tests" / "_walker_probe.py"
+    tmp.write_text(src)
+    try: assert imports_of(tmp) == {"sweep", "cli", "store"}
+    finally: tmp.unlink()
+
+
+def test_no_import_cycles():
+    cycles = sorted(m for m in GRAPH if m in reachable(m))
+    assert not cycles, {m: sorted(GRAPH[m]) for m in cycles}
+
+
+def test_no_computed_imports_of_own_modules():
+    for p in PKG.glob("*.py"):
+        text = p.read_text()
+        for bad in ("importlib.import_module", "__import__(", "def __getattr__(name"):
+            assert bad not in text or p.stem == "_modidx", f"{p.name} uses {bad}"
+
+
+def test_live_code_never_reaches_research_code():
+    for m in LIVE:
+        assert not reachable(m) & RESEARCH, (m, sorted(reachable(m) & RESEARCH))
+
+
+def test_neutral_modules_import_neither_side():
+    for m in NEUTRAL:
+        assert not reachable(m) & (RESEARCH | LIVE | {"cli"}), (m, sorted(reachable(m)))
+
+
+def test_nothing_imports_the_cli_and_shipped_code_never_imports_the_fakes():
+    for m, deps in GRAPH.items():
+        assert "cli" not in deps, m
+        if m != "fakes": assert "fakes" not in reachable(m), (m, "fakes")
+
+
+def test_risk_knows_no_broker():
+    assert not reachable("risk") & {"brokers", "runner", "store"}, sorted(reachable("risk"))
+
+
+def test_importing_the_runner_loads_no_research_engine():
+    import subprocess
+    import sys
+    code = "import sys, tradelab.runner; print(sorted(m for m in sys.modules if m.startswith(('tradelab.', 'vectorbt'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = {m.split(".")[1] if m.startswith("tradelab.") else "vectorbt" for m in eval(out)}
+    assert not loaded & (RESEARCH | {"vectorbt"}), sorted(loaded)
