@@ -298,20 +298,12 @@ def backtest_cmd(exchange: str | None = _EX, symbol: list[str] = _SYMS, timefram
     flags = {"sizing": sizing, "max_drawdown": max_drawdown, "max_daily_loss": max_daily_loss, "max_position_fraction": max_position,
              "max_gross_exposure": max_gross, "max_open_positions": max_positions, "max_correlation": max_correlation,
              "risk_fraction": risk_fraction, "stop_distance": stop_distance, "target_vol": target_vol,
-             "kelly_win_rate": kelly_win_rate, "kelly_win_loss_ratio": kelly_win_loss}
-    flags = {k: v for k, v in flags.items() if v is not None}
-    if flatten_on_drawdown: flags["flatten_on_drawdown"] = True
+             "kelly_win_rate": kelly_win_rate, "kelly_win_loss_ratio": kelly_win_loss,
+             "flatten_on_drawdown": True if flatten_on_drawdown else None}
     rules = None
-    if risk or flags:
-        from pydantic import ValidationError
-
-        from tradelab.config import BadInputError
+    if risk or any(v is not None for v in flags.values()):
         from tradelab.risk import RiskConfig
-        base = RiskConfig.from_yaml(risk).model_dump(exclude_unset=True) if risk else {}
-        try: rules = RiskConfig(**{**base, **flags})
-        except ValidationError as e:
-            er = e.errors()[0]
-            raise BadInputError(f"risk option {'.'.join(map(str, er['loc'])) or ''}: {er['msg'].removeprefix('Value error, ')}") from None
+        rules = RiskConfig.from_options(risk, **flags)
     data = _load_for(exchange, symbol, timeframe, start, end)
     stops = Stops(stop_loss, take_profit, trailing_stop) if (stop_loss or take_profit or trailing_stop) else None
     res = backtest(data, strategy, parse_params(param), Costs(fees, slippage), cash=cash, stops=stops,
@@ -398,25 +390,16 @@ def walkforward_cmd(exchange: str | None = _EX, symbol: str = typer.Option(..., 
     "Optimise on each train window, trade the next test window, and stitch the out-of-sample results."
     import contextlib
 
-    import numpy as np
-
-    from tradelab.backtest import Costs, periods_per_year
+    from tradelab.costs import Costs, periods_per_year
     from tradelab.strategies import get_strategy
     from tradelab.sweep import parse_grid
-    from tradelab.validation import deflated_sharpe as dsr_fn
-    from tradelab.validation import sharpe_moments, walk_forward
+    from tradelab.validation import walk_forward
     data = _load_for(exchange, [symbol], timeframe, start, end)
     g = parse_grid(grid) if grid else get_strategy(strategy).default_grid
     with (contextlib.nullcontext() if as_json else err_console.status("Walking forward...")):
         wf = walk_forward(data, strategy, g, train, test, anchored=anchored, metric=metric, costs=Costs(fees, slippage),
                           timeframe=timeframe, calendar=calendar)
-    doc = wf.to_dict()
-    if len(wf.oos_returns) > 2:
-        m = sharpe_moments(wf.oos_returns)
-        ppy = periods_per_year(timeframe, calendar)
-        var = float((wf.folds.in_sample / np.sqrt(ppy)).var(ddof=1)) if metric == "sharpe" and len(wf.folds) > 1 else 0.0
-        doc["oos_sharpe_annualised"] = m["sr"] * float(np.sqrt(ppy))
-        doc["deflated_sharpe"] = dsr_fn(m["sr"], m["n_obs"], m["skew"], m["kurtosis"], max(wf.n_trials, 1), var)
+    doc = {**wf.to_dict(), **wf.deflated_sharpe(periods_per_year(timeframe, calendar))}
     if as_json:
         typer.echo(json.dumps(doc, indent=1, default=str)); return
     t = Table(title=f"walk-forward {strategy} on {symbol} {timeframe}: train {train}, test {test}{', anchored' if anchored else ''}")
@@ -473,8 +456,10 @@ def run_cmd(strategy: str = _STRAT,
         try: spd = float(speed)
         except ValueError: raise BadInputError(f"--speed {speed!r}: use a multiple of real time such as 60 or 3600, or max") from None
     rules = RiskConfig.from_yaml(risk).model_dump(exclude_unset=True) if risk else {}
-    spec = RunSpec(strategy, _exchange(exchange), symbol, timeframe, parse_params(param), feed, broker, start, end, spd, cash,
-                   fees, slippage, window, warmup, rules, cancel_on_stop, stale_after or settings.stale_after, poll)
+    spec = RunSpec(strategy=strategy, exchange=_exchange(exchange), symbol=symbol, timeframe=timeframe,
+                   params=parse_params(param), feed=feed, broker=broker, start=start, end=end, speed=spd, cash=cash,
+                   fees=fees, slippage=slippage, window=window, warmup=warmup, risk=rules, cancel_on_stop=cancel_on_stop,
+                   stale_after=stale_after or settings.stale_after, poll_seconds=poll)
     port = (settings.health_port or 0) if health_port is None else health_port
     runner = build_runner(spec, db, settings, None if port < 0 else port, log)
     previous = {sig: signal.signal(sig, lambda signum, frame: runner.request_stop(signal.Signals(signum).name))
@@ -495,27 +480,9 @@ def _open(db):
 
 @app.command("status")
 def status_cmd(db: str | None = _DB, as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
-    "The runs in the state database: status, last bar, equity, position, open orders, kill switch."
-    import pandas as pd
-    store = _open(db)
-    runs = store.table("runs")
-    rows = []
-    for r in runs.to_dict("records"):
-        summary = store.run_summary(r["id"])
-        beat = summary["last_heartbeat"]
-        age = (pd.Timestamp.now(tz="UTC") - beat).total_seconds() if beat is not None else None
-        alive = store.run_alive(r["id"])          # the run's lock: held by a live process, or free
-        status = r["status"]
-        if not alive and status == "running":
-            status = f"crashed (process {r['pid']} is gone; the same tradelab run command resumes it)"
-        elif alive and status != "running": status += " (its process is still running)"   # e.g. halted by the kill switch
-        elif alive and age is not None and age > 60: status += f" (no heartbeat for {age:.0f} s: stuck?)"
-        rows.append({"run": r["id"], "strategy": f"{r['strategy']} {r['params']}", "market": f"{r['exchange']} {r['symbol']} {r['timeframe']}",
-                     "feed/broker": f"{r['feed']}/{r['broker']}", "status": status,
-                     "last_bar": r["last_bar"].isoformat() if r["last_bar"] is not None else None,
-                     "equity": summary["equity"], "position": summary["position"], "open_orders": summary["open_orders"],
-                     "restarts": int(r["restarts"]), "kill_switch": bool(r["kill_requested"]),
-                     "pid": r["pid"] if alive else None, "health_port": r["health_port"] if alive else None})
+    "The runs in the state database: running or crashed, pid and health port, last bar, equity, position, orders."
+    from tradelab.runner import run_status
+    rows = run_status(_open(db))
     if as_json: typer.echo(json.dumps(rows, indent=1)); return
     if not rows: console.print("no runs in this database yet (start one with tradelab run)"); return
     t = Table(title="runs")
@@ -529,36 +496,8 @@ def kill_cmd(run: str | None = typer.Option(None, "--run", help="Run id (default
              off: bool = typer.Option(False, "--off", help="Clear the kill switch: trading may resume."),
              wait: float = typer.Option(10.0, help="Seconds to wait for a running runner to confirm."), db: str | None = _DB):
     "Kill switch: halt trading, cancel open orders and optionally flatten (or --off to clear it)."
-    import time
-
-    from tradelab.config import BadInputError
-    store = _open(db)
-    if run and store.get_run(run) is None: raise BadInputError(f"--run {run!r}: no such run; see tradelab status")
-    ids = store.request_kill(run, flatten, off)
-    if not ids: raise BadInputError("no runs in this database; nothing to kill")
-    if off:
-        console.print(f"kill switch cleared for {', '.join(ids)}"); return
-    from tradelab.store import RunLockedError
-    for rid in ids:
-        r = store.get_run(rid)
-        try: lock = store.lock_run(rid)        # free: no process runs it, so the paper orders are cancelled here
-        except RunLockedError: lock = None
-        if lock is None:
-            t0 = time.monotonic()
-            while time.monotonic() - t0 < wait and store.get_run(rid)["status"] == "running": time.sleep(0.2)
-            st = store.get_run(rid)["status"]
-            console.print(f"{rid}: {'halted by the runner' if st == 'killed' else 'kill switch set; the runner has not confirmed yet'}", highlight=False)
-            continue
-        with lock:
-            n = 0
-            if r["broker"] == "paper":
-                from tradelab.brokers import PaperBroker
-                pb = PaperBroker(store, rid, r["cash"])
-                for o in store.open_orders(rid):
-                    st = pb.cancel(o["client_order_id"], o["symbol"])
-                    store.update_order(o["client_order_id"], status=st.status if st else "cancelled"); n += 1
-        console.print(f"{rid}: not running; kill switch set ({n} open orders cancelled); it will not trade when started "
-                      "again until tradelab kill --off", highlight=False)
+    from tradelab.runner import kill_runs
+    for line in kill_runs(_open(db), run, flatten, off, wait): console.print(line, highlight=False)
 
 @app.command("export")
 def export_cmd(table: str = typer.Option(..., "--table", help="runs, decisions, orders, fills or equity."),

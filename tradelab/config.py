@@ -21,9 +21,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # %% auto #0
 __all__ = ['HARNESS_KEYS', 'HARNESS_PREFIXES', 'TradelabError', 'BadInputError', 'ConfigError', 'DataError', 'Settings',
-           'nan_to_none', 'secret_value', 'absolute_sqlite_url', 'unknown_settings', 'load_settings', 'redact',
-           'settings_rows', 'scrub_url', 'SecretFilter', 'JsonFormatter', 'setup_logging', 'progress', 'current_umask',
-           'atomic_write']
+           'nan_to_none', 'secret_value', 'absolute_sqlite_url', 'unknown_settings', 'validation_problems', 'read_yaml',
+           'load_settings', 'redact', 'settings_rows', 'scrub_url', 'SecretFilter', 'JsonFormatter', 'setup_logging',
+           'progress', 'current_umask', 'atomic_write']
 
 # %% ../nbs/00_config.ipynb #df396edd
 class TradelabError(Exception):
@@ -160,18 +160,36 @@ def unknown_settings(env_file=".env", environ=None) -> list[str]:
                                                        "; see .env.example for the keys"))
     return out
 
+def validation_problems(error: ValidationError, name=lambda loc: ".".join(map(str, loc)), secret=lambda loc: False,
+                        default: str = "value") -> list[str]:
+    """pydantic's errors as one line each, `where: what is wrong (got value)`: the one translation every user-facing
+    model uses (settings, strategy parameters, risk rules, sweep grids). `name(loc)` spells where (e.g. the
+    environment variable), `secret(loc)` hides a value that must never be shown."""
+    lines = []
+    for err in error.errors():
+        loc = err["loc"]
+        got = "" if not loc or "input" not in err or secret(loc) else f" (got {err['input']!r})"
+        lines.append(f"{name(loc) if loc else default}: {err['msg'].removeprefix('Value error, ')}{got}")
+    return lines
+
+def read_yaml(path, what: str = "file"):
+    "The YAML document in `path`; a missing file or bad YAML is a `BadInputError` naming the path."
+    import yaml
+    p = Path(path)
+    if not p.exists(): raise BadInputError(f"{p}: no such {what}")
+    try: return yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e: raise BadInputError(f"{p}: not valid YAML ({e})") from None
+
+def _is_secret_setting(loc) -> bool:
+    field = str(loc[0])
+    return field in Settings.model_fields and "SecretStr" in str(Settings.model_fields[field].annotation)
+
 def load_settings(**overrides) -> Settings:
     "Read and validate settings; a bad value raises `ConfigError` naming the key and what is expected."
     try: return Settings(**overrides)
     except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            field = str(err["loc"][0]) if err["loc"] else ""
-            key = _env_name(field) if field else "configuration"
-            secret = field in Settings.model_fields and "SecretStr" in str(Settings.model_fields[field].annotation)
-            got = "" if secret or "input" not in err or not field else f" (got {err['input']!r})"
-            msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{key}: {msg}{got}")
+        lines = validation_problems(e, name=lambda loc: _env_name(str(loc[0])), secret=_is_secret_setting,
+                                    default="configuration")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)
                           + "\nFix the variable in the environment or in .env (see .env.example).") from None
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .backtest import backtest
-from .config import BadInputError, DataError, TradelabError, atomic_write, load_settings, nan_to_none
+from .config import BadInputError, DataError, TradelabError, atomic_write, load_settings, nan_to_none, read_yaml
 from .costs import Costs, periods_per_year
 from .datastore import CandleStore
 from .ohlcv import timeframe_to_timedelta
@@ -234,7 +234,15 @@ def _overfit(self, sweep_grid: str = "", n_trials: int = 1, wf_train: str = "", 
     from IPython.display import Markdown, display
 
     from tradelab.sweep import sweep
-    from tradelab.validation import deflated_sharpe, monte_carlo, pbo, returns_matrix, sharpe_moments, walk_forward
+    from tradelab.validation import (
+        deflated_sharpe,
+        monte_carlo,
+        pbo,
+        returns_matrix,
+        sharpe_moments,
+        trials_sharpe_variance,
+        walk_forward,
+    )
     best, frame = self.best, next(iter(self.frames.values()))
     strategy = next(iter(self.results))
     mom = sharpe_moments(best.returns)
@@ -242,13 +250,13 @@ def _overfit(self, sweep_grid: str = "", n_trials: int = 1, wf_train: str = "", 
     grid = _json(sweep_grid, "sweep_grid") if sweep_grid else None
     if self.kind == "compare" and len(self.results) > 1:
         srs = np.array([sharpe_moments(r.returns)["sr"] for r in self.results.values()])
-        n, var = len(srs), float(srs.var(ddof=1))
+        n, var = len(srs), trials_sharpe_variance(srs)
         matrix = pd.DataFrame({k: _daily(r.returns) for k, r in self.results.items()})
         pbo_res = pbo(matrix.to_numpy(), n_splits=min(16, max(2, (len(matrix) // 2) // 2 * 2)))
     elif grid and self.kind == "backtest":
         table = sweep(frame, strategy, grid, metric=metric, timeframe=self.timeframe, progress=False)
         n = int(table.attrs["n_trials"])
-        var = float((table["sharpe"].replace([np.inf, -np.inf], np.nan).dropna() / np.sqrt(self.ppy)).var(ddof=1)) if n > 1 else 0.0
+        var = trials_sharpe_variance(table["sharpe"], self.ppy) if n > 1 else 0.0
         if 1 < n <= 400:
             matrix = returns_matrix(frame, strategy, grid, timeframe=self.timeframe)
             pbo_res = pbo(matrix.to_numpy(), n_splits=min(16, max(2, (len(matrix) // 2) // 2 * 2)))
@@ -433,11 +441,8 @@ def run_report(name: str, params: dict | None = None, reports_dir=None, progress
 # %% ../nbs/08_reports.ipynb #25f54363
 def run_batch(path, reports_dir=None, progress: bool = False) -> list[dict]:
     "Run every report in a YAML batch file; returns one {name, ok, folder or error} dict per entry."
-    import yaml
     path = Path(path)
-    if not path.exists(): raise BadInputError(f"{path}: no such batch file")
-    try: doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e: raise BadInputError(f"{path}: not valid YAML ({e})") from None
+    doc = read_yaml(path, "batch file")
     entries = doc.get("reports") if isinstance(doc, dict) else doc
     if not isinstance(entries, list) or not all(isinstance(e, dict) and "name" in e for e in entries):
         raise BadInputError(f"{path}: expected a list of entries like {{name: backtest, params: {{symbol: BTC/USDT}}}}")

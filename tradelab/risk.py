@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .config import BadInputError
+from .config import BadInputError, read_yaml, validation_problems
 
 # %% auto #0
 __all__ = ['LotRules', 'apply_lot', 'fixed_fractional', 'volatility_target', 'kelly_fraction', 'fixed_notional', 'realised_vol',
@@ -114,16 +113,20 @@ class RiskConfig(BaseModel):
     @classmethod
     def from_yaml(cls, path) -> RiskConfig:
         "Load and validate a YAML file of risk settings; a bad key or value names itself."
-        import yaml
+        return cls.from_options(path)
+
+    @classmethod
+    def from_options(cls, path=None, **options) -> RiskConfig:
+        """Rules from a YAML file (optional) overridden by keyword options (`None` = not given), as the CLI's
+        `--risk FILE --max-drawdown 0.1 ...` asks; a bad key or value names itself and where it came from."""
         from pydantic import ValidationError
-        p = Path(path)
-        if not p.exists(): raise BadInputError(f"{p}: no such risk file")
-        try: doc = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e: raise BadInputError(f"{p}: not valid YAML ({e})") from None
-        try: return cls(**doc)
+        doc = (read_yaml(path, "risk file") or {}) if path else {}
+        if not isinstance(doc, dict): raise BadInputError(f"{path}: expected risk settings as key: value lines")
+        given = {k: v for k, v in options.items() if v is not None}
+        try: return cls(**{**doc, **given})
         except ValidationError as e:
-            er = e.errors()[0]
-            raise BadInputError(f"{p}: {'.'.join(map(str, er['loc'])) or 'risk'}: {er['msg'].removeprefix('Value error, ')}") from None
+            where = f"{path}" if path and not given else "risk options" if not path else f"{path} + risk options"
+            raise BadInputError(f"{where}: " + "; ".join(validation_problems(e, default="risk"))) from None
 
 # %% ../nbs/07_risk.ipynb #8d2b9cc3
 @dataclass

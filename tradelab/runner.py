@@ -30,8 +30,8 @@ from .store import Store, orders, to_db_time
 from .strategies import get_strategy
 
 # %% auto #0
-__all__ = ['RunSpec', 'ReplayFeed', 'PollingFeed', 'BarBuffer', 'Runner', 'credentials_found', 'make_feed', 'make_broker',
-           'build_runner', 'serve_health', 'run_fills', 'backtest_fills']
+__all__ = ['RunSpec', 'ReplayFeed', 'PollingFeed', 'BarBuffer', 'Runner', 'cancel_open_orders', 'credentials_found', 'make_feed',
+           'make_broker', 'run_status', 'kill_runs', 'build_runner', 'serve_health', 'run_fills', 'backtest_fills']
 
 # %% ../nbs/11_runner.ipynb #620a66f5
 @dataclass
@@ -362,9 +362,7 @@ class Runner:
         if killed and not self.killed:
             self.killed, self.kill_flatten = True, flatten
             self.log.warning("kill switch: trading halted", extra={"event": "kill", "flatten": flatten})
-            for o in self.store.open_orders(self.run_id):
-                st = self.broker.cancel(o["client_order_id"], o["symbol"])
-                if st is not None: self._apply(o, st)
+            cancel_open_orders(self.store, self.run_id, self.broker, self._apply)
             self.store.stop_run(self.run_id, "killed", "kill switch" + (" (flatten)" if flatten else ""))
             if flatten and self.last_bar is not None:
                 qty = self.broker.account(self.spec.symbol).qty
@@ -443,9 +441,7 @@ class Runner:
             self.looping = False
             if self.killed and status != "failed": status = "killed"
             if self.spec.cancel_on_stop and status != "failed":
-                for o in self.store.open_orders(self.run_id):
-                    st = self.broker.cancel(o["client_order_id"], o["symbol"])
-                    if st is not None: self._apply(o, st)
+                cancel_open_orders(self.store, self.run_id, self.broker, self._apply)
             self.store.stop_run(self.run_id, status, reason)
             self.log.info("run stopped", extra={"event": "stop", "run_id": self.run_id, "status": status, "reason": reason,
                                                 "bars": self.bars_done})
@@ -474,6 +470,18 @@ class Runner:
                 else:
                     self.feed.skip_through(hist.index[-1])
                 self.buffer.extend(hist.iloc[-n:])
+
+def cancel_open_orders(store: Store, run_id: str, broker: Broker, apply=None) -> int:
+    """Cancel every open order of a run at its broker and record the outcome (through `apply(order, status)`, the
+    runner's own bookkeeping, or as the order's new status); returns how many orders were asked to cancel."""
+    n = 0
+    for o in store.open_orders(run_id):
+        st = broker.cancel(o["client_order_id"], o["symbol"])
+        if apply is not None:
+            if st is not None: apply(o, st)
+        else: store.update_order(o["client_order_id"], status=st.status if st else "cancelled")
+        n += 1
+    return n
 
 def credentials_found(settings) -> dict:
     "Which credentials are configured (booleans only: never the values)."
@@ -515,6 +523,56 @@ def make_broker(spec: RunSpec, store: Store, settings) -> Broker:
                             "TRADELAB_LIVE_CONFIRM=yes; keep the paper endpoint (the default) to paper-trade")
     return AlpacaBroker(secret_value(settings.alpaca_api_key), secret_value(settings.alpaca_secret_key),
                         paper=settings.alpaca_paper, url_override=settings.alpaca_trading_url)
+
+def run_status(store: Store) -> list[dict]:
+    """One row per run for `tradelab status`: strategy, market, state (running, crashed, stopped, ...), last bar,
+    equity, position, open orders, restarts, kill switch, and the pid and health port of a live process.
+    Whether a run is alive is asked of its lock, not guessed from heartbeats."""
+    rows = []
+    for r in store.table("runs").to_dict("records"):
+        summary = store.run_summary(r["id"])
+        beat = summary["last_heartbeat"]
+        age = (pd.Timestamp.now(tz="UTC") - beat).total_seconds() if beat is not None else None
+        alive = store.run_alive(r["id"])
+        status = r["status"]
+        if not alive and status == "running":
+            status = f"crashed (process {r['pid']} is gone; the same tradelab run command resumes it)"
+        elif alive and status != "running": status += " (its process is still running)"   # e.g. halted by the kill switch
+        elif alive and age is not None and age > 60: status += f" (no heartbeat for {age:.0f} s: stuck?)"
+        rows.append({"run": r["id"], "strategy": f"{r['strategy']} {r['params']}",
+                     "market": f"{r['exchange']} {r['symbol']} {r['timeframe']}", "feed/broker": f"{r['feed']}/{r['broker']}",
+                     "status": status, "last_bar": r["last_bar"].isoformat() if r["last_bar"] is not None else None,
+                     "equity": summary["equity"], "position": summary["position"], "open_orders": summary["open_orders"],
+                     "restarts": int(r["restarts"]), "kill_switch": bool(r["kill_requested"]),
+                     "pid": r["pid"] if alive else None, "health_port": r["health_port"] if alive else None})
+    return rows
+
+def kill_runs(store: Store, run_id: str | None = None, flatten: bool = False, off: bool = False, wait: float = 10.0,
+              sleep=time.sleep) -> list[str]:
+    """The kill switch: set (or with `off=True` clear) it for one run or all; a running runner halts, cancels its
+    open orders and optionally flattens, and is waited for up to `wait` seconds; for a run no process holds, the
+    paper broker's open orders are cancelled here, under the run's lock. Returns one line per run saying what happened."""
+    from tradelab.store import RunLockedError
+    if run_id and store.get_run(run_id) is None: raise BadInputError(f"--run {run_id!r}: no such run; see tradelab status")
+    ids = store.request_kill(run_id, flatten, off)
+    if not ids: raise BadInputError("no runs in this database; nothing to kill")
+    if off: return [f"kill switch cleared for {', '.join(ids)}"]
+    out = []
+    for rid in ids:
+        r = store.get_run(rid)
+        try: lock = store.lock_run(rid)
+        except RunLockedError: lock = None
+        if lock is None:                       # a live runner: it sees the switch within half a second
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < wait and store.get_run(rid)["status"] == "running": sleep(0.2)
+            halted = store.get_run(rid)["status"] == "killed"
+            out.append(f"{rid}: {'halted by the runner' if halted else 'kill switch set; the runner has not confirmed yet'}")
+            continue
+        with lock:
+            n = cancel_open_orders(store, rid, PaperBroker(store, rid, r["cash"])) if r["broker"] == "paper" else 0
+        out.append(f"{rid}: not running; kill switch set ({n} open orders cancelled); it will not trade when started "
+                   "again until tradelab kill --off")
+    return out
 
 def build_runner(spec: RunSpec, db: str | None = None, settings=None, health_port: int | None = None, log=None,
                  max_bars: int | None = None) -> Runner:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .config import BadInputError
+from .config import BadInputError, validation_problems
 from .indicators import bollinger_bands, rsi, sma
 
 # %% auto #0
@@ -60,9 +60,7 @@ class Strategy:
                                 f"its parameters are: {known}")
         try: return self.params_model(**params).model_dump()
         except ValidationError as e:
-            errs = "; ".join(f"{'.'.join(map(str, er['loc'])) or 'params'}: {er['msg'].removeprefix('Value error, ')}"
-                             + (f" (got {er['input']!r})" if er['loc'] else "") for er in e.errors())
-            raise BadInputError(f"strategy {self.name!r}: {errs}") from None
+            raise BadInputError(f"strategy {self.name!r}: " + "; ".join(validation_problems(e, default="params"))) from None
 
     def is_valid(self, params: dict) -> bool:
         "Whether `params` pass the model's checks (used by sweeps to skip combinations such as fast >= slow)."

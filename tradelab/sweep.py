@@ -15,7 +15,7 @@ import pandas as pd
 from numba import njit, prange
 
 from .backtest import STAT_KEYS, Costs, backtest, periods_per_year
-from .config import BadInputError
+from .config import BadInputError, validation_problems
 from .config import progress as show_progress
 from .indicators import rolling_mean_nb, rolling_std_nb, rsi_nb
 from .ohlcv import infer_timeframe, to_ohlcv
@@ -69,7 +69,7 @@ def expand_grid(strategy, grid: dict) -> list[dict]:
             try: check.validate_python(v)
             except ValidationError as e:
                 raise BadInputError(f"grid value {name}={v!r} is not valid for {st.name!r}: "
-                                    f"{e.errors()[0]['msg']}") from None
+                                    + "; ".join(validation_problems(e, default=name))) from None
     names = list(grid)
     out = []
     for values in itertools.product(*(grid[n] for n in names)):

@@ -14,15 +14,16 @@ import pandas as pd
 from numba import njit
 
 from .backtest import Costs, backtest, periods_per_year, returns_stats
-from .config import BadInputError
+from .config import BadInputError, nan_to_none
 from .ohlcv import infer_timeframe, timeframe_to_timedelta
 from .strategies import Signals, Strategy, get_strategy
 from .sweep import expand_grid, parse_grid, sweep
 
 # %% auto #0
-__all__ = ['EULER_GAMMA', 'probabilistic_sharpe', 'expected_max_sharpe', 'deflated_sharpe', 'sharpe_moments', 'PBOResult', 'pbo',
-           'MonteCarloResult', 'monte_carlo', 'block_bootstrap', 'WalkForwardResult', 'walk_forward', 'sensitivity',
-           'plateau_score', 'plot_sensitivity', 'sweep_deflated_sharpe', 'returns_matrix']
+__all__ = ['EULER_GAMMA', 'probabilistic_sharpe', 'expected_max_sharpe', 'trials_sharpe_variance', 'deflated_sharpe',
+           'sharpe_moments', 'PBOResult', 'pbo', 'MonteCarloResult', 'monte_carlo', 'block_bootstrap',
+           'WalkForwardResult', 'walk_forward', 'sensitivity', 'plateau_score', 'plot_sensitivity',
+           'sweep_deflated_sharpe', 'returns_matrix']
 
 # %% ../nbs/06_validation.ipynb #19f730be
 EULER_GAMMA = 0.5772156649015329
@@ -42,6 +43,13 @@ def expected_max_sharpe(n_trials: int, trials_sr_var: float) -> float:
     if n_trials == 1: return 0.0
     return float(math.sqrt(trials_sr_var) * ((1 - EULER_GAMMA) * norm.ppf(1 - 1 / n_trials)
                                              + EULER_GAMMA * norm.ppf(1 - 1 / (n_trials * math.e))))
+
+def trials_sharpe_variance(sharpes, ppy: float | None = None) -> float:
+    """The variance of the trials' Sharpe ratios, per period (annualised ones are divided by sqrt(`ppy`)), that the
+    DSR needs; non-finite Sharpes are left out and one trial has no variance (0)."""
+    s = pd.Series(sharpes, dtype=float).replace([np.inf, -np.inf], np.nan).dropna()
+    if ppy: s = s / math.sqrt(ppy)
+    return float(s.var(ddof=1)) if len(s) > 1 else 0.0
 
 def deflated_sharpe(sr: float, n_obs: int, skew: float, kurtosis: float, n_trials: int, trials_sr_var: float) -> float:
     "Deflated Sharpe ratio: the PSR against the Sharpe expected from the best of `n_trials` lucky trials."
@@ -207,8 +215,18 @@ class WalkForwardResult:
                 "oos_total_return": _num(float(self.oos_equity.iloc[-1] / self.oos_equity.iloc[0] - 1)) if len(self.oos_equity) else None,
                 "folds": folds}
 
+    def deflated_sharpe(self, ppy: float) -> dict:
+        """The stitched out-of-sample Sharpe (annualised) and its deflated Sharpe ratio over the trials of a fold;
+        the trials' Sharpe variance is taken from the folds' in-sample winners when the metric is the Sharpe ratio.
+        Empty when there are too few out-of-sample returns."""
+        if len(self.oos_returns) <= 2: return {}
+        m = sharpe_moments(self.oos_returns)
+        var = trials_sharpe_variance(self.folds.in_sample, ppy) if self.metric == "sharpe" else 0.0
+        return {"oos_sharpe_annualised": m["sr"] * math.sqrt(ppy),
+                "deflated_sharpe": deflated_sharpe(m["sr"], m["n_obs"], m["skew"], m["kurtosis"], max(self.n_trials, 1), var)}
+
 def _num(x):
-    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
+    return None if nan_to_none(x) is None else float(x)
 
 def walk_forward(data: pd.DataFrame, strategy, grid, train, test, anchored: bool = False, metric: str = "sharpe",
                  step=None, costs: Costs | None = None, cash: float = 10_000.0, timeframe: str | None = None,
@@ -287,9 +305,8 @@ def plot_sensitivity(grid: pd.DataFrame, x_value=None, y_value=None, metric: str
 def sweep_deflated_sharpe(table: pd.DataFrame, best_returns, ppy: float) -> dict:
     "DSR of a sweep's winner: its returns' moments, the number of trials and the variance of the trials' Sharpe."
     mom = sharpe_moments(best_returns)
-    per_period = table["sharpe"].replace([np.inf, -np.inf], np.nan).dropna() / math.sqrt(ppy)
     n = int(table.attrs.get("n_trials", len(table)))
-    var = float(per_period.var(ddof=1)) if len(per_period) > 1 else 0.0
+    var = trials_sharpe_variance(table["sharpe"], ppy)
     return {**mom, "n_trials": n, "trials_sr_var": var, "threshold_sr": expected_max_sharpe(n, var),
             "psr": probabilistic_sharpe(mom["sr"], mom["n_obs"], mom["skew"], mom["kurtosis"]),
             "dsr": deflated_sharpe(mom["sr"], mom["n_obs"], mom["skew"], mom["kurtosis"], n, var)}
