@@ -34,7 +34,8 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python tests/sync_check.py
-	$(BIN)/ruff check tradelab tests docs $(wildcard benchmarks)
+	$(BIN)/ruff check tradelab nbs tests docs $(wildcard benchmarks)
+	$(BIN)/ruff format --check --quiet nbs tests docs $(wildcard benchmarks) tradelab/templates
 	$(BIN)/pytest -q --nbval-lax nbs tests
 
 sync: $(STAMP)
@@ -50,8 +51,10 @@ docs: $(STAMP)
 	@if command -v quarto >/dev/null 2>&1; then $(BIN)/nbdev_docs; else $(BIN)/python docs/build.py; fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check tradelab tests docs $(wildcard benchmarks)
+	$(BIN)/ruff format nbs tests docs $(wildcard benchmarks) tradelab/templates
+	$(BIN)/nbdev_export
 	$(BIN)/nbdev_clean
+	$(BIN)/ruff check tradelab nbs tests docs $(wildcard benchmarks)
 
 clean:
 	rm -rf $(VENV) _docs _proc .pytest_cache .hypothesis *.egg-info

@@ -7,6 +7,7 @@ W2: a ~10,000-combination sma_cross grid on the same bars with the fused kernel.
     <= 2 GB peak RSS (aim: 6 s, 0.5 GB).
 Run: .venv/bin/python benchmarks/bench_backtest.py [--skip-w2] [--skip-btpy]
 """
+
 import os
 import resource
 import sys
@@ -26,19 +27,25 @@ from tradelab.sweep import expand_grid, sweep
 
 
 def interleaved(a, b, rounds: int = 15) -> tuple[float, float]:
-    "Best-of-`rounds` seconds of a and b, run alternately so machine noise hits both alike (timeit's advice: the minimum)."
-    a(); b()
+    "Best-of-`rounds` seconds of a and b, run alternately so machine noise hits both alike (timeit: take the minimum)."
+    a()
+    b()
     ta, tb = [], []
     for _ in range(rounds):
-        t = time.perf_counter(); a(); ta.append(time.perf_counter() - t)
-        t = time.perf_counter(); b(); tb.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        a()
+        ta.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        b()
+        tb.append(time.perf_counter() - t)
     return min(ta), min(tb)
 
 
 def main():
-    os.environ.setdefault("TQDM_DISABLE", "1")   # backtesting.py's progress bar
-    warnings.filterwarnings("ignore")           # backtesting.py's 'insufficient margin' notes on a 1e12 account
+    os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bar
+    warnings.filterwarnings("ignore")  # backtesting.py's 'insufficient margin' notes on a 1e12 account
     import vectorbt as vbt
+
     console = Console()
     df = synthetic_ohlcv(525_600, "1m", seed=0, start="2023-01-01")
     naive = df.index.tz_convert(None)
@@ -54,8 +61,10 @@ def main():
     rows = []
     ours = lambda: backtest(df, "sma_cross", {"fast": 10, "slow": 50}, Costs(0.001), timeframe="1m")
     t_raw, t_ours = interleaved(raw, ours)
-    rows += [("W1 raw vectorbt from_signals + total_return", t_raw, "1.00x"),
-             ("W1 tradelab.backtest (signals, fills, 13 stats, trades)", t_ours, f"{t_ours / t_raw:.2f}x (target <= 1.2x)")]
+    rows += [
+        ("W1 raw vectorbt from_signals + total_return", t_raw, "1.00x"),
+        ("W1 tradelab.backtest (signals, fills, 13 stats, trades)", t_ours, f"{t_ours / t_raw:.2f}x (target <= 1.2x)"),
+    ]
     if "--skip-btpy" not in sys.argv:
         from backtesting import Backtest, Strategy
 
@@ -68,6 +77,7 @@ def main():
                     self.buy()
                 elif self.position and self.x[-1]:
                     self.position.close()
+
         data = df.rename(columns=str.capitalize).set_axis(naive)
         bt = Backtest(data, SmaCross, cash=1e12, commission=0.001, finalize_trades=True)
         t_bt = timed(lambda: bt.run(), repeat=1)
@@ -81,8 +91,13 @@ def main():
         t_w2 = time.perf_counter() - t
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         rate = n * len(df) / t_w2 / 1e6
-        rows.append((f"W2 sweep {n:,} combos x {len(df):,} bars (fused, 2 threads)", t_w2,
-                     f"{rate:,.0f}M bar-updates/s; peak RSS {rss:,.0f} MB (targets 30 s, 2 GB)"))
+        rows.append(
+            (
+                f"W2 sweep {n:,} combos x {len(df):,} bars (fused, 2 threads)",
+                t_w2,
+                f"{rate:,.0f}M bar-updates/s; peak RSS {rss:,.0f} MB (targets 30 s, 2 GB)",
+            )
+        )
         assert len(res) == n
     t = Table(title="backtest speed on 525,600 1m bars (seconds; W1 best of 15 alternating runs)")
     for c in ("case", "seconds", "ratio / notes"):

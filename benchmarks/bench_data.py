@@ -3,6 +3,7 @@
 Targets (issue 3): load from the store <= 100 ms, validate <= 200 ms. Prints a table of medians over
 repeated runs, measured side by side in this one process. Run: .venv/bin/python benchmarks/bench_data.py
 """
+
 import tempfile
 
 import pandas as pd
@@ -20,10 +21,18 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         store = CandleStore(d)
         rows = [
-            ("write (atomic, lz4, hashed)", timed(lambda: store.write(df, "binance", "BTC/USDT", "1m", "bench"), 3), None),
+            (
+                "write (atomic, lz4, hashed)",
+                timed(lambda: store.write(df, "binance", "BTC/USDT", "1m", "bench"), 3),
+                None,
+            ),
             ("load from the store (verified)", timed(lambda: store.read("binance", "BTC/USDT", "1m")), 0.100),
             ("load, hash check skipped", timed(lambda: store.read("binance", "BTC/USDT", "1m", verify=False)), None),
-            ("plain pandas.read_parquet (reference)", timed(lambda: pd.read_parquet(store.path("binance", "BTC/USDT", "1m"))), None),
+            (
+                "plain pandas.read_parquet (reference)",
+                timed(lambda: pd.read_parquet(store.path("binance", "BTC/USDT", "1m"))),
+                None,
+            ),
             ("validate", timed(lambda: validate(df, "1m")), 0.200),
             ("resample 1m -> 1h", timed(lambda: resample(df, "1h")), None),
         ]

@@ -4,6 +4,7 @@
 - 10,000 bootstrap simulations of a 1,000-trade history (target: under 1 s).
 Run: .venv/bin/python benchmarks/bench_validation.py
 """
+
 import time
 
 import numpy as np
@@ -19,7 +20,7 @@ def main():
     df = synthetic_ohlcv(525_600, "1m", seed=0, start="2023-01-01")
     grid = {"fast": list(range(2, 82, 2)), "slow": list(range(20, 520, 20))}
     n = len(expand_grid("sma_cross", grid))
-    sweep(df.iloc[:3000], "sma_cross", {"fast": [5], "slow": [20]}, progress=False)      # load kernels
+    sweep(df.iloc[:3000], "sma_cross", {"fast": [5], "slow": [20]}, progress=False)  # load kernels
     t = time.perf_counter()
     wf = walk_forward(df, "sma_cross", grid, train="60d", test="25d")
     t_wf = time.perf_counter() - t
@@ -31,8 +32,11 @@ def main():
     table = Table(title="validation speed")
     for c in ("case", "seconds", "notes"):
         table.add_column(c)
-    table.add_row(f"walk-forward {len(wf.folds)} folds x {n:,} combos, 525,600 1m bars", f"{t_wf:.2f}",
-                  f"{len(wf.folds) * n:,} backtests (fused kernels) + {len(wf.folds)} out-of-sample runs")
+    table.add_row(
+        f"walk-forward {len(wf.folds)} folds x {n:,} combos, 525,600 1m bars",
+        f"{t_wf:.2f}",
+        f"{len(wf.folds) * n:,} backtests (fused kernels) + {len(wf.folds)} out-of-sample runs",
+    )
     table.add_row("Monte Carlo 10,000 x 1,000-trade bootstrap", f"{t_mc:.3f}", "target < 1 s")
     Console().print(table)
 

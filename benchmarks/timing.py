@@ -1,4 +1,5 @@
 "Shared timing helper for the benchmark scripts."
+
 import statistics
 import time
 

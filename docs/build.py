@@ -7,6 +7,7 @@ nbdev's `show_doc` right after the cell that defines it, and every page carries 
 Pages are named as nbdev names them (`04_backtest.ipynb` -> `backtest.html`), so the links in
 `tradelab/_modidx.py` resolve. Run: .venv/bin/python docs/build.py [--out DIR]
 """
+
 import ast
 import html
 import importlib
@@ -26,9 +27,12 @@ CSS = """
 <style>
 body { margin: 0; }
 .tl-layout { display: flex; min-height: 100vh; }
-.tl-nav { width: 240px; flex: none; background: #f6f8fa; border-right: 1px solid #ddd; padding: 16px; font-family: sans-serif; font-size: 14px; }
-.tl-nav h2 { font-size: 18px; margin: 0 0 12px; } .tl-nav h3 { font-size: 13px; color: #666; margin: 16px 0 6px; text-transform: uppercase; }
-.tl-nav a { display: block; padding: 3px 0; color: #0969da; text-decoration: none; } .tl-nav a.current { font-weight: bold; color: #000; }
+.tl-nav { width: 240px; flex: none; background: #f6f8fa; border-right: 1px solid #ddd; padding: 16px;
+          font-family: sans-serif; font-size: 14px; }
+.tl-nav h2 { font-size: 18px; margin: 0 0 12px; }
+.tl-nav h3 { font-size: 13px; color: #666; margin: 16px 0 6px; text-transform: uppercase; }
+.tl-nav a { display: block; padding: 3px 0; color: #0969da; text-decoration: none; }
+.tl-nav a.current { font-weight: bold; color: #000; }
 .tl-main { flex: 1; min-width: 0; padding: 0 24px; }
 </style>
 """
@@ -63,6 +67,7 @@ def public_names(src: str) -> list[str]:
 
 def api_markdown(module, names: list[str]) -> str:
     from nbdev.showdoc import show_doc
+
     parts = []
     for name in names:
         obj = getattr(module, name, None)
@@ -135,14 +140,21 @@ def build(out: Path) -> list[Path]:
         shutil.rmtree(out)
     exporter = HTMLExporter(template_name="lab")
     written = []
-    for nb_path, href in [(NBS / "index.ipynb", "index.html")] + [(p, f"{page_name(p)}.html") for p in api] + \
-            [(p, f"tutorials/{page_name(p)}.html") for p in tutorials]:
+    for nb_path, href in (
+        [(NBS / "index.ipynb", "index.html")]
+        + [(p, f"{page_name(p)}.html") for p in api]
+        + [(p, f"tutorials/{page_name(p)}.html") for p in tutorials]
+    ):
         body, _ = exporter.from_notebook_node(render(nb_path))
         depth = href.count("/")
         body = body.replace("</head>", CSS + "</head>", 1)
         nav = sidebar(pages, href, depth)
-        body = re.sub(r"<body([^>]*)>", lambda m, nav=nav: f'<body{m.group(1)}><div class="tl-layout">{nav}<div class="tl-main">',
-                      body, count=1)
+        body = re.sub(
+            r"<body([^>]*)>",
+            lambda m, nav=nav: f'<body{m.group(1)}><div class="tl-layout">{nav}<div class="tl-main">',
+            body,
+            count=1,
+        )
         body = body.replace("</body>", "</div></div></body>", 1)
         target = out / href
         target.parent.mkdir(parents=True, exist_ok=True)

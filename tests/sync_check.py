@@ -4,6 +4,7 @@ Runs nbdev_export and nbdev_clean and rebuilds README.md from nbs/index.ipynb, t
 before and after (so it also works with uncommitted work). Exits 1 and names the files that changed.
 `--readme-only` just rebuilds README.md.
 """
+
 import hashlib
 import subprocess
 import sys
@@ -32,8 +33,12 @@ def build_readme() -> None:
 
 
 def snapshot() -> dict:
-    files = [p for d in ("tradelab", "nbs") for p in (ROOT / d).rglob("*")
-             if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts]
+    files = [
+        p
+        for d in ("tradelab", "nbs")
+        for p in (ROOT / d).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts
+    ]
     files.append(ROOT / "README.md")
     return {str(p.relative_to(ROOT)): hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else None for p in files}
 

@@ -1,4 +1,5 @@
 """The installed `tradelab` console script, run as a user runs it (a subprocess)."""
+
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ def run(*args, env=None, timeout=120):
 
 
 def test_help_lists_the_commands():
-    r = run("--help")                              # its speed is measured in benchmarks/bench_startup.py
+    r = run("--help")  # its speed is measured in benchmarks/bench_startup.py
     assert r.returncode == 0, r.stderr
     assert "config" in r.stdout and "demo" in r.stdout and "run" in r.stdout
 

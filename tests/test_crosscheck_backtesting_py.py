@@ -6,6 +6,7 @@ backtesting.py also fills orders placed on bar t at the open of bar t+1. It trad
 gets a huge cash balance (units are then effectively fractional); equity is recomputed from its trades
 with all-in sizing and the same fee, which is what tradelab's default sizing does.
 """
+
 import os
 import warnings
 from pathlib import Path
@@ -71,13 +72,17 @@ class BollingerBT(Strategy):
             self.position.close()
 
 
-CASES = [("sma_cross", {"fast": 10, "slow": 50}, SmaCrossBT),
-         ("sma_cross", {"fast": 20, "slow": 100}, SmaCrossBT),
-         ("rsi_mean_reversion", {"window": 14, "lower": 30, "upper": 70}, RsiBT),
-         ("bollinger_breakout", {"window": 20, "k": 2.0}, BollingerBT)]
+CASES = [
+    ("sma_cross", {"fast": 10, "slow": 50}, SmaCrossBT),
+    ("sma_cross", {"fast": 20, "slow": 100}, SmaCrossBT),
+    ("rsi_mean_reversion", {"window": 14, "lower": 30, "upper": 70}, RsiBT),
+    ("bollinger_breakout", {"window": 20, "k": 2.0}, BollingerBT),
+]
 
 
-@pytest.mark.parametrize("name,params,bt_strategy", CASES, ids=[f"{c[0]}-{'-'.join(map(str, c[1].values()))}" for c in CASES])
+@pytest.mark.parametrize(
+    "name,params,bt_strategy", CASES, ids=[f"{c[0]}-{'-'.join(map(str, c[1].values()))}" for c in CASES]
+)
 def test_same_trades_as_backtesting_py(btc, name, params, bt_strategy):
     ours = backtest(btc, name, params, Costs(fees=FEE))
     data = btc.rename(columns=str.capitalize).set_axis(btc.index.tz_convert(None))

@@ -1,5 +1,6 @@
 """`tradelab data ...` as a user runs it: the real CLI process, the real ccxt and alpaca-py clients,
 talking HTTP to fake exchanges on 127.0.0.1 (TRADELAB_CCXT_API_URL / TRADELAB_ALPACA_DATA_URL)."""
+
 import json
 import os
 import subprocess
@@ -32,8 +33,21 @@ def binance():
 
 def test_fetch_then_update_requests_only_new_bars(tmp_path, binance):
     env = {"TRADELAB_DATA_DIR": str(tmp_path), "TRADELAB_CCXT_API_URL": binance.url}
-    r = run("data", "fetch", "-e", "binance", "-s", "BTC/USDT", "-t", "1h", "--start", str(HIST.index[0]),
-            "--end", str(HIST.index[2500]), env=env)
+    r = run(
+        "data",
+        "fetch",
+        "-e",
+        "binance",
+        "-s",
+        "BTC/USDT",
+        "-t",
+        "1h",
+        "--start",
+        str(HIST.index[0]),
+        "--end",
+        str(HIST.index[2500]),
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     assert len(binance.data_requests("/klines")) == 3  # 2,500 bars in pages of 1,000
     stored = CandleStore(tmp_path).read("binance", "BTC/USDT", "1h")
@@ -47,7 +61,9 @@ def test_fetch_then_update_requests_only_new_bars(tmp_path, binance):
     new = len(closed) - 2500
     assert f"{new} bars added, 0 replaced" in r.stdout and new in (499, 500), r.stdout
     kl = binance.data_requests("/klines")
-    assert len(kl) == (1 if new == 499 else len(kl)) and len(kl) <= 2   # a second, empty page only if the hour rolled over
+    assert (
+        len(kl) == (1 if new == 499 else len(kl)) and len(kl) <= 2
+    )  # a second, empty page only if the hour rolled over
     assert int(kl[0][1]["startTime"]) == int(HIST.index[2497].timestamp() * 1000)
     assert CandleStore(tmp_path).read("binance", "BTC/USDT", "1h").index[-1] == closed[-1]
 
@@ -80,15 +96,28 @@ def test_bad_symbol_and_timeframe_exit_2(tmp_path, binance):
 def test_alpaca_stock_bars_and_missing_keys(tmp_path):
     bars = synthetic_ohlcv(700, "1h", seed=3, start="2024-02-01", price=190)
     with FakeAlpaca({"AAPL": bars}, page_size=250, key="AK123", secret="SK-very-secret") as fake:
-        env = {"TRADELAB_DATA_DIR": str(tmp_path), "TRADELAB_ALPACA_DATA_URL": fake.url,
-               "TRADELAB_ALPACA_API_KEY": "AK123", "TRADELAB_ALPACA_SECRET_KEY": "SK-very-secret"}
+        env = {
+            "TRADELAB_DATA_DIR": str(tmp_path),
+            "TRADELAB_ALPACA_DATA_URL": fake.url,
+            "TRADELAB_ALPACA_API_KEY": "AK123",
+            "TRADELAB_ALPACA_SECRET_KEY": "SK-very-secret",
+        }
         r = run("data", "fetch", "-e", "alpaca", "-s", "AAPL", "-t", "1h", "--start", "2024-02-01", env=env)
         assert r.returncode == 0, r.stderr
         assert len(fake.data_requests("/stocks/bars")) == 3
         assert len(CandleStore(tmp_path).read("alpaca", "AAPL", "1h")) == 700
         assert "SK-very-secret" not in r.stdout + r.stderr
-        r = run("data", "fetch", "-e", "alpaca", "-s", "AAPL", "-t", "1h",
-                env={**env, "TRADELAB_ALPACA_API_KEY": "", "TRADELAB_ALPACA_SECRET_KEY": ""})
+        r = run(
+            "data",
+            "fetch",
+            "-e",
+            "alpaca",
+            "-s",
+            "AAPL",
+            "-t",
+            "1h",
+            env={**env, "TRADELAB_ALPACA_API_KEY": "", "TRADELAB_ALPACA_SECRET_KEY": ""},
+        )
         assert r.returncode == 2 and "TRADELAB_ALPACA_API_KEY" in r.stderr
 
 

@@ -1,4 +1,5 @@
 """Report templates run end to end through the CLI (papermill in a real kernel), on real candles."""
+
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ def env(tmp_path_factory):
 
 def _umask():
     from tradelab.config import current_umask
+
     return current_umask()
 
 
@@ -42,8 +44,25 @@ def folder_of(r):
 @pytest.fixture(scope="module")
 def backtest_report(env):
     t = time.perf_counter()
-    r = run("report", "backtest", "-p", "symbol=BTC/USDT", "-p", "timeframe=1h", "-p", "strategy=sma_cross",
-            "-p", 'params={"fast": 10, "slow": 50}', "-p", "fees=0.001", "-p", "benchmark=ETH/USDT", "--max-age", "24", env=env)
+    r = run(
+        "report",
+        "backtest",
+        "-p",
+        "symbol=BTC/USDT",
+        "-p",
+        "timeframe=1h",
+        "-p",
+        "strategy=sma_cross",
+        "-p",
+        'params={"fast": 10, "slow": 50}',
+        "-p",
+        "fees=0.001",
+        "-p",
+        "benchmark=ETH/USDT",
+        "--max-age",
+        "24",
+        env=env,
+    )
     took = time.perf_counter() - t
     assert r.returncode == 0, r.stderr
     return folder_of(r), took
@@ -53,12 +72,20 @@ def test_backtest_report_folder(backtest_report):
     folder, took = backtest_report
     assert folder.name.endswith("_backtest_btc-usdt-sma-cross") and folder.is_dir()
     names = {p.name for p in folder.iterdir()}
-    assert {"report.ipynb", "report.html", "tearsheet.html", "metrics.json", "returns.csv", "equity.png", "monthly_returns.png"} <= names
-    print(f"a report on ~8 months of 1h bars took {took:.1f} s")        # timings live in benchmarks/, not in asserts
+    assert {
+        "report.ipynb",
+        "report.html",
+        "tearsheet.html",
+        "metrics.json",
+        "returns.csv",
+        "equity.png",
+        "monthly_returns.png",
+    } <= names
+    print(f"a report on ~8 months of 1h bars took {took:.1f} s")  # timings live in benchmarks/, not in asserts
     html = (folder / "report.html").read_text()
     assert "STALE DATA" in html and "sma_cross on BTC/USDT 1h" in html
-    assert "def " not in html and "ReportContext" not in html          # inputs hidden
-    assert html.count("<img") == 2                                      # equity and monthly returns, each once
+    assert "def " not in html and "ReportContext" not in html  # inputs hidden
+    assert html.count("<img") == 2  # equity and monthly returns, each once
 
 
 def test_metrics_equal_quantstats_on_returns_csv(backtest_report):
@@ -78,8 +105,21 @@ def test_metrics_equal_quantstats_on_returns_csv(backtest_report):
 
 
 def test_overfit_section_with_a_sweep_and_walk_forward(env):
-    r = run("report", "backtest", "-p", "symbol=ETH/USDT", "-p", "timeframe=4h", "-p", 'sweep_grid={"fast": [5, 10], "slow": [20, 50]}',
-            "-p", "wf_train=60d", "-p", "wf_test=30d", env=env)
+    r = run(
+        "report",
+        "backtest",
+        "-p",
+        "symbol=ETH/USDT",
+        "-p",
+        "timeframe=4h",
+        "-p",
+        'sweep_grid={"fast": [5, 10], "slow": [20, 50]}',
+        "-p",
+        "wf_train=60d",
+        "-p",
+        "wf_test=30d",
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     o = json.loads((folder_of(r) / "metrics.json").read_text())["overfit"]
     assert o["trials"] == 4 and 0 <= o["pbo"] <= 1 and o["walkforward_folds"] >= 5
@@ -105,10 +145,20 @@ def _folders(env):
 
 def test_bad_strategy_parameters_fail_cleanly_and_leave_nothing(env):
     before = _folders(env)
-    r = run("report", "backtest", "-p", "symbol=BTC/USDT", "-p", "timeframe=4h", "-p", 'params={"fast": 50, "slow": 10}', env=env)
+    r = run(
+        "report",
+        "backtest",
+        "-p",
+        "symbol=BTC/USDT",
+        "-p",
+        "timeframe=4h",
+        "-p",
+        'params={"fast": 50, "slow": 10}',
+        env=env,
+    )
     assert r.returncode == 2, r.stderr
     assert "fast (50) must be smaller than slow (10)" in r.stderr
-    assert _folders(env) == before                                      # no _FAILED or .running folder left
+    assert _folders(env) == before  # no _FAILED or .running folder left
 
 
 def test_data_not_stored_is_named_before_any_kernel_starts(env):
@@ -123,12 +173,22 @@ def test_data_not_stored_is_named_before_any_kernel_starts(env):
 def test_readme_command_with_default_relative_dirs(tmp_path):
     """The README's report command with the defaults TRADELAB_DATA_DIR=./data and TRADELAB_REPORTS_DIR=./reports,
     run from a project folder: the kernel runs inside the report folder, yet reads ./data of the user's folder."""
-    e = {k: v for k, v in os.environ.items() if k not in ("TRADELAB_DATA_DIR", "TRADELAB_REPORTS_DIR", "TRADELAB_DB_URL")}
+    e = {
+        k: v for k, v in os.environ.items() if k not in ("TRADELAB_DATA_DIR", "TRADELAB_REPORTS_DIR", "TRADELAB_DB_URL")
+    }
     src = SHARED / "ohlcv/binance-spot-2024/BTC_USDT-4h.feather"
-    r = subprocess.run([TRADELAB, "data", "import", str(src)], capture_output=True, text=True, env=e, cwd=tmp_path, timeout=300)
+    r = subprocess.run(
+        [TRADELAB, "data", "import", str(src)], capture_output=True, text=True, env=e, cwd=tmp_path, timeout=300
+    )
     assert r.returncode == 0 and (tmp_path / "data/binance/BTC_USDT/4h.parquet").exists(), r.stderr
-    r = subprocess.run([TRADELAB, "report", "backtest", "-p", "symbol=BTC/USDT", "-p", "timeframe=4h", "-p", "strategy=sma_cross"],
-                       capture_output=True, text=True, env=e, cwd=tmp_path, timeout=600)
+    r = subprocess.run(
+        [TRADELAB, "report", "backtest", "-p", "symbol=BTC/USDT", "-p", "timeframe=4h", "-p", "strategy=sma_cross"],
+        capture_output=True,
+        text=True,
+        env=e,
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr
     folders = list((tmp_path / "reports").iterdir())
     assert len(folders) == 1 and (folders[0] / "report.html").exists() and not folders[0].name.endswith("_FAILED")
@@ -163,8 +223,13 @@ def test_batch_runs_every_report_and_counts_failures(env, tmp_path):
 
 def test_papermill_lists_parameters_with_types():
     from tradelab.reports import TEMPLATES
-    r = subprocess.run([str(Path(sys.executable).parent / "papermill"), "--help-notebook", str(TEMPLATES / "backtest.ipynb")],
-                       capture_output=True, text=True, timeout=60)
+
+    r = subprocess.run(
+        [str(Path(sys.executable).parent / "papermill"), "--help-notebook", str(TEMPLATES / "backtest.ipynb")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     for line in ("symbol: str", "fees: float", "require_fresh: bool", "params: str"):
         assert line in r.stdout
 
@@ -176,16 +241,27 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def test_report_html_in_headless_chromium(backtest_report, tmp_path):
     assert CHROMIUM, "TRADELAB_REQUIRE_BROWSER is set but chromium is not installed"
     folder, _ = backtest_report
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-             "--no-first-run", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     for page in ("report.html", "tearsheet.html"):
         url = (folder / page).resolve().as_uri()
         dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
         assert "<img" in dom or "<svg" in dom, f"{page}: no plots in the rendered page"
-        assert "Traceback" not in dom and "jp-RenderedText\" data-mime-type=\"application/vnd.jupyter.stderr" not in dom
+        assert "Traceback" not in dom and 'jp-RenderedText" data-mime-type="application/vnd.jupyter.stderr' not in dom
         shot = tmp_path / f"{page}.png"
-        subprocess.run([CHROMIUM, *flags, "--window-size=1280,2000", f"--screenshot={shot}", url], capture_output=True, timeout=120)
+        subprocess.run(
+            [CHROMIUM, *flags, "--window-size=1280,2000", f"--screenshot={shot}", url], capture_output=True, timeout=120
+        )
         from PIL import Image, ImageStat
+
         img = Image.open(shot).convert("L")
         assert max(ImageStat.Stat(img).stddev) > 10, f"{page}: the screenshot is blank"
     assert dom.count("<img") + dom.count("<svg") >= 2

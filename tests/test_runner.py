@@ -1,6 +1,7 @@
 """The live runner as a user runs it: `tradelab run` in its own process against the shared BTC/USDT 1h history,
 killed with SIGKILL and restarted, stopped with SIGTERM, its /healthz and /metrics scraped by a real Prometheus,
 its state in SQLite (and PostgreSQL when CI provides a server)."""
+
 import json
 import os
 import random
@@ -24,42 +25,101 @@ from tradelab.store import open_store, schema_drift
 TRADELAB = str(Path(sys.executable).parent / "tradelab")
 TEST_DATA = Path(os.environ.get("TRADELAB_TEST_DATA", Path(__file__).parents[2] / "shared/data"))
 BTC_1H = TEST_DATA / "ohlcv/binance-spot-btc-1h/BTC_USDT-1h.feather"
-SECRETS = {"TRADELAB_CCXT_API_KEY": "ck-LIVE-9f8e7d6c5b4a", "TRADELAB_CCXT_SECRET": "cs-TOPSECRET-0a1b2c3d4e5f",
-           "TRADELAB_ALPACA_API_KEY": "AK-SECRET-KEY-77aa", "TRADELAB_ALPACA_SECRET_KEY": "SK-VERY-SECRET-88bb"}
+SECRETS = {
+    "TRADELAB_CCXT_API_KEY": "ck-LIVE-9f8e7d6c5b4a",
+    "TRADELAB_CCXT_SECRET": "cs-TOPSECRET-0a1b2c3d4e5f",
+    "TRADELAB_ALPACA_API_KEY": "AK-SECRET-KEY-77aa",
+    "TRADELAB_ALPACA_SECRET_KEY": "SK-VERY-SECRET-88bb",
+}
 
 
 def cli(*args, env, timeout=300, check=True):
     r = subprocess.run([TRADELAB, *args], capture_output=True, text=True, env={**os.environ, **env}, timeout=timeout)
     assert "Traceback" not in r.stderr, r.stderr[-3000:]
-    if check: assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-3000:])
+    if check:
+        assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-3000:])
     return r
 
 
 @pytest.fixture(scope="module")
 def data_dir():
     d = tempfile.mkdtemp(prefix="tl-runner-")
-    cli("data", "import", str(BTC_1H), "--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "1h", env={"TRADELAB_DATA_DIR": d})
+    cli(
+        "data",
+        "import",
+        str(BTC_1H),
+        "--exchange",
+        "binance",
+        "--symbol",
+        "BTC/USDT",
+        "--timeframe",
+        "1h",
+        env={"TRADELAB_DATA_DIR": d},
+    )
     yield d
     shutil.rmtree(d, ignore_errors=True)
 
 
 def run_args(strategy, params, start, end, db, *extra):
-    out = ["run", "--strategy", strategy, "-s", "BTC/USDT", "-t", "1h", "-e", "binance", "--start", start, "--end", end,
-           "--db", db, "--health-port", "-1", "--fees", "0.001", "--slippage", "0.0005"]
-    for p in params: out += ["-p", p]
+    out = [
+        "run",
+        "--strategy",
+        strategy,
+        "-s",
+        "BTC/USDT",
+        "-t",
+        "1h",
+        "-e",
+        "binance",
+        "--start",
+        start,
+        "--end",
+        end,
+        "--db",
+        db,
+        "--health-port",
+        "-1",
+        "--fees",
+        "0.001",
+        "--slippage",
+        "0.0005",
+    ]
+    for p in params:
+        out += ["-p", p]
     return out + list(extra)
 
 
 def backtest_fills(data_dir, strategy, params, start, end):
-    args = ["backtest", "--strategy", strategy, "-s", "BTC/USDT", "-t", "1h", "-e", "binance", "--start", start, "--end", end,
-            "--fees", "0.001", "--slippage", "0.0005", "--json"]
-    for p in params: args += ["-p", p]
+    args = [
+        "backtest",
+        "--strategy",
+        strategy,
+        "-s",
+        "BTC/USDT",
+        "-t",
+        "1h",
+        "-e",
+        "binance",
+        "--start",
+        start,
+        "--end",
+        end,
+        "--fees",
+        "0.001",
+        "--slippage",
+        "0.0005",
+        "--json",
+    ]
+    for p in params:
+        args += ["-p", p]
     doc = json.loads(cli(*args, env={"TRADELAB_DATA_DIR": data_dir}).stdout)
     return [(f["time"], f["side"], f["price"], f["qty"], f["fee"]) for f in doc["fills"]]
 
 
 def exported_fills(data_dir, db):
-    out = cli("export", "--table", "fills", "--format", "ndjson", "--db", db, env={"TRADELAB_DATA_DIR": data_dir}).stdout
+    out = cli(
+        "export", "--table", "fills", "--format", "ndjson", "--db", db, env={"TRADELAB_DATA_DIR": data_dir}
+    ).stdout
     rows = [json.loads(line) for line in out.splitlines()]
     return [(r["time"], r["side"], r["price"], r["qty"], r["fee"]) for r in rows], rows
 
@@ -76,7 +136,7 @@ def test_replay_fills_equal_backtest_fills(data_dir, tmp_path, strategy, params)
     expected = backtest_fills(data_dir, strategy, params, start, end)
     got, rows = exported_fills(data_dir, db)
     assert len(expected) >= 10
-    assert got == expected                                  # same bars, same prices, quantities and fees, to the bit
+    assert got == expected  # same bars, same prices, quantities and fees, to the bit
     assert {"time", "side", "price", "qty", "fee", "client_order_id"} <= set(rows[0])
 
 
@@ -91,18 +151,26 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(data_dir, tmp_pa
     rng = random.Random(seed)
     store = open_store(db)
     kills = 0
-    for target in sorted(rng.sample(range(1, n_bars - 1), 4)):   # four SIGKILLs at random points of the replay
-        p = subprocess.Popen([TRADELAB, *run_args("sma_cross", params, start, end, db)], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for target in sorted(rng.sample(range(1, n_bars - 1), 4)):  # four SIGKILLs at random points of the replay
+        p = subprocess.Popen(
+            [TRADELAB, *run_args("sma_cross", params, start, end, db)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         t0 = time.monotonic()
         while p.poll() is None and time.monotonic() - t0 < 120:
-            try: done = len(store.table("decisions"))
-            except Exception: done = 0
-            if done >= target: break
+            try:
+                done = len(store.table("decisions"))
+            except Exception:
+                done = 0
+            if done >= target:
+                break
             time.sleep(0.01)
-        time.sleep(rng.uniform(0, 0.05))                     # land anywhere inside a bar's work
+        time.sleep(rng.uniform(0, 0.05))  # land anywhere inside a bar's work
         if p.poll() is None:
-            p.send_signal(signal.SIGKILL); kills += 1
+            p.send_signal(signal.SIGKILL)
+            kills += 1
         p.wait(30)
     assert kills >= 3, f"the replay finished before it could be killed (seed {seed})"
     cli(*run_args("sma_cross", params, start, end, db), env={"TRADELAB_DATA_DIR": data_dir})
@@ -111,18 +179,20 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(data_dir, tmp_pa
     assert got == expected, f"seed {seed}"
     orders = store.table("orders")
     assert orders.client_order_id.is_unique and set(orders.status) <= {"filled", "open"}
-    assert len(rows) == len({r["client_order_id"] for r in rows})          # one fill per order, none twice
-    assert len(store.table("decisions")) == n_bars                            # every bar decided exactly once
+    assert len(rows) == len({r["client_order_id"] for r in rows})  # one fill per order, none twice
+    assert len(store.table("decisions")) == n_bars  # every bar decided exactly once
     run = store.table("runs").iloc[0]
-    assert run.status == "finished" and run.restarts == kills        # each killed process had made progress
+    assert run.status == "finished" and run.restarts == kills  # each killed process had made progress
 
 
 def _wait_for_decisions(store, n, procs, limit=120):
     t0 = time.monotonic()
     while time.monotonic() - t0 < limit and any(p.poll() is None for p in procs):
         try:
-            if len(store.table("decisions")) >= n: return True
-        except Exception: pass
+            if len(store.table("decisions")) >= n:
+                return True
+        except Exception:
+            pass
         time.sleep(0.05)
     return False
 
@@ -134,12 +204,16 @@ def test_two_processes_racing_on_one_run(data_dir, tmp_path):
     db = f"sqlite:///{tmp_path}/state.db"
     args = run_args("sma_cross", [], "2023-01-01", "2023-12-01", db, "--speed", "36000")
     env = {**os.environ, "TRADELAB_DATA_DIR": data_dir}
-    procs = [subprocess.Popen([TRADELAB, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen([TRADELAB, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     store = open_store(db)
     try:
         assert _wait_for_decisions(store, 5, procs)
-        t0 = time.monotonic()                            # the loser may still be starting up on a busy machine
-        while all(p.poll() is None for p in procs) and time.monotonic() - t0 < 180: time.sleep(0.1)
+        t0 = time.monotonic()  # the loser may still be starting up on a busy machine
+        while all(p.poll() is None for p in procs) and time.monotonic() - t0 < 180:
+            time.sleep(0.1)
         losers = [p for p in procs if p.poll() is not None]
         assert len(losers) == 1, [p.returncode for p in procs]
         loser, winner = losers[0], next(p for p in procs if p.poll() is None)
@@ -147,32 +221,44 @@ def test_two_processes_racing_on_one_run(data_dir, tmp_path):
         assert loser.returncode == 1 and "Traceback" not in err, err[-2000:]
         assert f"already running in process {winner.pid}" in err and f"kill -TERM {winner.pid}" in err, err[-2000:]
         run = store.table("runs").iloc[0]
-        assert run.status == "running" and run.restarts == 0 and run.pid == winner.pid     # the loser wrote nothing
+        assert run.status == "running" and run.restarts == 0 and run.pid == winner.pid  # the loser wrote nothing
         status = json.loads(cli("status", "--json", "--db", db, env={"TRADELAB_DATA_DIR": data_dir}).stdout)[0]
         assert status["status"] == "running" and status["pid"] == winner.pid
-        winner.send_signal(signal.SIGKILL); winner.wait(30)
+        winner.send_signal(signal.SIGKILL)
+        winner.wait(30)
         status = json.loads(cli("status", "--json", "--db", db, env={"TRADELAB_DATA_DIR": data_dir}).stdout)[0]
         assert status["status"].startswith(f"crashed (process {winner.pid} is gone") and status["pid"] is None, status
         done = len(store.table("decisions"))
     finally:
         for p in procs:
-            if p.poll() is None: p.kill(); p.wait(30)
-    r = cli(*run_args("sma_cross", [], "2023-01-01", "2023-02-01", db), env={"TRADELAB_DATA_DIR": data_dir}, check=False)
-    assert "already running" not in r.stderr                     # the dead holder's lock went with it
+            if p.poll() is None:
+                p.kill()
+                p.wait(30)
+    r = cli(
+        *run_args("sma_cross", [], "2023-01-01", "2023-02-01", db), env={"TRADELAB_DATA_DIR": data_dir}, check=False
+    )
+    assert "already running" not in r.stderr  # the dead holder's lock went with it
     assert len(store.table("decisions")) >= done
     assert store.table("runs").iloc[0].restarts == 1
 
 
 def test_sigterm_records_a_stopped_run_and_exits_0(data_dir, tmp_path):
     db = f"sqlite:///{tmp_path}/state.db"
-    p = subprocess.Popen([TRADELAB, *run_args("sma_cross", [], "2023-01-01", "2023-12-01", db, "--speed", "36000")],
-                         env={**os.environ, "TRADELAB_DATA_DIR": data_dir}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [TRADELAB, *run_args("sma_cross", [], "2023-01-01", "2023-12-01", db, "--speed", "36000")],
+        env={**os.environ, "TRADELAB_DATA_DIR": data_dir},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     store = open_store(db)
     t0 = time.monotonic()
     while time.monotonic() - t0 < 60:
         try:
-            if len(store.table("decisions")) >= 20: break
-        except Exception: pass
+            if len(store.table("decisions")) >= 20:
+                break
+        except Exception:
+            pass
         time.sleep(0.1)
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=30)
@@ -194,9 +280,11 @@ def test_no_secret_reaches_logs_database_or_exports(data_dir, tmp_path):
     texts = [r.stdout, r.stderr]
     for table in ("runs", "decisions", "orders", "fills", "equity"):
         for fmt in ("csv", "ndjson"):
-            texts.append(cli("export", "--table", table, "--format", fmt, "--db", f"sqlite:///{db_path}", env=env).stdout)
+            texts.append(
+                cli("export", "--table", table, "--format", fmt, "--db", f"sqlite:///{db_path}", env=env).stdout
+            )
     texts.append(cli("status", "--db", f"sqlite:///{db_path}", env=env).stdout)
-    blobs = b"".join(p.read_bytes() for p in tmp_path.rglob("state.db*") if p.is_file())   # db, WAL, run locks
+    blobs = b"".join(p.read_bytes() for p in tmp_path.rglob("state.db*") if p.is_file())  # db, WAL, run locks
     for secret in SECRETS.values():
         assert all(secret not in t for t in texts), secret
         assert secret.encode() not in blobs, secret
@@ -204,29 +292,64 @@ def test_no_secret_reaches_logs_database_or_exports(data_dir, tmp_path):
 
 def _free_port():
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _get(url):
     try:
-        with urllib.request.urlopen(url, timeout=5) as r: return r.status, r.read().decode()
-    except urllib.error.HTTPError as e: return e.code, e.read().decode()
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
 
 
 def test_healthz_goes_503_when_the_feed_is_stale_and_prometheus_scrapes_metrics(tmp_path):
     """Live ccxt polling of 1s bars from a local Binance: the bars stop 25 s after the start, so the feed goes stale."""
     prom = shutil.which("prometheus")
-    if prom is None and os.environ.get("TRADELAB_REQUIRE_PROMETHEUS"): pytest.fail("prometheus is not installed")
+    if prom is None and os.environ.get("TRADELAB_REQUIRE_PROMETHEUS"):
+        pytest.fail("prometheus is not installed")
     now = pd.Timestamp.now(tz="UTC").floor("s")
-    bars = synthetic_ohlcv(2025, "1s", seed=5, start=now - pd.Timedelta(seconds=2000))     # the last ~25 closing in the future
+    bars = synthetic_ohlcv(
+        2025, "1s", seed=5, start=now - pd.Timedelta(seconds=2000)
+    )  # the last ~25 closing in the future
     with FakeBinance({"BTC/USDT": bars}) as fake:
         db = f"sqlite:///{tmp_path}/state.db"
         port = _free_port()
-        p = subprocess.Popen([TRADELAB, "run", "--strategy", "sma_cross", "-p", "fast=3", "-p", "slow=8", "-s", "BTC/USDT",
-                              "-t", "1s", "-e", "binance", "--feed", "ccxt", "--window", "50", "--poll", "1",
-                              "--stale-after", "3", "--db", db, "--health-port", str(port)],
-                             env={**os.environ, "TRADELAB_CCXT_API_URL": fake.url, "TRADELAB_DATA_DIR": str(tmp_path)},
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [
+                TRADELAB,
+                "run",
+                "--strategy",
+                "sma_cross",
+                "-p",
+                "fast=3",
+                "-p",
+                "slow=8",
+                "-s",
+                "BTC/USDT",
+                "-t",
+                "1s",
+                "-e",
+                "binance",
+                "--feed",
+                "ccxt",
+                "--window",
+                "50",
+                "--poll",
+                "1",
+                "--stale-after",
+                "3",
+                "--db",
+                db,
+                "--health-port",
+                str(port),
+            ],
+            env={**os.environ, "TRADELAB_CCXT_API_URL": fake.url, "TRADELAB_DATA_DIR": str(tmp_path)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             seen, t0 = [], time.monotonic()
             prom_proc = prom_port = None
@@ -234,46 +357,71 @@ def test_healthz_goes_503_when_the_feed_is_stale_and_prometheus_scrapes_metrics(
                 prom_port = _free_port()
                 (tmp_path / "prometheus.yml").write_text(
                     f"global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tradelab\n    static_configs:\n"
-                    f"      - targets: ['127.0.0.1:{port}']\n")
-                prom_proc = subprocess.Popen([prom, f"--config.file={tmp_path}/prometheus.yml", f"--storage.tsdb.path={tmp_path}/tsdb",
-                                              f"--web.listen-address=127.0.0.1:{prom_port}"],
-                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    f"      - targets: ['127.0.0.1:{port}']\n"
+                )
+                prom_proc = subprocess.Popen(
+                    [
+                        prom,
+                        f"--config.file={tmp_path}/prometheus.yml",
+                        f"--storage.tsdb.path={tmp_path}/tsdb",
+                        f"--web.listen-address=127.0.0.1:{prom_port}",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             scraped = None
             while time.monotonic() - t0 < 90:
-                try: code, body = _get(f"http://127.0.0.1:{port}/healthz")
-                except OSError: code, body = None, None
-                if code: seen.append((code, json.loads(body)))
+                try:
+                    code, body = _get(f"http://127.0.0.1:{port}/healthz")
+                except OSError:
+                    code, body = None, None
+                if code:
+                    seen.append((code, json.loads(body)))
                 if prom and scraped is None:
                     try:
                         _, q = _get(f"http://127.0.0.1:{prom_port}/api/v1/query?query=tradelab_bars_processed_total")
                         res = json.loads(q)["data"]["result"]
-                        if res and float(res[0]["value"][1]) > 0: scraped = float(res[0]["value"][1])
-                    except (OSError, ValueError, KeyError): pass
-                if seen and seen[-1][0] == 503 and any(c == 200 for c, _ in seen) and (scraped or not prom): break
+                        if res and float(res[0]["value"][1]) > 0:
+                            scraped = float(res[0]["value"][1])
+                    except (OSError, ValueError, KeyError):
+                        pass
+                if seen and seen[-1][0] == 503 and any(c == 200 for c, _ in seen) and (scraped or not prom):
+                    break
                 time.sleep(0.5)
             assert any(c == 200 for c, _ in seen), seen[-3:]
             assert seen[-1][0] == 503, seen[-3:]
             assert any("feed stale" in r for r in seen[-1][1]["reasons"]), seen[-1]
             code, metrics = _get(f"http://127.0.0.1:{port}/metrics")
-            assert code == 200 and "tradelab_decision_latency_seconds_bucket" in metrics and "tradelab_feed_stale 1.0" in metrics
-            if prom: assert scraped and scraped > 0, "Prometheus never scraped a processed bar"
-            else: pytest.skip("prometheus not installed here (CI installs it): health part checked, scrape skipped")
+            assert (
+                code == 200
+                and "tradelab_decision_latency_seconds_bucket" in metrics
+                and "tradelab_feed_stale 1.0" in metrics
+            )
+            if prom:
+                assert scraped and scraped > 0, "Prometheus never scraped a processed bar"
+            else:
+                pytest.skip("prometheus not installed here (CI installs it): health part checked, scrape skipped")
         finally:
             p.send_signal(signal.SIGTERM)
             p.communicate(timeout=30)
-            if prom and prom_proc: prom_proc.terminate(); prom_proc.wait(10)
+            if prom and prom_proc:
+                prom_proc.terminate()
+                prom_proc.wait(10)
         assert p.returncode == 0
 
 
 def test_postgresql_state_database(data_dir):
     url = os.environ.get("TRADELAB_TEST_PG_URL")
     if not url:
-        if os.environ.get("TRADELAB_REQUIRE_PG"): pytest.fail("TRADELAB_TEST_PG_URL is not set although CI started PostgreSQL")
+        if os.environ.get("TRADELAB_REQUIRE_PG"):
+            pytest.fail("TRADELAB_TEST_PG_URL is not set although CI started PostgreSQL")
         pytest.skip("no PostgreSQL server here (CI starts one and sets TRADELAB_TEST_PG_URL)")
     import sqlalchemy as sa
+
     store = open_store(url)
-    with store.engine.begin() as c:                       # a clean slate: drop everything and migrate again
-        c.execute(sa.text("DROP SCHEMA public CASCADE")); c.execute(sa.text("CREATE SCHEMA public"))
+    with store.engine.begin() as c:  # a clean slate: drop everything and migrate again
+        c.execute(sa.text("DROP SCHEMA public CASCADE"))
+        c.execute(sa.text("CREATE SCHEMA public"))
     store = open_store(url)
     assert schema_drift(store.engine) == []
     start, end = "2023-01-01", "2023-03-01"
@@ -281,17 +429,24 @@ def test_postgresql_state_database(data_dir):
     got, _ = exported_fills(data_dir, url)
     assert got == backtest_fills(data_dir, "sma_cross", ["fast=10", "slow=50"], start, end)
     run_id = store.table("runs").id.iloc[0]
-    held = store.lock_run(run_id)                          # a PostgreSQL session advisory lock
+    held = store.lock_run(run_id)  # a PostgreSQL session advisory lock
     other = open_store(url)
     assert other.run_alive(run_id)
-    with pytest.raises(Exception, match="already running"): other.lock_run(run_id)
-    r = cli(*run_args("sma_cross", ["fast=10", "slow=50"], start, end, url), env={"TRADELAB_DATA_DIR": data_dir}, check=False)
+    with pytest.raises(Exception, match="already running"):
+        other.lock_run(run_id)
+    r = cli(
+        *run_args("sma_cross", ["fast=10", "slow=50"], start, end, url),
+        env={"TRADELAB_DATA_DIR": data_dir},
+        check=False,
+    )
     assert r.returncode == 1 and "already running" in r.stderr, r.stderr[-2000:]
-    held._conn.invalidate()                                # the holder's connection dies without unlocking
-    held._conn = None; held.held = False
+    held._conn.invalidate()  # the holder's connection dies without unlocking
+    held._conn = None
+    held.held = False
     t0 = time.monotonic()
-    while other.run_alive(run_id) and time.monotonic() - t0 < 30: time.sleep(0.1)
-    assert not other.run_alive(run_id)                      # the server dropped the lock with the session
+    while other.run_alive(run_id) and time.monotonic() - t0 < 30:
+        time.sleep(0.1)
+    assert not other.run_alive(run_id)  # the server dropped the lock with the session
     pw = sa.make_url(url).password
     if pw:
         status = cli("status", "--db", url, env={"TRADELAB_DATA_DIR": data_dir})
@@ -301,25 +456,37 @@ def test_postgresql_state_database(data_dir):
 def test_kill_switch_halts_a_running_replay_and_flattens(data_dir, tmp_path):
     db = f"sqlite:///{tmp_path}/state.db"
     env = {"TRADELAB_DATA_DIR": data_dir}
-    p = subprocess.Popen([TRADELAB, *run_args("sma_cross", ["fast=10", "slow=50"], "2023-01-01", "2023-12-01", db, "--speed", "7200",
-                                          "--warmup", "60")],
-                         env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [
+            TRADELAB,
+            *run_args(
+                "sma_cross", ["fast=10", "slow=50"], "2023-01-01", "2023-12-01", db, "--speed", "7200", "--warmup", "60"
+            ),
+        ],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     store = open_store(db)
     t0 = time.monotonic()
-    while time.monotonic() - t0 < 90:                     # wait until the run holds a position
+    while time.monotonic() - t0 < 90:  # wait until the run holds a position
         try:
             pos = store.table("positions")
-            if len(pos) and pos.qty.iloc[0] > 0: break
-        except Exception: pass
+            if len(pos) and pos.qty.iloc[0] > 0:
+                break
+        except Exception:
+            pass
         time.sleep(0.05)
     r = cli("kill", "--flatten", "--db", db, env=env)
     assert "halted by the runner" in r.stdout, r.stdout
     t0 = time.monotonic()
-    while time.monotonic() - t0 < 90:                     # a few more bars: the flatten order fills at the next open
+    while time.monotonic() - t0 < 90:  # a few more bars: the flatten order fills at the next open
         o = store.table("orders")
-        if ((o.intent == "flatten") & (o.status == "filled")).any(): break
+        if ((o.intent == "flatten") & (o.status == "filled")).any():
+            break
         time.sleep(0.1)
-    time.sleep(1)                                         # and some bars after it, decided with the switch on
+    time.sleep(1)  # and some bars after it, decided with the switch on
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=30)
     assert p.returncode == 0, err[-2000:]
@@ -328,7 +495,7 @@ def test_kill_switch_halts_a_running_replay_and_flattens(data_dir, tmp_path):
     orders = store.table("orders")
     assert (orders.intent == "flatten").sum() == 1 and orders[orders.intent == "flatten"].status.iloc[0] == "filled"
     d = store.table("decisions")
-    assert d.bar_time.min() == pd.Timestamp("2023-01-01", tz="UTC")      # the 60 warm-up bars were history only
+    assert d.bar_time.min() == pd.Timestamp("2023-01-01", tz="UTC")  # the 60 warm-up bars were history only
     after = d[d.bar_time > orders[orders.intent == "flatten"].bar_time.iloc[0]]
     assert (after.action == "hold").all() and (after.position == 0).all()
     assert (after[after.signal == "entry"].reason == "kill switch is on").all()

@@ -1,5 +1,6 @@
 """The package's import structure, read from the source (top-level imports and those inside functions alike):
 no cycles, no computed imports of its own modules, and dependencies that point one way only."""
+
 import ast
 from pathlib import Path
 
@@ -14,13 +15,15 @@ def imports_of(path: Path) -> set[str]:
     out = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
-            if node.level:                                  # from .x import y / from . import x
+            if node.level:  # from .x import y / from . import x
                 base = node.module.split(".")[0] if node.module else None
                 out |= {base} if base else {a.name for a in node.names if (PKG / f"{a.name}.py").exists()}
             elif node.module and node.module.split(".")[0] == "tradelab":
                 parts = node.module.split(".")
-                if len(parts) > 1: out.add(parts[1])
-                else: out |= {a.name for a in node.names if (PKG / f"{a.name}.py").exists()}
+                if len(parts) > 1:
+                    out.add(parts[1])
+                else:
+                    out |= {a.name for a in node.names if (PKG / f"{a.name}.py").exists()}
         elif isinstance(node, ast.Import):
             out |= {a.name.split(".")[1] for a in node.names if a.name.startswith("tradelab.")}
     return out - {"__init__"}
@@ -33,7 +36,9 @@ def reachable(start: str) -> set[str]:
     seen, todo = set(), [start]
     while todo:
         for m in GRAPH.get(todo.pop(), ()):
-            if m not in seen: seen.add(m); todo.append(m)
+            if m not in seen:
+                seen.add(m)
+                todo.append(m)
     return seen
 
 
@@ -41,8 +46,10 @@ def test_the_walker_sees_imports_inside_functions():
     src = "def f():\n    from tradelab.sweep import sweep\n    from .cli import app\n    import tradelab.store\n"
     tmp = PKG.parent / "tests" / "_walker_probe.py"
     tmp.write_text(src)
-    try: assert imports_of(tmp) == {"sweep", "cli", "store"}
-    finally: tmp.unlink()
+    try:
+        assert imports_of(tmp) == {"sweep", "cli", "store"}
+    finally:
+        tmp.unlink()
 
 
 def test_no_import_cycles():
@@ -70,7 +77,8 @@ def test_neutral_modules_import_neither_side():
 def test_nothing_imports_the_cli_and_shipped_code_never_imports_the_fakes():
     for m, deps in GRAPH.items():
         assert "cli" not in deps, m
-        if m != "fakes": assert "fakes" not in reachable(m), (m, "fakes")
+        if m != "fakes":
+            assert "fakes" not in reachable(m), (m, "fakes")
 
 
 def test_risk_knows_no_broker():
@@ -80,7 +88,10 @@ def test_risk_knows_no_broker():
 def test_importing_the_runner_loads_no_research_engine():
     import subprocess
     import sys
-    code = "import sys, tradelab.runner; print(sorted(m for m in sys.modules if m.startswith(('tradelab.', 'vectorbt'))))"
+
+    code = (
+        "import sys, tradelab.runner; print(sorted(m for m in sys.modules if m.startswith(('tradelab.', 'vectorbt'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = {m.split(".")[1] if m.startswith("tradelab.") else "vectorbt" for m in eval(out)}
     assert not loaded & (RESEARCH | {"vectorbt"}), sorted(loaded)

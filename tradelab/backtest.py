@@ -26,6 +26,7 @@ __all__ = ['Stops', 'equity_from_orders_nb', 'backtest', 'warm_up']
 @dataclass(frozen=True)
 class Stops:
     "Exit rules as fractions of the fill price: stop-loss, take-profit and a trailing stop."
+
     stop_loss: float | None = None
     take_profit: float | None = None
     trailing_stop: float | None = None
@@ -33,24 +34,31 @@ class Stops:
     def __post_init__(self):
         for k in ("stop_loss", "take_profit", "trailing_stop"):
             v = getattr(self, k)
-            if v is not None and not (0 < v < 10): raise BadInputError(f"{k}={v!r} must be a positive fraction (0.05 = 5%)")
+            if v is not None and not (0 < v < 10):
+                raise BadInputError(f"{k}={v!r} must be a positive fraction (0.05 = 5%)")
         if self.stop_loss is not None and self.trailing_stop is not None:
             raise BadInputError("give stop_loss or trailing_stop, not both (the trailing stop is a moving stop-loss)")
 
     def vbt_kwargs(self) -> dict:
         kw = {}
-        if self.trailing_stop is not None: kw.update(sl_stop=self.trailing_stop, sl_trail=True)
-        elif self.stop_loss is not None: kw.update(sl_stop=self.stop_loss)
-        if self.take_profit is not None: kw.update(tp_stop=self.take_profit)
+        if self.trailing_stop is not None:
+            kw.update(sl_stop=self.trailing_stop, sl_trail=True)
+        elif self.stop_loss is not None:
+            kw.update(sl_stop=self.stop_loss)
+        if self.take_profit is not None:
+            kw.update(tp_stop=self.take_profit)
         return kw
+
 
 @functools.cache
 def _vbt():
-    "vectorbt, with its signal simulator's compiled code cached on disk (vectorbt leaves it uncached: ~6 s per process)."
+    "vectorbt, with its signal simulator's compiled code cached on disk (vectorbt leaves it uncached: ~6 s a process)."
     import vectorbt as vbt
     from vectorbt.portfolio import nb as vbt_nb
+
     vbt_nb.simulate_from_signals_nb.enable_caching()
     return vbt
+
 
 @njit(cache=True, nogil=True)
 def equity_from_orders_nb(close, cols, idxs, sizes, prices, fees, sides, cash0):
@@ -75,9 +83,19 @@ def equity_from_orders_nb(close, cols, idxs, sizes, prices, fees, sides, cash0):
         equity[i] = v
     return equity, held
 
-def backtest(data: pd.DataFrame | dict, strategy: str | Strategy, params: dict | None = None, costs: Costs | None = None,
-             cash: float = 10_000.0, size: float | None = None, stops: Stops | None = None,
-             timeframe: str | None = None, calendar: str = "crypto", risk=None) -> BacktestResult:
+
+def backtest(
+    data: pd.DataFrame | dict,
+    strategy: str | Strategy,
+    params: dict | None = None,
+    costs: Costs | None = None,
+    cash: float = 10_000.0,
+    size: float | None = None,
+    stops: Stops | None = None,
+    timeframe: str | None = None,
+    calendar: str = "crypto",
+    risk=None,
+) -> BacktestResult:
     """Backtest `strategy` on an OHLCV frame (or a dict of frames: a panel with shared cash).
     Signals on bar t fill at the open of bar t+1. `size` is in units of the asset (default: all available cash;
     in a panel, an equal share of the starting cash per position). `risk=RiskConfig(...)` applies sizing rules,
@@ -88,8 +106,10 @@ def backtest(data: pd.DataFrame | dict, strategy: str | Strategy, params: dict |
         return backtest_with_risk(data, strategy, params, costs, cash, risk, timeframe, calendar)
     st = get_strategy(strategy)
     costs = costs or Costs()
-    if not (isinstance(cash, (int, float)) and cash > 0): raise BadInputError(f"cash={cash!r} must be a positive amount")
-    if size is not None and not size > 0: raise BadInputError(f"size={size!r} must be positive (units of the asset)")
+    if not (isinstance(cash, (int, float)) and cash > 0):
+        raise BadInputError(f"cash={cash!r} must be a positive amount")
+    if size is not None and not size > 0:
+        raise BadInputError(f"size={size!r} must be positive (units of the asset)")
     panel, frames, index = common_frames(data)
     timeframe = timeframe or infer_timeframe(index)
     params = st.validate_params(params)
@@ -98,45 +118,93 @@ def backtest(data: pd.DataFrame | dict, strategy: str | Strategy, params: dict |
     sigs = {k: {} for k in ("entries", "exits", "short_entries", "short_exits")}
     for sym, f in frames.items():
         f = f if len(f.index) == len(index) and f.index.equals(index) else f.loc[index]
-        for c in cols: cols[c][sym] = f[c].to_numpy()
-        for k, v in st.signals(f, **params).items(): sigs[k][sym] = np.r_[False, v.to_numpy()[:-1]]  # fill at t+1
+        for c in cols:
+            cols[c][sym] = f[c].to_numpy()
+        for k, v in st.signals(f, **params).items():
+            sigs[k][sym] = np.r_[False, v.to_numpy()[:-1]]  # fill at t+1
     # fresh arrays: wrap them without a copy (pandas 3 copies arrays by default; 4 MB each on a year of 1m bars)
     shape = (lambda d: pd.DataFrame(d, index=naive)) if panel else (lambda d: pd.Series(d[""], index=naive, copy=False))
     arr = {c: shape(v) for c, v in cols.items()}
     shifted = {k: shape(v) if v else None for k, v in sigs.items()}
     from vectorbt.portfolio.enums import SizeType, StopEntryPrice
+
     # only non-default arguments are passed: every argument vectorbt gets is broadcast to the data's shape
-    if size is not None: sizing = {"size": size}
-    elif panel: sizing = {"size": float(cash) / len(frames), "size_type": SizeType.Value}
-    else: sizing = {}                                     # vectorbt's default: all available cash
-    if costs.slippage: sizing["slippage"] = costs.slippage
-    stop_kw = ({"open": arr["open"], "high": arr["high"], "low": arr["low"], "stop_entry_price": StopEntryPrice.FillPrice,
-                **stops.vbt_kwargs()} if stops else {})      # OHLC only when stops need them: less broadcasting
-    extra = {k: v for k, v in (("short_entries", shifted["short_entries"]), ("short_exits", shifted["short_exits"])) if v is not None}
-    if panel: extra.update(cash_sharing=True, group_by=True, call_seq="auto")
+    if size is not None:
+        sizing = {"size": size}
+    elif panel:
+        sizing = {"size": float(cash) / len(frames), "size_type": SizeType.Value}
+    else:
+        sizing = {}  # vectorbt's default: all available cash
+    if costs.slippage:
+        sizing["slippage"] = costs.slippage
+    stop_kw = (
+        {
+            "open": arr["open"],
+            "high": arr["high"],
+            "low": arr["low"],
+            "stop_entry_price": StopEntryPrice.FillPrice,
+            **stops.vbt_kwargs(),
+        }
+        if stops
+        else {}
+    )  # OHLC only when stops need them: less broadcasting
+    extra = {
+        k: v
+        for k, v in (("short_entries", shifted["short_entries"]), ("short_exits", shifted["short_exits"]))
+        if v is not None
+    }
+    if panel:
+        extra.update(cash_sharing=True, group_by=True, call_seq="auto")
     pf = _vbt().Portfolio.from_signals(
-        arr["close"], shifted["entries"], shifted["exits"], price=arr["open"],
-        fees=costs.fees, init_cash=float(cash), **sizing,
-        freq=timeframe_to_timedelta(timeframe), **extra, **stop_kw)
+        arr["close"],
+        shifted["entries"],
+        shifted["exits"],
+        price=arr["open"],
+        fees=costs.fees,
+        init_cash=float(cash),
+        **sizing,
+        freq=timeframe_to_timedelta(timeframe),
+        **extra,
+        **stop_kw,
+    )
     closes = np.column_stack([cols["close"][k] for k in frames]) if panel else cols["close"][""].reshape(-1, 1)
-    return _result(pf, index, closes, st.name, params, costs, float(cash), timeframe, calendar, list(frames) if panel else None)
+    return _result(
+        pf, index, closes, st.name, params, costs, float(cash), timeframe, calendar, list(frames) if panel else None
+    )
+
 
 def _result(pf, index, closes, name, params, costs, cash, timeframe, calendar, symbols=None) -> BacktestResult:
     tz_index = index if index.tz is not None else index.tz_localize("UTC")
-    orders = pf.orders.values                            # the structured array of filled orders
+    orders = pf.orders.values  # the structured array of filled orders
     o = orders[np.argsort(orders["idx"], kind="stable")]
     eq, held = equity_from_orders_nb(closes, o["col"], o["idx"], o["size"], o["price"], o["fees"], o["side"], cash)
     equity = pd.Series(eq, index=tz_index, name="equity", copy=False)
-    rec = pf.trades.values                               # the structured array of trades
-    trades = pd.DataFrame({
-        **({"symbol": np.asarray(symbols)[rec["col"]]} if symbols else {}),
-        "entry_time": tz_index[rec["entry_idx"]], "exit_time": tz_index[rec["exit_idx"]],
-        "entry_price": rec["entry_price"], "exit_price": rec["exit_price"], "size": rec["size"],
-        "fees": rec["entry_fees"] + rec["exit_fees"], "pnl": rec["pnl"], "ret": rec["return"],
-        "direction": pd.Categorical.from_codes((rec["direction"] != 0).astype(np.int8), ["long", "short"]),  # cheap labels:
-        "status": pd.Categorical.from_codes((rec["status"] == 1).astype(np.int8), ["open", "closed"])})      # no string arrays
-    stats = collect_stats(equity, trades, cash, periods_per_year(timeframe, calendar), held.mean(),
-                          (orders["size"] * orders["price"]).sum())
+    rec = pf.trades.values  # the structured array of trades
+    trades = pd.DataFrame(
+        {
+            **({"symbol": np.asarray(symbols)[rec["col"]]} if symbols else {}),
+            "entry_time": tz_index[rec["entry_idx"]],
+            "exit_time": tz_index[rec["exit_idx"]],
+            "entry_price": rec["entry_price"],
+            "exit_price": rec["exit_price"],
+            "size": rec["size"],
+            "fees": rec["entry_fees"] + rec["exit_fees"],
+            "pnl": rec["pnl"],
+            "ret": rec["return"],
+            "direction": pd.Categorical.from_codes(
+                (rec["direction"] != 0).astype(np.int8), ["long", "short"]
+            ),  # cheap labels:
+            "status": pd.Categorical.from_codes((rec["status"] == 1).astype(np.int8), ["open", "closed"]),
+        }
+    )  # no string arrays
+    stats = collect_stats(
+        equity,
+        trades,
+        cash,
+        periods_per_year(timeframe, calendar),
+        held.mean(),
+        (orders["size"] * orders["price"]).sum(),
+    )
     return BacktestResult(name, params, costs, cash, equity, trades, stats, timeframe, pf)
 
 # %% ../nbs/04_backtest.ipynb #014ddcf7
@@ -145,11 +213,14 @@ def warm_up(quiet: bool = False) -> float:
     import time
 
     from rich.console import Console
+
     t0 = time.perf_counter()
     console = Console(stderr=True, quiet=quiet)
     with console.status("Compiling vectorbt's numba kernels (first run only, ~30 s)..."):
         df = synthetic_ohlcv(500, "1h", seed=0)
-        backtest(df, "sma_cross", {"fast": 5, "slow": 20}, Costs(0.001, 0.0005), stops=Stops(stop_loss=0.05, take_profit=0.1))
+        backtest(
+            df, "sma_cross", {"fast": 5, "slow": 20}, Costs(0.001, 0.0005), stops=Stops(stop_loss=0.05, take_profit=0.1)
+        )
         backtest(df, "sma_cross", {"fast": 5, "slow": 20}, stops=Stops(trailing_stop=0.05))
     took = time.perf_counter() - t0
     console.print(f"[green]numba cache warm[/] ({took:.1f} s)")

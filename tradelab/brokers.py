@@ -27,20 +27,25 @@ __all__ = ['BrokerError', 'OrderRequest', 'Fill', 'OrderStatus', 'Account', 'Bro
 class BrokerError(TradelabError):
     "The broker failed or refused in a way the runner cannot fix by itself (exit code 1)."
 
+
 @dataclass(frozen=True)
 class OrderRequest:
     "A market order as the runner decided it: exactly one of `qty` and `notional` is set."
+
     client_order_id: str
     symbol: str
-    side: str                     # buy | sell
-    bar_time: pd.Timestamp        # the bar whose close triggered it
-    intent: str                   # enter_long | exit_long | flatten
+    side: str  # buy | sell
+    bar_time: pd.Timestamp  # the bar whose close triggered it
+    intent: str  # enter_long | exit_long | flatten
     qty: float | None = None
     notional: float | None = None
 
     def __post_init__(self):
-        if self.side not in ("buy", "sell"): raise BadInputError(f"order side {self.side!r}: use buy or sell")
-        if (self.qty is None) == (self.notional is None): raise BadInputError("an order needs exactly one of qty and notional")
+        if self.side not in ("buy", "sell"):
+            raise BadInputError(f"order side {self.side!r}: use buy or sell")
+        if (self.qty is None) == (self.notional is None):
+            raise BadInputError("an order needs exactly one of qty and notional")
+
 
 @dataclass(frozen=True)
 class Fill:
@@ -53,23 +58,28 @@ class Fill:
     fee: float
     fee_currency: str | None = None
 
+
 @dataclass
 class OrderStatus:
     client_order_id: str
-    status: str                   # open | filled | cancelled | rejected
+    status: str  # open | filled | cancelled | rejected
     broker_order_id: str | None = None
     fills: list = field(default_factory=list)
     reason: str | None = None
+
 
 @dataclass
 class Account:
     cash: float
     qty: float
 
+
 class Broker(Protocol):
     "What the runner needs from a broker. `place` must be idempotent on the client order id."
+
     name: str
     simulated: bool
+
     def place(self, order: OrderRequest) -> OrderStatus: ...
     def get_order(self, client_order_id: str, symbol: str) -> OrderStatus | None: ...
     def cancel(self, client_order_id: str, symbol: str) -> OrderStatus | None: ...
@@ -86,64 +96,119 @@ def client_order_id(run_id: str, symbol: str, bar_time, intent: str) -> str:
 # %% ../nbs/10_brokers.ipynb #c745666a
 class PaperBroker:
     "Simulated broker: market orders fill at the next bar's open with `Costs`; books in the state database."
+
     name, simulated = "paper", True
 
     def __init__(self, store: Store, account: str, cash: float = 10_000.0, costs: Costs | None = None):
         self.store, self.account_id, self.costs = store, account, costs or Costs()
         with store.begin() as c:
-            if c.execute(sa.select(paper_accounts.c.account).where(paper_accounts.c.account == account)).first() is None:
+            if (
+                c.execute(sa.select(paper_accounts.c.account).where(paper_accounts.c.account == account)).first()
+                is None
+            ):
                 c.execute(paper_accounts.insert().values(account=account, cash=float(cash), initial_cash=float(cash)))
 
     def place(self, order: OrderRequest) -> OrderStatus:
         with self.store.begin() as c:
-            if c.execute(sa.select(paper_orders.c.client_order_id).where(paper_orders.c.client_order_id == order.client_order_id)).first() is None:
-                c.execute(paper_orders.insert().values(
-                    client_order_id=order.client_order_id, account=self.account_id, symbol=order.symbol, side=order.side,
-                    qty=order.qty, notional=order.notional, placed_bar=to_db_time(order.bar_time), status="open"))
+            if (
+                c.execute(
+                    sa.select(paper_orders.c.client_order_id).where(
+                        paper_orders.c.client_order_id == order.client_order_id
+                    )
+                ).first()
+                is None
+            ):
+                c.execute(
+                    paper_orders.insert().values(
+                        client_order_id=order.client_order_id,
+                        account=self.account_id,
+                        symbol=order.symbol,
+                        side=order.side,
+                        qty=order.qty,
+                        notional=order.notional,
+                        placed_bar=to_db_time(order.bar_time),
+                        status="open",
+                    )
+                )
         return self.get_order(order.client_order_id, order.symbol)
 
     def get_order(self, client_order_id: str, symbol: str) -> OrderStatus | None:
         with self.store.engine.connect() as c:
             r = c.execute(sa.select(paper_orders).where(paper_orders.c.client_order_id == client_order_id)).first()
-        if r is None: return None
+        if r is None:
+            return None
         fills = []
         if r.status == "filled":
-            fills = [Fill(r.client_order_id, "1", from_db_time(r.fill_time), r.side, r.fill_price, r.fill_qty, r.fee, "quote")]
+            fills = [
+                Fill(
+                    r.client_order_id, "1", from_db_time(r.fill_time), r.side, r.fill_price, r.fill_qty, r.fee, "quote"
+                )
+            ]
         return OrderStatus(r.client_order_id, r.status, r.client_order_id, fills, r.reason)
 
     def cancel(self, client_order_id: str, symbol: str) -> OrderStatus | None:
         with self.store.begin() as c:
-            c.execute(paper_orders.update().where(paper_orders.c.client_order_id == client_order_id,
-                                                  paper_orders.c.status == "open").values(status="cancelled"))
+            c.execute(
+                paper_orders.update()
+                .where(paper_orders.c.client_order_id == client_order_id, paper_orders.c.status == "open")
+                .values(status="cancelled")
+            )
         return self.get_order(client_order_id, symbol)
 
     def account(self, symbol: str) -> Account:
         with self.store.engine.connect() as c:
-            cash = c.execute(sa.select(paper_accounts.c.cash).where(paper_accounts.c.account == self.account_id)).scalar_one()
-            qty = c.execute(sa.select(paper_positions.c.qty).where(paper_positions.c.account == self.account_id,
-                                                                   paper_positions.c.symbol == symbol)).scalar()
+            cash = c.execute(
+                sa.select(paper_accounts.c.cash).where(paper_accounts.c.account == self.account_id)
+            ).scalar_one()
+            qty = c.execute(
+                sa.select(paper_positions.c.qty).where(
+                    paper_positions.c.account == self.account_id, paper_positions.c.symbol == symbol
+                )
+            ).scalar()
         return Account(cash, qty or 0.0)
 
     def ping(self) -> bool:
-        with self.store.engine.connect() as c: return c.execute(sa.select(1)).scalar() == 1
+        with self.store.engine.connect() as c:
+            return c.execute(sa.select(1)).scalar() == 1
 
     def on_bar(self, symbol: str, bar_time, bar) -> None:
         "Fill this symbol's open orders placed before `bar_time` at the bar's open (exits first)."
         t, open_ = to_db_time(bar_time), float(bar["open"])
         with self.store.engine.connect() as c:
-            todo = c.execute(sa.select(paper_orders.c.client_order_id).where(
-                paper_orders.c.account == self.account_id, paper_orders.c.symbol == symbol, paper_orders.c.status == "open",
-                paper_orders.c.placed_bar < t).order_by(paper_orders.c.side.desc(), paper_orders.c.placed_bar)).scalars().all()
-        for cid in todo: self._fill(cid, symbol, t, open_)
+            todo = (
+                c.execute(
+                    sa.select(paper_orders.c.client_order_id)
+                    .where(
+                        paper_orders.c.account == self.account_id,
+                        paper_orders.c.symbol == symbol,
+                        paper_orders.c.status == "open",
+                        paper_orders.c.placed_bar < t,
+                    )
+                    .order_by(paper_orders.c.side.desc(), paper_orders.c.placed_bar)
+                )
+                .scalars()
+                .all()
+            )
+        for cid in todo:
+            self._fill(cid, symbol, t, open_)
 
     def _fill(self, cid, symbol, t, open_):
         costs = self.costs
         with self.store.begin() as c:
             o = c.execute(sa.select(paper_orders).where(paper_orders.c.client_order_id == cid)).first()
-            if o is None or o.status != "open": return
-            cash = c.execute(sa.select(paper_accounts.c.cash).where(paper_accounts.c.account == self.account_id)).scalar_one()
-            held = c.execute(sa.select(paper_positions.c.qty).where(paper_positions.c.account == self.account_id,
-                                                                    paper_positions.c.symbol == symbol)).scalar() or 0.0
+            if o is None or o.status != "open":
+                return
+            cash = c.execute(
+                sa.select(paper_accounts.c.cash).where(paper_accounts.c.account == self.account_id)
+            ).scalar_one()
+            held = (
+                c.execute(
+                    sa.select(paper_positions.c.qty).where(
+                        paper_positions.c.account == self.account_id, paper_positions.c.symbol == symbol
+                    )
+                ).scalar()
+                or 0.0
+            )
             side = 1 if o.side == "buy" else -1
             price = costs.fill_price(open_, side)
             if o.qty is not None:
@@ -151,53 +216,96 @@ class PaperBroker:
                 notional = qty * price
                 fee = costs.fee(notional)
                 spent = notional + fee
-            else:                                   # spend `notional` including the fee (vectorbt's arithmetic)
+            else:  # spend `notional` including the fee (vectorbt's arithmetic)
                 spent = o.notional
                 notional = spent / (1 + costs.fees)
                 qty, fee = notional / price, spent - notional
             why = None
-            if side > 0 and spent > cash * (1 + 1e-12): why = f"insufficient cash: {spent:,.2f} needed, {cash:,.2f} available"
-            if side < 0 and qty > held * (1 + 1e-12): why = f"insufficient position: selling {qty:.8g}, holding {held:.8g}"
+            if side > 0 and spent > cash * (1 + 1e-12):
+                why = f"insufficient cash: {spent:,.2f} needed, {cash:,.2f} available"
+            if side < 0 and qty > held * (1 + 1e-12):
+                why = f"insufficient position: selling {qty:.8g}, holding {held:.8g}"
             if why:
-                c.execute(paper_orders.update().where(paper_orders.c.client_order_id == cid).values(status="rejected", reason=why))
+                c.execute(
+                    paper_orders.update()
+                    .where(paper_orders.c.client_order_id == cid)
+                    .values(status="rejected", reason=why)
+                )
                 return
-            if side > 0: cash = 0.0 if spent == cash else cash - spent
-            else: cash += notional - fee
+            if side > 0:
+                cash = 0.0 if spent == cash else cash - spent
+            else:
+                cash += notional - fee
             held = held + qty if side > 0 else (0.0 if qty >= held else held - qty)
             c.execute(paper_accounts.update().where(paper_accounts.c.account == self.account_id).values(cash=cash))
-            if c.execute(paper_positions.update().where(paper_positions.c.account == self.account_id,
-                                                        paper_positions.c.symbol == symbol).values(qty=held)).rowcount == 0:
+            if (
+                c.execute(
+                    paper_positions.update()
+                    .where(paper_positions.c.account == self.account_id, paper_positions.c.symbol == symbol)
+                    .values(qty=held)
+                ).rowcount
+                == 0
+            ):
                 c.execute(paper_positions.insert().values(account=self.account_id, symbol=symbol, qty=held))
-            c.execute(paper_orders.update().where(paper_orders.c.client_order_id == cid).values(
-                status="filled", fill_time=t, fill_price=price, fill_qty=qty, fee=fee))
+            c.execute(
+                paper_orders.update()
+                .where(paper_orders.c.client_order_id == cid)
+                .values(status="filled", fill_time=t, fill_price=price, fill_qty=qty, fee=fee)
+            )
 
 # %% ../nbs/10_brokers.ipynb #7e6a700d
 class CcxtBroker:
     "Spot market orders through ccxt with idempotent, lookup-before-resend retries."
+
     name, simulated = "ccxt", False
 
-    def __init__(self, exchange: str = "binance", api_key: str | None = None, secret: str | None = None, sandbox: bool = True,
-                 api_url: str | None = None, timeout_ms: int = 10_000, retry: RetryPolicy = RetryPolicy(),
-                 sleep: Callable = time.sleep):
+    def __init__(
+        self,
+        exchange: str = "binance",
+        api_key: str | None = None,
+        secret: str | None = None,
+        sandbox: bool = True,
+        api_url: str | None = None,
+        timeout_ms: int = 10_000,
+        retry: RetryPolicy = RetryPolicy(),
+        sleep: Callable = time.sleep,
+    ):
         import ccxt
+
         self.ccxt, self.retry, self.sleep = ccxt, retry, sleep
         if not api_key or not secret:
-            raise BadInputError(f"the ccxt broker needs API credentials for {exchange}: set TRADELAB_CCXT_API_KEY and "
-                                "TRADELAB_CCXT_SECRET (sandbox/testnet keys while TRADELAB_CCXT_SANDBOX=true)")
-        self.ex = ccxt_exchange(exchange, api_url, timeout_ms, api_key, secret, sandbox=sandbox, options={"fetchCurrencies": False})
-        self.transient = (ccxt.NetworkError, ccxt.ExchangeNotAvailable, ccxt.RateLimitExceeded, ccxt.DDoSProtection,
-                          ccxt.RequestTimeout, ccxt.OnMaintenance)
-        self.attempts = 0           # order submissions, for tests and metrics
+            raise BadInputError(
+                f"the ccxt broker needs API credentials for {exchange}: set TRADELAB_CCXT_API_KEY and "
+                "TRADELAB_CCXT_SECRET (sandbox/testnet keys while TRADELAB_CCXT_SANDBOX=true)"
+            )
+        self.ex = ccxt_exchange(
+            exchange, api_url, timeout_ms, api_key, secret, sandbox=sandbox, options={"fetchCurrencies": False}
+        )
+        self.transient = (
+            ccxt.NetworkError,
+            ccxt.ExchangeNotAvailable,
+            ccxt.RateLimitExceeded,
+            ccxt.DDoSProtection,
+            ccxt.RequestTimeout,
+            ccxt.OnMaintenance,
+        )
+        self.attempts = 0  # order submissions, for tests and metrics
 
     def _lookup(self, client_order_id, symbol):
         "get_order with retries of its own (a lookup is always safe to repeat)."
-        return with_retries(lambda: self._get(client_order_id, symbol), f"looking up order {client_order_id} on {self.ex.id}",
-                            self.transient, self.retry, sleep=self.sleep)
+        return with_retries(
+            lambda: self._get(client_order_id, symbol),
+            f"looking up order {client_order_id} on {self.ex.id}",
+            self.transient,
+            self.retry,
+            sleep=self.sleep,
+        )
 
     def place(self, order: OrderRequest) -> OrderStatus:
         ccxt = self.ccxt
         params = {"clientOrderId": order.client_order_id}
-        if order.notional is not None: params["cost"] = order.notional
+        if order.notional is not None:
+            params["cost"] = order.notional
         last = None
         for attempt in range(self.retry.max_retries + 1):
             try:
@@ -207,23 +315,31 @@ class CcxtBroker:
             except self.transient as e:
                 last = e
             except ccxt.InvalidOrder as e:
-                if "uplicate" not in str(e): return OrderStatus(order.client_order_id, "rejected", reason=str(e)[:300])
-                last = e                                   # the exchange already has it: look it up
+                if "uplicate" not in str(e):
+                    return OrderStatus(order.client_order_id, "rejected", reason=str(e)[:300])
+                last = e  # the exchange already has it: look it up
             except (ccxt.InsufficientFunds, ccxt.BadRequest, ccxt.BadSymbol, ccxt.PermissionDenied) as e:
                 return OrderStatus(order.client_order_id, "rejected", reason=str(e)[:300])
             except ccxt.AuthenticationError as e:
-                raise BrokerError(f"{self.ex.id} refused the API credentials ({type(e).__name__}); check TRADELAB_CCXT_API_KEY "
-                                  "and TRADELAB_CCXT_SECRET") from None
+                raise BrokerError(
+                    f"{self.ex.id} refused the API credentials ({type(e).__name__}); check TRADELAB_CCXT_API_KEY "
+                    "and TRADELAB_CCXT_SECRET"
+                ) from None
             self.sleep(self.retry.delay(attempt + 1))
             found = self._lookup(order.client_order_id, order.symbol)
-            if found is not None: return found
-        raise BrokerError(f"order {order.client_order_id} ({order.side} {order.symbol}) not confirmed after "
-                          f"{self.retry.max_retries + 1} attempts ({type(last).__name__}); it was not sent again. "
-                          "The runner will look it up by client id before trading again")
+            if found is not None:
+                return found
+        raise BrokerError(
+            f"order {order.client_order_id} ({order.side} {order.symbol}) not confirmed after "
+            f"{self.retry.max_retries + 1} attempts ({type(last).__name__}); it was not sent again. "
+            "The runner will look it up by client id before trading again"
+        )
 
     def _get(self, client_order_id, symbol):
-        try: o = self.ex.fetch_order(None, symbol, {"clientOrderId": client_order_id})
-        except self.ccxt.OrderNotFound: return None
+        try:
+            o = self.ex.fetch_order(None, symbol, {"clientOrderId": client_order_id})
+        except self.ccxt.OrderNotFound:
+            return None
         return self._status(o, symbol)
 
     def get_order(self, client_order_id: str, symbol: str) -> OrderStatus | None:
@@ -231,14 +347,23 @@ class CcxtBroker:
 
     def cancel(self, client_order_id: str, symbol: str) -> OrderStatus | None:
         st = self.get_order(client_order_id, symbol)
-        if st is None or st.status != "open": return st
-        try: self.ex.cancel_order(st.broker_order_id, symbol)
-        except self.ccxt.OrderNotFound: pass
+        if st is None or st.status != "open":
+            return st
+        try:
+            self.ex.cancel_order(st.broker_order_id, symbol)
+        except self.ccxt.OrderNotFound:
+            pass
         return self.get_order(client_order_id, symbol)
 
     def _status(self, o: dict, symbol: str) -> OrderStatus:
-        status = {"closed": "filled", "open": "open", "canceled": "cancelled", "cancelled": "cancelled",
-                  "rejected": "rejected", "expired": "cancelled"}.get(o.get("status"), "open")
+        status = {
+            "closed": "filled",
+            "open": "open",
+            "canceled": "cancelled",
+            "cancelled": "cancelled",
+            "rejected": "rejected",
+            "expired": "cancelled",
+        }.get(o.get("status"), "open")
         cid, filled = o.get("clientOrderId"), float(o.get("filled") or 0.0)
         fills = []
         if filled > 0:
@@ -249,8 +374,18 @@ class CcxtBroker:
             quote = symbol.split("/")[1] if "/" in symbol else None
             fee = sum(float(f["cost"] or 0) for f in fees if f.get("currency") in (quote, None))
             when = o.get("lastTradeTimestamp") or o.get("timestamp")
-            fills = [Fill(cid, str(o["id"]), pd.Timestamp(when, unit="ms", tz="UTC") if when else pd.Timestamp.now(tz="UTC"),
-                          o["side"], float(o.get("average") or o.get("price")), filled, fee, quote)]
+            fills = [
+                Fill(
+                    cid,
+                    str(o["id"]),
+                    pd.Timestamp(when, unit="ms", tz="UTC") if when else pd.Timestamp.now(tz="UTC"),
+                    o["side"],
+                    float(o.get("average") or o.get("price")),
+                    filled,
+                    fee,
+                    quote,
+                )
+            ]
         return OrderStatus(cid, status, str(o["id"]), fills)
 
     def account(self, symbol: str) -> Account:
@@ -259,96 +394,145 @@ class CcxtBroker:
         return Account(float(b.get(quote, {}).get("free") or 0.0), float(b.get(base, {}).get("total") or 0.0))
 
     def ping(self) -> bool:
-        try: self.ex.fetch_time(); return True
-        except Exception: return False
+        try:
+            self.ex.fetch_time()
+            return True
+        except Exception:
+            return False
 
-    def on_bar(self, symbol, bar_time, bar) -> None: pass
+    def on_bar(self, symbol, bar_time, bar) -> None:
+        pass
 
 # %% ../nbs/10_brokers.ipynb #21e40716
 class AlpacaBroker:
     "Market orders on Alpaca (paper endpoint by default) with lookup-before-resend retries."
+
     name, simulated = "alpaca", False
 
-    def __init__(self, api_key: str | None, secret_key: str | None, paper: bool = True, url_override: str | None = None,
-                 retry: RetryPolicy = RetryPolicy(), sleep: Callable = time.sleep):
+    def __init__(
+        self,
+        api_key: str | None,
+        secret_key: str | None,
+        paper: bool = True,
+        url_override: str | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        sleep: Callable = time.sleep,
+    ):
         if not api_key or not secret_key:
-            raise BadInputError("the alpaca broker needs TRADELAB_ALPACA_API_KEY and TRADELAB_ALPACA_SECRET_KEY "
-                                "(paper-trading keys while TRADELAB_ALPACA_PAPER=true)")
+            raise BadInputError(
+                "the alpaca broker needs TRADELAB_ALPACA_API_KEY and TRADELAB_ALPACA_SECRET_KEY "
+                "(paper-trading keys while TRADELAB_ALPACA_PAPER=true)"
+            )
         from alpaca.trading.client import TradingClient
+
         self.client = TradingClient(api_key, secret_key, paper=paper, url_override=url_override)
         self.retry, self.sleep, self.attempts = retry, sleep, 0
 
     def _transient(self, e) -> bool:
         import requests
         from alpaca.common.exceptions import APIError
-        if isinstance(e, requests.exceptions.RequestException): return True
+
+        if isinstance(e, requests.exceptions.RequestException):
+            return True
         return isinstance(e, APIError) and (getattr(e, "status_code", None) or 0) in (429, 500, 502, 503, 504)
 
     def _status(self, o) -> OrderStatus:
         st = str(getattr(o.status, "value", o.status))
-        status = {"filled": "filled", "canceled": "cancelled", "expired": "cancelled", "rejected": "rejected",
-                  "partially_filled": "partial"}.get(st, "open")
+        status = {
+            "filled": "filled",
+            "canceled": "cancelled",
+            "expired": "cancelled",
+            "rejected": "rejected",
+            "partially_filled": "partial",
+        }.get(st, "open")
         fills = []
         qty = float(o.filled_qty or 0)
         if qty > 0:
             when = pd.Timestamp(o.filled_at or o.updated_at or o.submitted_at)
             when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
             side = str(getattr(o.side, "value", o.side))
-            fills = [Fill(o.client_order_id, f"{o.id}:{qty:.12g}", when, side, float(o.filled_avg_price), qty, 0.0, "USD")]
+            fills = [
+                Fill(o.client_order_id, f"{o.id}:{qty:.12g}", when, side, float(o.filled_avg_price), qty, 0.0, "USD")
+            ]
         return OrderStatus(o.client_order_id, status, str(o.id), fills)
 
     def get_order(self, client_order_id: str, symbol: str) -> OrderStatus | None:
         from alpaca.common.exceptions import APIError
+
         for attempt in range(self.retry.max_retries + 1):
-            try: return self._status(self.client.get_order_by_client_id(client_order_id))
+            try:
+                return self._status(self.client.get_order_by_client_id(client_order_id))
             except APIError as e:
-                if getattr(e, "status_code", None) == 404: return None
-                if not self._transient(e) or attempt == self.retry.max_retries: raise BrokerError(f"alpaca: {e}") from None
+                if getattr(e, "status_code", None) == 404:
+                    return None
+                if not self._transient(e) or attempt == self.retry.max_retries:
+                    raise BrokerError(f"alpaca: {e}") from None
             except Exception as e:
-                if not self._transient(e) or attempt == self.retry.max_retries: raise
+                if not self._transient(e) or attempt == self.retry.max_retries:
+                    raise
             self.sleep(self.retry.delay(attempt + 1))
 
     def place(self, order: OrderRequest) -> OrderStatus:
         from alpaca.common.exceptions import APIError
         from alpaca.trading.enums import OrderSide, TimeInForce
         from alpaca.trading.requests import MarketOrderRequest
-        req = MarketOrderRequest(symbol=order.symbol, side=OrderSide.BUY if order.side == "buy" else OrderSide.SELL,
-                                 qty=order.qty, notional=None if order.notional is None else round(order.notional, 2),
-                                 time_in_force=TimeInForce.GTC if "/" in order.symbol else TimeInForce.DAY,
-                                 client_order_id=order.client_order_id)
+
+        req = MarketOrderRequest(
+            symbol=order.symbol,
+            side=OrderSide.BUY if order.side == "buy" else OrderSide.SELL,
+            qty=order.qty,
+            notional=None if order.notional is None else round(order.notional, 2),
+            time_in_force=TimeInForce.GTC if "/" in order.symbol else TimeInForce.DAY,
+            client_order_id=order.client_order_id,
+        )
         for attempt in range(self.retry.max_retries + 1):
             try:
                 self.attempts += 1
                 return self._status(self.client.submit_order(req))
             except Exception as e:
                 code = getattr(e, "status_code", None)
-                if isinstance(e, APIError) and code == 422 and "client_order_id" in str(e): pass   # a duplicate: look it up
+                if isinstance(e, APIError) and code == 422 and "client_order_id" in str(e):
+                    pass  # a duplicate: look it up
                 elif isinstance(e, APIError) and code in (401, 403):
-                    raise BrokerError("alpaca refused the API keys; check TRADELAB_ALPACA_API_KEY and TRADELAB_ALPACA_SECRET_KEY") from None
+                    raise BrokerError(
+                        "alpaca refused the API keys; check TRADELAB_ALPACA_API_KEY and TRADELAB_ALPACA_SECRET_KEY"
+                    ) from None
                 elif isinstance(e, APIError) and not self._transient(e):
                     return OrderStatus(order.client_order_id, "rejected", reason=str(e)[:300])
-                elif not self._transient(e): raise
+                elif not self._transient(e):
+                    raise
             self.sleep(self.retry.delay(attempt + 1))
             found = self.get_order(order.client_order_id, order.symbol)
-            if found is not None: return found
-        raise BrokerError(f"order {order.client_order_id} not confirmed by alpaca after {self.retry.max_retries + 1} attempts; "
-                          "it was not sent again")
+            if found is not None:
+                return found
+        raise BrokerError(
+            f"order {order.client_order_id} not confirmed by alpaca after {self.retry.max_retries + 1} attempts; "
+            "it was not sent again"
+        )
 
     def cancel(self, client_order_id: str, symbol: str) -> OrderStatus | None:
         st = self.get_order(client_order_id, symbol)
-        if st is None or st.status not in ("open", "partial"): return st
+        if st is None or st.status not in ("open", "partial"):
+            return st
         self.client.cancel_order_by_id(st.broker_order_id)
         return self.get_order(client_order_id, symbol)
 
     def account(self, symbol: str) -> Account:
         from alpaca.common.exceptions import APIError
+
         cash = float(self.client.get_account().cash)
-        try: qty = float(self.client.get_open_position(symbol.replace("/", "")).qty)
-        except APIError: qty = 0.0
+        try:
+            qty = float(self.client.get_open_position(symbol.replace("/", "")).qty)
+        except APIError:
+            qty = 0.0
         return Account(cash, qty)
 
     def ping(self) -> bool:
-        try: self.client.get_clock(); return True
-        except Exception: return False
+        try:
+            self.client.get_clock()
+            return True
+        except Exception:
+            return False
 
-    def on_bar(self, symbol, bar_time, bar) -> None: pass
+    def on_bar(self, symbol, bar_time, bar) -> None:
+        pass

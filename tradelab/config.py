@@ -28,14 +28,19 @@ __all__ = ['HARNESS_KEYS', 'HARNESS_PREFIXES', 'TradelabError', 'BadInputError',
 # %% ../nbs/00_config.ipynb #df396edd
 class TradelabError(Exception):
     "Base class of tradelab's user-facing errors: the message names the bad input and the fix."
+
     exit_code = 1
+
 
 class BadInputError(TradelabError, ValueError):
     "The user gave a value tradelab cannot use (CLI exit code 2)."
+
     exit_code = 2
+
 
 class ConfigError(BadInputError):
     "A setting from the environment or `.env` is missing or invalid."
+
 
 class DataError(TradelabError):
     "Market data is missing, corrupt or failed to download."
@@ -43,10 +48,18 @@ class DataError(TradelabError):
 # %% ../nbs/00_config.ipynb #66cce3c7
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
+
 class Settings(BaseSettings):
     "tradelab's configuration, read from `TRADELAB_*` environment variables and `.env`."
-    model_config = SettingsConfigDict(env_prefix="TRADELAB_", env_file=".env", env_file_encoding="utf-8",
-                                      extra="ignore", validate_default=True, env_ignore_empty=True)
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRADELAB_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+        env_ignore_empty=True,
+    )
 
     mode: Literal["paper", "live"] = Field("paper", description="paper (default) or live trading")
     live_confirm: bool = Field(False, description="must be true (yes) together with mode=live to allow live orders")
@@ -60,28 +73,41 @@ class Settings(BaseSettings):
     ccxt_api_key: SecretStr | None = Field(None, description="exchange API key (only for ccxt broker)")
     ccxt_secret: SecretStr | None = Field(None, description="exchange API secret (only for ccxt broker)")
     ccxt_sandbox: bool = Field(True, description="use the exchange's sandbox/testnet for ccxt orders")
-    ccxt_api_url: str | None = Field(None, description="send every ccxt REST call to this base URL (a proxy or a local fake)")
+    ccxt_api_url: str | None = Field(
+        None, description="send every ccxt REST call to this base URL (a proxy or a local fake)"
+    )
     alpaca_api_key: SecretStr | None = Field(None, description="Alpaca API key id")
     alpaca_secret_key: SecretStr | None = Field(None, description="Alpaca API secret key")
     alpaca_paper: bool = Field(True, description="use Alpaca's paper-trading endpoint")
-    alpaca_data_url: str | None = Field(None, description="override Alpaca's market-data base URL (a proxy or a local fake)")
-    alpaca_trading_url: str | None = Field(None, description="override Alpaca's trading base URL (a proxy or a local fake)")
+    alpaca_data_url: str | None = Field(
+        None, description="override Alpaca's market-data base URL (a proxy or a local fake)"
+    )
+    alpaca_trading_url: str | None = Field(
+        None, description="override Alpaca's trading base URL (a proxy or a local fake)"
+    )
     alpaca_feed: Literal["iex", "sip"] = Field("iex", description="Alpaca stock data feed: iex (free) or sip (paid)")
-    health_port: int | None = Field(None, ge=0, le=65535, description="port of /healthz and /metrics on 127.0.0.1 "
-                                    "(empty: any free port, logged and shown by tradelab status)")
+    health_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="port of /healthz and /metrics on 127.0.0.1 "
+        "(empty: any free port, logged and shown by tradelab status)",
+    )
     stale_after: float = Field(3.0, gt=0, description="a feed is stale after this many timeframes without a bar")
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _level(cls, v):
         v = str(v).upper()
-        if v not in _LEVELS: raise ValueError(f"expected one of {', '.join(_LEVELS)}")
+        if v not in _LEVELS:
+            raise ValueError(f"expected one of {', '.join(_LEVELS)}")
         return v
 
     @field_validator("exchange")
     @classmethod
     def _exchange(cls, v):
-        if not re.fullmatch(r"[a-z0-9_]+", v): raise ValueError("expected a ccxt exchange id such as binance or kraken")
+        if not re.fullmatch(r"[a-z0-9_]+", v):
+            raise ValueError("expected a ccxt exchange id such as binance or kraken")
         return v
 
     @model_validator(mode="after")
@@ -90,15 +116,19 @@ class Settings(BaseSettings):
         # process that starts in another directory must see the same folders
         for name in ("data_dir", "reports_dir", "sample_dir"):
             value = getattr(self, name)
-            if value is not None: object.__setattr__(self, name, Path(os.path.abspath(os.path.expanduser(value))))
-        if self.db_url: object.__setattr__(self, "db_url", absolute_sqlite_url(self.db_url))
+            if value is not None:
+                object.__setattr__(self, name, Path(os.path.abspath(os.path.expanduser(value))))
+        if self.db_url:
+            object.__setattr__(self, "db_url", absolute_sqlite_url(self.db_url))
         return self
 
     @model_validator(mode="after")
     def _live_needs_confirmation(self):
         if self.mode == "live" and not self.live_confirm:
-            raise ValueError("TRADELAB_MODE=live also needs TRADELAB_LIVE_CONFIRM=yes; "
-                             "leave TRADELAB_MODE=paper (the default) to paper-trade")
+            raise ValueError(
+                "TRADELAB_MODE=live also needs TRADELAB_LIVE_CONFIRM=yes; "
+                "leave TRADELAB_MODE=paper (the default) to paper-trade"
+            )
         return self
 
     @property
@@ -109,59 +139,79 @@ class Settings(BaseSettings):
     @property
     def secrets(self) -> list[str]:
         "The plain values of every secret that is set, for scrubbing logs and messages."
-        out = [v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr) and v.get_secret_value()]
+        out = [
+            v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr) and v.get_secret_value()
+        ]
         m = re.search(r"://[^:/@]+:([^@]+)@", self.db_url or "")
         return out + ([m.group(1)] if m else [])
 
 # %% ../nbs/00_config.ipynb #660aa761
-def _env_name(field: str) -> str: return f"TRADELAB_{field.upper()}"
+def _env_name(field: str) -> str:
+    return f"TRADELAB_{field.upper()}"
+
 
 def nan_to_none(x):
     "JSON has no NaN or infinity: a float that is not finite becomes None; anything else is returned as it is."
     return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
 
+
 def secret_value(secret: SecretStr | None) -> str | None:
     "The plain value of a secret setting (None when unset): call it only where the value is sent to its venue."
     return secret.get_secret_value() if secret else None
 
+
 def absolute_sqlite_url(url: str) -> str:
     "A SQLite URL with a relative path (`sqlite:///data/x.db`) made absolute against the working directory."
     m = re.fullmatch(r"(sqlite(?:\+\w+)?):///(?!/)([^?]+)(\?.*)?", url)
-    if not m or m.group(2) == ":memory:": return url
+    if not m or m.group(2) == ":memory:":
+        return url
     return f"{m.group(1)}:///{os.path.abspath(os.path.expanduser(m.group(2)))}{m.group(3) or ''}"
+
 
 # Variables with the TRADELAB_ prefix that are not settings: the CLI's debug switch and the test harness's own
 HARNESS_KEYS = ("TRADELAB_DEBUG",)
 HARNESS_PREFIXES = ("TRADELAB_TEST_", "TRADELAB_REQUIRE_")
 
+
 def _dotenv_keys(env_file) -> list[str]:
     p = Path(env_file) if env_file else None
-    if p is None or not p.is_file(): return []
+    if p is None or not p.is_file():
+        return []
     keys = []
     for line in p.read_text(errors="replace").splitlines():
         line = line.strip().removeprefix("export ").strip()
-        if line and not line.startswith("#") and "=" in line: keys.append(line.split("=", 1)[0].strip())
+        if line and not line.startswith("#") and "=" in line:
+            keys.append(line.split("=", 1)[0].strip())
     return keys
+
 
 def unknown_settings(env_file=".env", environ=None) -> list[str]:
     """`TRADELAB_*` keys in the environment or `.env` that are no setting (a typo such as `TRADELAB_MODEE`),
     each with the closest real key when there is one."""
     import difflib
+
     known = [_env_name(f) for f in Settings.model_fields]
     env = os.environ if environ is None else environ
-    found = {k for k in env if k.upper().startswith("TRADELAB_")} | {k for k in _dotenv_keys(env_file)
-                                                                     if k.upper().startswith("TRADELAB_")}
+    found = {k for k in env if k.upper().startswith("TRADELAB_")} | {
+        k for k in _dotenv_keys(env_file) if k.upper().startswith("TRADELAB_")
+    }
     out = []
     for k in sorted(found):
-        if k.upper() in known: continue                       # pydantic-settings matches keys case-insensitively
-        if k.upper() in HARNESS_KEYS or k.upper().startswith(HARNESS_PREFIXES): continue
-        close = difflib.get_close_matches(k.upper()[9:], [s[9:] for s in known], n=1, cutoff=0.6)   # past the prefix
-        out.append(f"{k} is not a tradelab setting" + (f"; did you mean TRADELAB_{close[0]}?" if close else
-                                                       "; see .env.example for the keys"))
+        if k.upper() in known:
+            continue  # pydantic-settings matches keys case-insensitively
+        if k.upper() in HARNESS_KEYS or k.upper().startswith(HARNESS_PREFIXES):
+            continue
+        close = difflib.get_close_matches(k.upper()[9:], [s[9:] for s in known], n=1, cutoff=0.6)  # past the prefix
+        out.append(
+            f"{k} is not a tradelab setting"
+            + (f"; did you mean TRADELAB_{close[0]}?" if close else "; see .env.example for the keys")
+        )
     return out
 
-def validation_problems(error: ValidationError, name=lambda loc: ".".join(map(str, loc)), secret=lambda loc: False,
-                        default: str = "value") -> list[str]:
+
+def validation_problems(
+    error: ValidationError, name=lambda loc: ".".join(map(str, loc)), secret=lambda loc: False, default: str = "value"
+) -> list[str]:
     """pydantic's errors as one line each, `where: what is wrong (got value)`: the one translation every user-facing
     model uses (settings, strategy parameters, risk rules, sweep grids). `name(loc)` spells where (e.g. the
     environment variable), `secret(loc)` hides a value that must never be shown."""
@@ -172,33 +222,48 @@ def validation_problems(error: ValidationError, name=lambda loc: ".".join(map(st
         lines.append(f"{name(loc) if loc else default}: {err['msg'].removeprefix('Value error, ')}{got}")
     return lines
 
+
 def read_yaml(path, what: str = "file"):
     "The YAML document in `path`; a missing file or bad YAML is a `BadInputError` naming the path."
     import yaml
+
     p = Path(path)
-    if not p.exists(): raise BadInputError(f"{p}: no such {what}")
-    try: return yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e: raise BadInputError(f"{p}: not valid YAML ({e})") from None
+    if not p.exists():
+        raise BadInputError(f"{p}: no such {what}")
+    try:
+        return yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise BadInputError(f"{p}: not valid YAML ({e})") from None
+
 
 def _is_secret_setting(loc) -> bool:
     field = str(loc[0])
     return field in Settings.model_fields and "SecretStr" in str(Settings.model_fields[field].annotation)
 
+
 def load_settings(**overrides) -> Settings:
     "Read and validate settings; a bad value raises `ConfigError` naming the key and what is expected."
-    try: return Settings(**overrides)
+    try:
+        return Settings(**overrides)
     except ValidationError as e:
-        lines = validation_problems(e, name=lambda loc: _env_name(str(loc[0])), secret=_is_secret_setting,
-                                    default="configuration")
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)
-                          + "\nFix the variable in the environment or in .env (see .env.example).") from None
+        lines = validation_problems(
+            e, name=lambda loc: _env_name(str(loc[0])), secret=_is_secret_setting, default="configuration"
+        )
+        raise ConfigError(
+            "invalid configuration:\n  "
+            + "\n  ".join(lines)
+            + "\nFix the variable in the environment or in .env (see .env.example)."
+        ) from None
 
 # %% ../nbs/00_config.ipynb #a814dfdc
 def redact(value) -> str:
     "Show a setting safely: secrets become `set (hidden)` or `not set`; passwords in URLs become `***`."
-    if isinstance(value, SecretStr): return "set (hidden)" if value.get_secret_value() else "not set"
-    if value is None: return "not set"
+    if isinstance(value, SecretStr):
+        return "set (hidden)" if value.get_secret_value() else "not set"
+    if value is None:
+        return "not set"
     return scrub_url(str(value))
+
 
 def settings_rows(settings: Settings) -> list[tuple[str, str, str]]:
     "Rows of (environment key, redacted value, 'set' or 'default') for every setting."
@@ -209,6 +274,7 @@ def settings_rows(settings: Settings) -> list[tuple[str, str, str]]:
     rows.append(("(state database)", scrub_url(settings.database_url), "derived"))
     return rows
 
+
 def scrub_url(url: str) -> str:
     "Hide the password in a database URL such as `postgresql://user:pw@host/db`."
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
@@ -216,23 +282,37 @@ def scrub_url(url: str) -> str:
 # %% ../nbs/00_config.ipynb #37075135
 class SecretFilter(logging.Filter):
     "Replace known secret values in log records with `***`."
-    def __init__(self, secrets): super().__init__(); self.secrets = [s for s in secrets if s]
+
+    def __init__(self, secrets):
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
     def filter(self, record):
         if self.secrets:
             msg = record.getMessage()
-            for s in self.secrets: msg = msg.replace(s, "***")
+            for s in self.secrets:
+                msg = msg.replace(s, "***")
             record.msg, record.args = msg, ()
         return True
 
+
 class JsonFormatter(logging.Formatter):
     "One JSON object per line: time, level, logger, message and any `extra` fields."
+
     _std = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
     def format(self, record):
-        out = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
-               "logger": record.name, "message": record.getMessage()}
+        out = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         out.update({k: v for k, v in record.__dict__.items() if k not in self._std})
-        if record.exc_info: out["exception"] = self.formatException(record.exc_info)
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str)
+
 
 def setup_logging(settings: Settings | None = None, stream=None) -> logging.Logger:
     "Configure the `tradelab` logger from settings; returns it."
@@ -240,8 +320,11 @@ def setup_logging(settings: Settings | None = None, stream=None) -> logging.Logg
     log = logging.getLogger("tradelab")
     log.handlers.clear()
     h = logging.StreamHandler(stream or sys.stderr)
-    h.setFormatter(JsonFormatter() if settings.log_format == "json"
-                   else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    h.setFormatter(
+        JsonFormatter()
+        if settings.log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     h.addFilter(SecretFilter(settings.secrets))
     log.addHandler(h)
     log.setLevel(settings.log_level)
@@ -256,7 +339,10 @@ def progress(show: bool, description: str, total: int):
         yield lambda done: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+    )
     task = bar.add_task(description, total=total)
     with bar:
         yield lambda done: bar.update(task, completed=min(done, total))
@@ -266,19 +352,28 @@ def current_umask() -> int:
     "The process's umask, read without changing it (Linux: /proc; elsewhere the classic set-and-restore)."
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"): return int(line.split()[1], 8)
-    except OSError: pass
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
     old = os.umask(0o022)
     os.umask(old)
     return old
 
+
 def _fsync_dir(folder: Path):
     "Make a rename in `folder` durable (a power loss after it cannot bring the old name back)."
-    try: fd = os.open(folder, os.O_RDONLY)
-    except OSError: return
-    try: os.fsync(fd)
-    except OSError: pass
-    finally: os.close(fd)
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
 
 @contextmanager
 def atomic_write(path, mode: str = "wb"):
@@ -291,7 +386,8 @@ def atomic_write(path, mode: str = "wb"):
         os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, mode) as f:
             yield f
-            f.flush(); os.fsync(f.fileno())
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:

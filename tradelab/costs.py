@@ -20,6 +20,7 @@ __all__ = ['CALENDARS', 'Costs', 'periods_per_year']
 @dataclass(frozen=True)
 class Costs:
     "Fees and slippage as fractions of notional, per side (0.001 = 0.1%)."
+
     fees: float = 0.001
     slippage: float = 0.0
 
@@ -40,10 +41,13 @@ class Costs:
 # %% ../nbs/00a_costs.ipynb #156b9201
 CALENDARS = {"crypto": (365, pd.Timedelta(hours=24)), "stocks": (252, pd.Timedelta(hours=6.5))}
 
+
 def periods_per_year(timeframe: str, calendar: str = "crypto") -> float:
     "How many bars of `timeframe` make one year of trading on `calendar` (crypto or stocks)."
-    if calendar not in CALENDARS: raise BadInputError(f"calendar={calendar!r}; use one of {', '.join(CALENDARS)}")
+    if calendar not in CALENDARS:
+        raise BadInputError(f"calendar={calendar!r}; use one of {', '.join(CALENDARS)}")
     days, session = CALENDARS[calendar]
     bar = timeframe_to_timedelta(timeframe)
-    if bar >= pd.Timedelta(days=1): return days * pd.Timedelta(days=1) / bar
+    if bar >= pd.Timedelta(days=1):
+        return days * pd.Timedelta(days=1) / bar
     return days * min(session, pd.Timedelta(days=1)) / bar

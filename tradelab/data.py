@@ -16,6 +16,22 @@ from .quality import DataQualityReport, clean, spacing_error, validate  # noqa: 
 fetch, import_file, list_datasets, load = _store.fetch, _store.import_file, _store.list_datasets, _store.load
 merge_candles, source_for, update = _store.merge_candles, _store.source_for, _store.update
 
-__all__ = [*_ohlcv_names, "CandleStore", "MergeConflictError", "MissingDataError", "WriteReport", "fetch", "import_file",
-           "list_datasets", "load", "merge_candles", "source_for", "update", "demo_data", "DataQualityReport", "clean",
-           "spacing_error", "validate"]
+__all__ = [
+    *_ohlcv_names,
+    "CandleStore",
+    "MergeConflictError",
+    "MissingDataError",
+    "WriteReport",
+    "fetch",
+    "import_file",
+    "list_datasets",
+    "load",
+    "merge_candles",
+    "source_for",
+    "update",
+    "demo_data",
+    "DataQualityReport",
+    "clean",
+    "spacing_error",
+    "validate",
+]

@@ -31,16 +31,21 @@ __all__ = ['MergeConflictError', 'MissingDataError', 'WriteReport', 'merge_candl
 class MergeConflictError(BadInputError):
     "Incoming candles differ from the stored ones on bars both have, and replacing was not asked for."
 
+
 class MissingDataError(DataError):
     "The candles asked for are not in the store (a typo, another timeframe, not downloaded yet)."
+
     exit_code = 2
+
 
 def _span(df) -> tuple | None:
     return (df.index[0].isoformat(), df.index[-1].isoformat()) if df is not None and len(df) else None
 
+
 @dataclass
 class WriteReport:
     "What a write to the candle store changed."
+
     exchange: str
     symbol: str
     timeframe: str
@@ -52,29 +57,43 @@ class WriteReport:
     span_before: tuple | None
     span_after: tuple | None
     path: str = ""
-    set_aside: str | None = None       # a corrupt file moved out of the way (never deleted)
+    set_aside: str | None = None  # a corrupt file moved out of the way (never deleted)
     meta: dict | None = None
 
     @property
-    def changed(self) -> bool: return bool(self.added or self.replaced)
+    def changed(self) -> bool:
+        return bool(self.added or self.replaced)
 
-    def to_dict(self) -> dict: return {k: v for k, v in asdict(self).items() if k != "meta"}
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "meta"}
 
     def __str__(self) -> str:
-        def span(s, rows): return f"{rows:,} bars {s[0][:16]} .. {s[1][:16]} UTC" if s else "nothing"
-        out = (f"{self.exchange} {self.symbol} {self.timeframe}: {self.added:,} bars added, {self.replaced:,} replaced, "
-               f"{self.unchanged:,} unchanged; {span(self.span_before, self.rows_before)} -> "
-               f"{span(self.span_after, self.rows_after)}")
+        def span(s, rows):
+            return f"{rows:,} bars {s[0][:16]} .. {s[1][:16]} UTC" if s else "nothing"
+
+        out = (
+            f"{self.exchange} {self.symbol} {self.timeframe}: {self.added:,} bars added, {self.replaced:,} replaced, "
+            f"{self.unchanged:,} unchanged; {span(self.span_before, self.rows_before)} -> "
+            f"{span(self.span_after, self.rows_after)}"
+        )
         return out + (f" (the unreadable old file was kept as {self.set_aside})" if self.set_aside else "")
 
     __repr__ = __str__
 
-def merge_candles(old: pd.DataFrame | None, new: pd.DataFrame, replace: bool = False, replace_from=None,
-                  rtol: float = 1e-9, what: str = "") -> tuple[pd.DataFrame, dict]:
+
+def merge_candles(
+    old: pd.DataFrame | None,
+    new: pd.DataFrame,
+    replace: bool = False,
+    replace_from=None,
+    rtol: float = 1e-9,
+    what: str = "",
+) -> tuple[pd.DataFrame, dict]:
     """Union of `old` and `new` by bar time. On bars both hold, values that differ (beyond `rtol`) raise
     `MergeConflictError` unless `replace` (or the bar is at/after `replace_from`); then the incoming bar wins.
     Returns (merged frame, counts of added / replaced / unchanged bars)."""
-    if not new.index.is_unique: raise BadInputError(f"{what or 'the incoming candles'}: bar times repeat; drop duplicates first")
+    if not new.index.is_unique:
+        raise BadInputError(f"{what or 'the incoming candles'}: bar times repeat; drop duplicates first")
     new = new[OHLCV_COLUMNS].astype("float64").sort_index()
     if old is None or not len(old):
         return new, {"added": len(new), "replaced": 0, "unchanged": 0}
@@ -82,25 +101,37 @@ def merge_candles(old: pd.DataFrame | None, new: pd.DataFrame, replace: bool = F
     a, b = old.loc[common, OHLCV_COLUMNS].to_numpy(), new.loc[common, OHLCV_COLUMNS].to_numpy()
     differs = ~np.isclose(a, b, rtol=rtol, atol=0.0, equal_nan=True).all(axis=1)
     allowed = np.full(len(common), bool(replace))
-    if replace_from is not None and not replace: allowed = common >= utc_timestamp(replace_from)
+    if replace_from is not None and not replace:
+        allowed = common >= utc_timestamp(replace_from)
     blocked = np.flatnonzero(differs & ~allowed)
     if len(blocked):
         i = blocked[0]
-        t, cols = common[i], [c for c, x, y in zip(OHLCV_COLUMNS, a[i], b[i], strict=True) if not np.isclose(x, y, rtol=rtol, atol=0.0)]
-        detail = ", ".join(f"{c} {float(a[i][OHLCV_COLUMNS.index(c)])!r} stored vs {float(b[i][OHLCV_COLUMNS.index(c)])!r} incoming"
-                           for c in cols)
+        t, cols = (
+            common[i],
+            [c for c, x, y in zip(OHLCV_COLUMNS, a[i], b[i], strict=True) if not np.isclose(x, y, rtol=rtol, atol=0.0)],
+        )
+        detail = ", ".join(
+            f"{c} {float(a[i][OHLCV_COLUMNS.index(c)])!r} stored vs {float(b[i][OHLCV_COLUMNS.index(c)])!r} incoming"
+            for c in cols
+        )
         raise MergeConflictError(
             f"{what + ': ' if what else ''}{len(blocked):,} incoming bar(s) differ from the stored ones, the first at "
-            f"{t:%Y-%m-%d %H:%M} UTC ({detail}); nothing was written. Pass --replace (replace=True) to let the incoming "
-            "bars win on the overlap, or import data that agrees with the store")
-    take = differs & allowed                                   # stored bars the incoming ones replace
+            f"{t:%Y-%m-%d %H:%M} UTC ({detail}); nothing was written. "
+            "Pass --replace (replace=True) to let the incoming "
+            "bars win on the overlap, or import data that agrees with the store"
+        )
+    take = differs & allowed  # stored bars the incoming ones replace
     keep_new = new.index.difference(old.index).union(common[take])
     merged = pd.concat([old.drop(index=common[take])[OHLCV_COLUMNS], new.loc[keep_new]]).sort_index()
-    return merged, {"added": int(len(new.index.difference(old.index))), "replaced": int(take.sum()),
-                    "unchanged": int(len(common) - take.sum())}
+    return merged, {
+        "added": int(len(new.index.difference(old.index))),
+        "replaced": int(take.sum()),
+        "unchanged": int(len(common) - take.sum()),
+    }
 
 # %% ../nbs/01d_store.ipynb #f46187ac
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+
 
 def symbol_dir(symbol: str) -> str:
     "The folder name for a symbol: `BTC/USDT` -> `BTC_USDT`, `BTC/USDT:USDT` -> `BTC_USDT_USDT`."
@@ -108,18 +139,24 @@ def symbol_dir(symbol: str) -> str:
         raise BadInputError(f"symbol {symbol!r} is not valid; use e.g. BTC/USDT or AAPL")
     return symbol.replace("/", "_").replace(":", "_")
 
-def _sha256(a: np.ndarray) -> bytes: return hashlib.sha256(np.ascontiguousarray(a)).digest()
+
+def _sha256(a: np.ndarray) -> bytes:
+    return hashlib.sha256(np.ascontiguousarray(a)).digest()
+
 
 def content_hash(df: pd.DataFrame) -> str:
     "SHA-256 over the per-column SHA-256s of the bar times and OHLCV values (independent of file encoding)."
     from concurrent.futures import ThreadPoolExecutor
+
     arrays = [df.index.as_unit("ns").asi8] + [df[c].to_numpy(dtype="float64") for c in OHLCV_COLUMNS]
-    with ThreadPoolExecutor(2) as pool:   # hashlib releases the GIL: columns hash in parallel
+    with ThreadPoolExecutor(2) as pool:  # hashlib releases the GIL: columns hash in parallel
         digests = list(pool.map(_sha256, arrays))
     return hashlib.sha256(b"".join(digests)).hexdigest()
 
+
 class CandleStore:
     "Parquet files of OHLCV candles by exchange / symbol / timeframe, with metadata and integrity checks."
+
     def __init__(self, root=None):
         self.root = Path(root if root is not None else load_settings().data_dir)
 
@@ -131,11 +168,16 @@ class CandleStore:
 
     def _repair_hint(self, meta: dict | None, exchange, symbol, timeframe) -> str:
         if meta and str(meta.get("source", "")).startswith("file:"):
-            return (f"re-import it: tradelab data import {meta['source'][5:]} --exchange {exchange} --symbol {symbol} "
-                    f"--timeframe {timeframe} --replace (the unreadable file is kept beside it)")
+            return (
+                f"re-import it: tradelab data import {meta['source'][5:]} --exchange {exchange} --symbol {symbol} "
+                f"--timeframe {timeframe} --replace (the unreadable file is kept beside it)"
+            )
         start = f" --start {meta['first'][:10]}" if meta and meta.get("first") else ""
-        return (f"re-download it: tradelab data fetch --exchange {exchange} --symbol {symbol} --timeframe {timeframe}{start} "
-                "--replace (the unreadable file is kept beside it)")
+        return (
+            f"re-download it: tradelab data fetch --exchange {exchange} --symbol {symbol} "
+            f"--timeframe {timeframe}{start} "
+            "--replace (the unreadable file is kept beside it)"
+        )
 
     @contextmanager
     def lock(self, exchange: str, symbol: str, timeframe: str):
@@ -145,38 +187,70 @@ class CandleStore:
         fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o666)
         try:
             import fcntl
-            fcntl.flock(fd, fcntl.LOCK_EX)       # a second writer waits: its merge then sees the first one's bars
-            for name in (path.name, path.with_suffix(".json").name):     # temporary files of a writer that was killed
-                for stale in path.parent.glob(f".{name}.*.tmp"): stale.unlink(missing_ok=True)
-            yield
-        finally: os.close(fd)
 
-    def write(self, df: pd.DataFrame, exchange: str, symbol: str, timeframe: str, source: str, replace: bool = False,
-              replace_from=None) -> WriteReport:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # a second writer waits: its merge then sees the first one's bars
+            for name in (path.name, path.with_suffix(".json").name):  # temporary files of a writer that was killed
+                for stale in path.parent.glob(f".{name}.*.tmp"):
+                    stale.unlink(missing_ok=True)
+            yield
+        finally:
+            os.close(fd)
+
+    def write(
+        self,
+        df: pd.DataFrame,
+        exchange: str,
+        symbol: str,
+        timeframe: str,
+        source: str,
+        replace: bool = False,
+        replace_from=None,
+    ) -> WriteReport:
         """Merge `df` into the stored candles (see `merge_candles`) and write the result atomically; returns what
         changed. Nothing stored is dropped; bars that differ are replaced only with `replace=True`."""
         path = self.path(exchange, symbol, timeframe)
         what = f"{exchange} {symbol} {timeframe}"
         problem = spacing_error(df.index, timeframe)
-        if problem: raise BadInputError(f"{what}: {problem}")
+        if problem:
+            raise BadInputError(f"{what}: {problem}")
         with self.lock(exchange, symbol, timeframe):
             old, set_aside = self._read_for_merge(exchange, symbol, timeframe, replace)
             merged, counts = merge_candles(old, df, replace, replace_from, what=what)
             problem = spacing_error(merged.index, timeframe)
-            if problem: raise BadInputError(f"{what}: with the stored bars, {problem}")
-            if set_aside: path.rename(set_aside)
-            meta = self._write_file(merged, exchange, symbol, timeframe, source) if counts["added"] or counts["replaced"] \
+            if problem:
+                raise BadInputError(f"{what}: with the stored bars, {problem}")
+            if set_aside:
+                path.rename(set_aside)
+            meta = (
+                self._write_file(merged, exchange, symbol, timeframe, source)
+                if counts["added"] or counts["replaced"]
                 else self.meta(exchange, symbol, timeframe)
-        return WriteReport(exchange, symbol, timeframe, counts["added"], counts["replaced"], counts["unchanged"],
-                           0 if old is None else len(old), len(merged), _span(old), _span(merged), str(path),
-                           str(set_aside) if set_aside else None, meta)
+            )
+        return WriteReport(
+            exchange,
+            symbol,
+            timeframe,
+            counts["added"],
+            counts["replaced"],
+            counts["unchanged"],
+            0 if old is None else len(old),
+            len(merged),
+            _span(old),
+            _span(merged),
+            str(path),
+            str(set_aside) if set_aside else None,
+            meta,
+        )
 
     def _read_for_merge(self, exchange, symbol, timeframe, replace: bool):
         "The stored bars to merge with; an unreadable file is set aside (renamed, never deleted) only with `replace`."
-        if not self.exists(exchange, symbol, timeframe): return None, None
-        try: return self.read(exchange, symbol, timeframe), None
+        if not self.exists(exchange, symbol, timeframe):
+            return None, None
+        try:
+            return self.read(exchange, symbol, timeframe), None
         except DataError:
-            if not replace: raise
+            if not replace:
+                raise
             stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%S")
             return None, self.path(exchange, symbol, timeframe).with_suffix(f".parquet.corrupt-{stamp}")
 
@@ -184,47 +258,69 @@ class CandleStore:
         "Write the whole dataset (file + sidecar) atomically; returns the metadata written."
         path = self.path(exchange, symbol, timeframe)
         df = df[OHLCV_COLUMNS].astype("float64")
-        meta = {"exchange": exchange, "symbol": symbol, "timeframe": timeframe, "source": source,
-                "first": df.index[0].isoformat() if len(df) else None, "last": df.index[-1].isoformat() if len(df) else None,
-                "rows": int(len(df)), "content_hash": content_hash(df),
-                "fetched_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")}
+        meta = {
+            "exchange": exchange,
+            "symbol": symbol,
+            "timeframe": timeframe,
+            "source": source,
+            "first": df.index[0].isoformat() if len(df) else None,
+            "last": df.index[-1].isoformat() if len(df) else None,
+            "rows": int(len(df)),
+            "content_hash": content_hash(df),
+            "fetched_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+        }
         table = pa.Table.from_pandas(df, preserve_index=True)
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"tradelab": json.dumps(meta).encode()})
-        with atomic_write(path) as f: pq.write_table(table, f, compression="lz4")  # lz4: fastest to read back
-        with atomic_write(path.with_suffix(".json"), "w") as f: json.dump(meta, f, indent=1)
+        with atomic_write(path) as f:
+            pq.write_table(table, f, compression="lz4")  # lz4: fastest to read back
+        with atomic_write(path.with_suffix(".json"), "w") as f:
+            json.dump(meta, f, indent=1)
         return meta
 
     def meta(self, exchange: str, symbol: str, timeframe: str) -> dict | None:
         "The sidecar metadata, or None when nothing is stored."
         p = self.path(exchange, symbol, timeframe).with_suffix(".json")
-        if not p.exists(): return None
-        try: return json.loads(p.read_text())
-        except (OSError, ValueError): return None
+        if not p.exists():
+            return None
+        try:
+            return json.loads(p.read_text())
+        except (OSError, ValueError):
+            return None
 
-    def exists(self, exchange, symbol, timeframe) -> bool: return self.path(exchange, symbol, timeframe).exists()
+    def exists(self, exchange, symbol, timeframe) -> bool:
+        return self.path(exchange, symbol, timeframe).exists()
 
-    def read(self, exchange: str, symbol: str, timeframe: str, start=None, end=None, verify: bool = True) -> pd.DataFrame:
+    def read(
+        self, exchange: str, symbol: str, timeframe: str, start=None, end=None, verify: bool = True
+    ) -> pd.DataFrame:
         "Stored candles in [start, end), verified against their content hash."
         path = self.path(exchange, symbol, timeframe)
-        if not path.exists(): raise MissingDataError(self.missing_message(exchange, symbol, timeframe))
+        if not path.exists():
+            raise MissingDataError(self.missing_message(exchange, symbol, timeframe))
         try:
             table = pq.read_table(path)
             embedded = json.loads((table.schema.metadata or {})[b"tradelab"])
             df = table.to_pandas()
         except Exception as e:
-            raise DataError(f"{path} is corrupt ({type(e).__name__}: {str(e)[:120]}); "
-                            + self._repair_hint(self.meta(exchange, symbol, timeframe), exchange, symbol, timeframe)) from None
+            raise DataError(
+                f"{path} is corrupt ({type(e).__name__}: {str(e)[:120]}); "
+                + self._repair_hint(self.meta(exchange, symbol, timeframe), exchange, symbol, timeframe)
+            ) from None
         if verify and content_hash(df) != embedded["content_hash"]:
-            raise DataError(f"{path} is corrupt (its data no longer matches its content hash); "
-                            + self._repair_hint(embedded, exchange, symbol, timeframe))
-        if self.meta(exchange, symbol, timeframe) != embedded:   # a crash between the two renames: the file wins
-            with atomic_write(path.with_suffix(".json"), "w") as f: json.dump(embedded, f, indent=1)
+            raise DataError(
+                f"{path} is corrupt (its data no longer matches its content hash); "
+                + self._repair_hint(embedded, exchange, symbol, timeframe)
+            )
+        if self.meta(exchange, symbol, timeframe) != embedded:  # a crash between the two renames: the file wins
+            with atomic_write(path.with_suffix(".json"), "w") as f:
+                json.dump(embedded, f, indent=1)
         df.index = df.index.as_unit("ns")
         return _between(df, start, end)
 
     def missing_message(self, exchange: str, symbol: str, timeframe: str) -> str:
         "Why there is nothing for (exchange, symbol, timeframe), what is stored instead, and the command that helps."
         import difflib
+
         stored = [m for m in self.list() if "symbol" in m]
         here = [m for m in stored if m.get("exchange") == exchange]
         msg = f"no {exchange} {symbol} {timeframe} candles in {self.root}"
@@ -233,64 +329,110 @@ class CandleStore:
         if same:
             msg += f"; {symbol} is stored as {', '.join(same)}"
             target = timeframe_to_timedelta(timeframe)
-            finer = [t for t in same if timeframe_to_timedelta(t) < target and target % timeframe_to_timedelta(t) == pd.Timedelta(0)]
+            finer = [
+                t
+                for t in same
+                if timeframe_to_timedelta(t) < target and target % timeframe_to_timedelta(t) == pd.Timedelta(0)
+            ]
             if finer:
-                return msg + (f". Make {timeframe} bars from them with: tradelab data resample --exchange {exchange} "
-                              f"--symbol {symbol} --timeframe {finer[-1]} --to {timeframe}")
-            return msg + f". Use --timeframe {same[0]}, or download {timeframe}: " + _fetch_hint(exchange, symbol, timeframe)
+                return msg + (
+                    f". Make {timeframe} bars from them with: tradelab data resample --exchange {exchange} "
+                    f"--symbol {symbol} --timeframe {finer[-1]} --to {timeframe}"
+                )
+            return (
+                msg
+                + f". Use --timeframe {same[0]}, or download {timeframe}: "
+                + _fetch_hint(exchange, symbol, timeframe)
+            )
         symbols = sorted({m["symbol"] for m in here})
         exact = [s for s in symbols if norm(s) == norm(symbol)]
         by_norm = {norm(s): s for s in symbols}
-        close = exact or [by_norm[k] for k in difflib.get_close_matches(norm(symbol), list(by_norm), 3, 0.6)]   # best first
-        if close: msg += f"; did you mean {close[0]}?" + (f" (also close: {', '.join(close[1:])})" if len(close) > 1 else "")
+        close = exact or [
+            by_norm[k] for k in difflib.get_close_matches(norm(symbol), list(by_norm), 3, 0.6)
+        ]  # best first
+        if close:
+            msg += f"; did you mean {close[0]}?" + (f" (also close: {', '.join(close[1:])})" if len(close) > 1 else "")
         if symbols:
-            listed = ", ".join(f"{s} ({'/'.join(sorted({m['timeframe'] for m in here if m['symbol'] == s}))})" for s in symbols[:12])
+            listed = ", ".join(
+                f"{s} ({'/'.join(sorted({m['timeframe'] for m in here if m['symbol'] == s}))})" for s in symbols[:12]
+            )
             msg += f" Stored for {exchange}: {listed}{' ...' if len(symbols) > 12 else ''}."
-        else: msg += f"; nothing is stored for {exchange}" + (f" (stored exchanges: {', '.join(sorted({m['exchange'] for m in stored}))})"
-                                                               if stored else "") + "."
+        else:
+            msg += (
+                f"; nothing is stored for {exchange}"
+                + (f" (stored exchanges: {', '.join(sorted({m['exchange'] for m in stored}))})" if stored else "")
+                + "."
+            )
         elsewhere = sorted({m["exchange"] for m in stored if m["symbol"] == symbol and m["exchange"] != exchange})
-        if elsewhere: msg += f" {symbol} is stored for {', '.join(elsewhere)} (--exchange {elsewhere[0]})."
+        if elsewhere:
+            msg += f" {symbol} is stored for {', '.join(elsewhere)} (--exchange {elsewhere[0]})."
         return msg + " To download it: " + _fetch_hint(exchange, symbol, timeframe)
 
     def list(self) -> list[dict]:
         "Metadata of every stored dataset."
         out = []
         for p in sorted(self.root.glob("*/*/*.json")):
-            try: out.append(json.loads(p.read_text()))
-            except (OSError, ValueError): out.append({"path": str(p), "error": "unreadable metadata"})
+            try:
+                out.append(json.loads(p.read_text()))
+            except (OSError, ValueError):
+                out.append({"path": str(p), "error": "unreadable metadata"})
         return out
+
 
 def _fetch_hint(exchange, symbol, timeframe) -> str:
     return f"tradelab data fetch --exchange {exchange} --symbol {symbol} --timeframe {timeframe} --start 2024-01-01"
 
+
 def _between(df, start=None, end=None) -> pd.DataFrame:
     s, e = utc_timestamp(start), utc_timestamp(end)
-    if s is not None: df = df[df.index >= s]
-    if e is not None: df = df[df.index < e]
+    if s is not None:
+        df = df[df.index >= s]
+    if e is not None:
+        df = df[df.index < e]
     return df
 
 # %% ../nbs/01d_store.ipynb #71c600ff
 def source_for(exchange: str, settings=None):
     "The data source for an exchange id: Alpaca for 'alpaca', otherwise ccxt."
     from tradelab.sources import AlpacaSource, CcxtSource
+
     s = settings or load_settings()
     if exchange == "alpaca":
-        return AlpacaSource(secret_value(s.alpaca_api_key) or "", secret_value(s.alpaca_secret_key) or "",
-                            url_override=s.alpaca_data_url, feed=s.alpaca_feed)
+        return AlpacaSource(
+            secret_value(s.alpaca_api_key) or "",
+            secret_value(s.alpaca_secret_key) or "",
+            url_override=s.alpaca_data_url,
+            feed=s.alpaca_feed,
+        )
     return CcxtSource(exchange, api_url=s.ccxt_api_url)
 
-def load(exchange: str, symbol: str, timeframe: str, start=None, end=None, store: CandleStore | None = None) -> pd.DataFrame:
+
+def load(
+    exchange: str, symbol: str, timeframe: str, start=None, end=None, store: CandleStore | None = None
+) -> pd.DataFrame:
     "Stored candles for [start, end); raises `DataError` with the fetch command when there are none."
     store = store or CandleStore()
     df = store.read(exchange, symbol, timeframe, start, end)
     if len(df) == 0 and (start is not None or end is not None):
         m = store.meta(exchange, symbol, timeframe) or {}
-        raise BadInputError(f"no {exchange} {symbol} {timeframe} bars between {start or 'the start'} and {end or 'the end'}; "
-                            f"the store holds {m.get('first', '?')[:16]} .. {m.get('last', '?')[:16]} UTC")
+        raise BadInputError(
+            f"no {exchange} {symbol} {timeframe} bars between {start or 'the start'} and {end or 'the end'}; "
+            f"the store holds {m.get('first', '?')[:16]} .. {m.get('last', '?')[:16]} UTC"
+        )
     return df
 
-def fetch(exchange: str, symbol: str, timeframe: str, start=None, end=None, store: CandleStore | None = None,
-          source=None, replace: bool = False, progress: bool = True) -> pd.DataFrame:
+
+def fetch(
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    start=None,
+    end=None,
+    store: CandleStore | None = None,
+    source=None,
+    replace: bool = False,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Download [start, end) and merge it into the store; returns the downloaded bars, with the `WriteReport` in
     `.attrs["report"]`. Bars that differ from stored ones stop the write unless `replace=True` (the download wins)."""
     store = store or CandleStore()
@@ -298,65 +440,104 @@ def fetch(exchange: str, symbol: str, timeframe: str, start=None, end=None, stor
     source = source or source_for(exchange)
     new = source.fetch(symbol, timeframe, start, end, progress=progress)
     if not len(new):
-        raise DataError(f"{exchange} returned no {symbol} {timeframe} candles between {start or '30 days ago'} and {end or 'now'}; "
-                        "check the dates (the market may not have existed then)")
-    report = store.write(new, exchange, symbol, timeframe, f"{'alpaca' if exchange == 'alpaca' else 'ccxt'}:{exchange}", replace)
+        raise DataError(
+            f"{exchange} returned no {symbol} {timeframe} candles between {start or '30 days ago'} and {end or 'now'}; "
+            "check the dates (the market may not have existed then)"
+        )
+    report = store.write(
+        new, exchange, symbol, timeframe, f"{'alpaca' if exchange == 'alpaca' else 'ccxt'}:{exchange}", replace
+    )
     new.attrs["report"] = report
     return new
 
-def update(exchange: str, symbol: str, timeframe: str, overlap: int = 2, store: CandleStore | None = None,
-           source=None, progress: bool = True) -> pd.DataFrame:
+
+def update(
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    overlap: int = 2,
+    store: CandleStore | None = None,
+    source=None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Fetch only the bars after the last stored one (plus `overlap` bars, which the exchange may have corrected and
     which may be replaced), merge and store; returns the whole series with the `WriteReport` in `.attrs["report"]`."""
     store = store or CandleStore()
     if not store.exists(exchange, symbol, timeframe):
-        raise DataError(f"nothing stored for {exchange} {symbol} {timeframe} to update; fetch it first: "
-                        f"tradelab data fetch --exchange {exchange} --symbol {symbol} --timeframe {timeframe} --start 2024-01-01")
+        raise DataError(
+            f"nothing stored for {exchange} {symbol} {timeframe} to update; fetch it first: "
+            f"tradelab data fetch --exchange {exchange} --symbol {symbol} --timeframe {timeframe} --start 2024-01-01"
+        )
     old = store.read(exchange, symbol, timeframe)
     since = old.index[-1] - overlap * timeframe_to_timedelta(timeframe)
     source = source or source_for(exchange)
     new = source.fetch(symbol, timeframe, start=since, progress=progress)
-    report = store.write(new, exchange, symbol, timeframe, (store.meta(exchange, symbol, timeframe) or {}).get("source", exchange),
-                         replace_from=since) if len(new) else None
+    report = (
+        store.write(
+            new,
+            exchange,
+            symbol,
+            timeframe,
+            (store.meta(exchange, symbol, timeframe) or {}).get("source", exchange),
+            replace_from=since,
+        )
+        if len(new)
+        else None
+    )
     merged = store.read(exchange, symbol, timeframe)
     merged.attrs["report"] = report
     merged.attrs["added"] = report.added if report else 0
     return merged
 
+
 _NAME = re.compile(r"^(?P<sym>[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*)-(?P<tf>\d+[smhdwM])(?:-(?P<kind>\w+))?$")
+
 
 def parse_filename(path) -> tuple[str, str]:
     "Symbol and timeframe from a freqtrade-style file name: `BTC_USDT-1h.feather` -> ('BTC/USDT', '1h')."
     m = _NAME.match(Path(path).stem)
     if not m:
-        raise BadInputError(f"{Path(path).name}: cannot read symbol and timeframe from the name; name files like "
-                            "BTC_USDT-1h.feather or pass --symbol and --timeframe")
+        raise BadInputError(
+            f"{Path(path).name}: cannot read symbol and timeframe from the name; name files like "
+            "BTC_USDT-1h.feather or pass --symbol and --timeframe"
+        )
     parts = m["sym"].split("_")
     sym = parts[0] if len(parts) == 1 else f"{parts[0]}/{parts[1]}" + (f":{parts[2]}" if len(parts) > 2 else "")
     return sym, m["tf"]
 
-def import_file(path, exchange: str, symbol: str | None = None, timeframe: str | None = None,
-                store: CandleStore | None = None, progress: bool = True, replace: bool = False) -> list[WriteReport]:
+
+def import_file(
+    path,
+    exchange: str,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    store: CandleStore | None = None,
+    progress: bool = True,
+    replace: bool = False,
+) -> list[WriteReport]:
     """Merge a candle file, or every candle file in a directory (names carry symbol and timeframe), into the store;
     returns one `WriteReport` per file. Every file is checked against the store before anything is written, so a
     conflict (bars that differ from stored ones, without `replace`) stops the import with nothing changed."""
     store, path = store or CandleStore(), Path(path)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in OHLCV_SUFFIXES)
-        if not files: raise BadInputError(f"{path}: no candle files ({', '.join(OHLCV_SUFFIXES)}) in this directory")
+        if not files:
+            raise BadInputError(f"{path}: no candle files ({', '.join(OHLCV_SUFFIXES)}) in this directory")
         jobs = [(p, *parse_filename(p)) for p in files]
     elif path.exists():
         sym, tf = (symbol, timeframe) if symbol and timeframe else parse_filename(path)
         jobs = [(path, symbol or sym, timeframe or tf)]
-    else: raise BadInputError(f"{path}: no such file or directory")
+    else:
+        raise BadInputError(f"{path}: no such file or directory")
     frames = []
     with show_progress(progress and len(jobs) > 1, f"Checking {len(jobs)} files", len(jobs)) as bar:
         for i, (p, sym, tf) in enumerate(jobs):
             df = read_ohlcv_file(p)
             what = f"{p.name} as {exchange} {sym} {tf}"
             problem = spacing_error(df.index, tf)
-            if problem: raise BadInputError(f"{what}: {problem}")
-            if store.exists(exchange, sym, tf):      # dry run: a conflict stops the import before any file is written
+            if problem:
+                raise BadInputError(f"{what}: {problem}")
+            if store.exists(exchange, sym, tf):  # dry run: a conflict stops the import before any file is written
                 merge_candles(store.read(exchange, sym, tf), df, replace, what=what)
             frames.append((p, sym, tf, df))
             bar(i + 1)
@@ -366,6 +547,7 @@ def import_file(path, exchange: str, symbol: str | None = None, timeframe: str |
             out.append(store.write(df, exchange, sym, tf, f"file:{p.resolve()}", replace))
             bar(i + 1)
     return out
+
 
 def list_datasets(store: CandleStore | None = None) -> list[dict]:
     "Metadata of every stored dataset."

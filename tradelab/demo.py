@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from .config import atomic_write, load_settings
-from .ohlcv import find_sample_file, read_ohlcv_file, symbol_to_filename, synthetic_ohlcv, timeframe_to_timedelta
+from .ohlcv import find_sample_file, read_ohlcv_file, symbol_to_filename, synthetic_ohlcv
+from .ohlcv import timeframe_to_timedelta as bar_length
 from .sources import CcxtSource
 from .venues import RetryPolicy
 
@@ -19,13 +20,17 @@ __all__ = ['demo_data']
 
 # %% ../nbs/01e_demo.ipynb #42a66fd0
 def _download_ccxt(exchange: str, symbol: str, timeframe: str, bars: int, api_url: str | None = None) -> pd.DataFrame:
-    "The last `bars` closed candles from the exchange's public API (tradelab.sources: paginated, retried, progress bar)."
+    "The last `bars` closed candles from the exchange's public API (paginated, retried, with a progress bar)."
     now = pd.Timestamp.now(tz="UTC")
-    src = CcxtSource(exchange, api_url=api_url, timeout_ms=10_000, retry=RetryPolicy(max_retries=2, base_delay=0.5, max_delay=5))
-    return src.fetch(symbol, timeframe, start=now - timeframe_to_timedelta(timeframe) * bars, end=now)
+    src = CcxtSource(
+        exchange, api_url=api_url, timeout_ms=10_000, retry=RetryPolicy(max_retries=2, base_delay=0.5, max_delay=5)
+    )
+    return src.fetch(symbol, timeframe, start=now - bar_length(timeframe) * bars, end=now)
 
-def demo_data(symbol: str = "BTC/USDT", timeframe: str = "1h", settings=None, download: bool = True,
-              bars: int = 8760) -> tuple[pd.DataFrame, str, bool]:
+
+def demo_data(
+    symbol: str = "BTC/USDT", timeframe: str = "1h", settings=None, download: bool = True, bars: int = 8760
+) -> tuple[pd.DataFrame, str, bool]:
     "Candles for the demo: (frame, where they came from, is_synthetic)."
     settings = settings or load_settings()
     cached = Path(settings.data_dir) / "demo" / f"{symbol_to_filename(symbol, timeframe)}.parquet"
@@ -38,7 +43,8 @@ def demo_data(symbol: str = "BTC/USDT", timeframe: str = "1h", settings=None, do
         try:
             df = _download_ccxt(settings.exchange, symbol, timeframe, bars, settings.ccxt_api_url)
             if len(df) > 100:
-                with atomic_write(cached) as f: df.to_parquet(f)
+                with atomic_write(cached) as f:
+                    df.to_parquet(f)
                 return df, f"{settings.exchange} public API via ccxt, saved to {cached}", False
         except Exception:
             pass  # offline or the exchange refused: fall through to synthetic data, said loudly by the caller

@@ -24,17 +24,23 @@ from .venues import point_ccxt_at  # noqa: F401 (re-exported for tests: the fake
 __all__ = ['DROP', 'FakeServer', 'FakeBinance', 'FakeAlpaca', 'FakeBinanceSpot']
 
 # %% ../nbs/01b_fakes.ipynb #e4547559
-DROP = object()   # answer() may return this: the request is handled, the connection closed without a reply
+DROP = object()  # answer() may return this: the request is handled, the connection closed without a reply
+
 
 class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, *a): pass
+    def log_message(self, *a):
+        pass
 
     def _handle(self, method: str):
         url = urlparse(self.path)
         q = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method in ("POST", "PUT", "PATCH") else b""
-        if raw and "json" in (self.headers.get("Content-Type") or ""): q.update(json.loads(raw))
-        elif raw: q.update({k: v[-1] for k, v in parse_qs(raw.decode()).items()})
+        raw = (
+            self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method in ("POST", "PUT", "PATCH") else b""
+        )
+        if raw and "json" in (self.headers.get("Content-Type") or ""):
+            q.update(json.loads(raw))
+        elif raw:
+            q.update({k: v[-1] for k, v in parse_qs(raw.decode()).items()})
         fake = self.server.fake
         fake.requests.append((url.path, q, dict(self.headers)))
         fake.calls.append((method, url.path, q, url.query, raw))
@@ -46,147 +52,243 @@ class _Handler(BaseHTTPRequestHandler):
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
-        for k, v in (headers or {}).items(): self.send_header(k, v)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self): self._handle("GET")
-    def do_POST(self): self._handle("POST")
-    def do_DELETE(self): self._handle("DELETE")
-    def do_PATCH(self): self._handle("PATCH")
+    def do_GET(self):
+        self._handle("GET")
+
+    def do_POST(self):
+        self._handle("POST")
+
+    def do_DELETE(self):
+        self._handle("DELETE")
+
+    def do_PATCH(self):
+        self._handle("PATCH")
+
 
 class FakeServer:
     "A threaded HTTP server on 127.0.0.1 (a free port) with fault injection and a request log."
+
     def __init__(self):
         self.requests: list = []
-        self.calls: list = []                 # (method, path, params, raw query, raw body) of every request
+        self.calls: list = []  # (method, path, params, raw query, raw body) of every request
         self.faults: deque = deque()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.fake = self
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
-    def url(self) -> str: return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     def start(self):
-        self._thread.start(); return self
+        self._thread.start()
+        return self
 
     def stop(self):
-        self._httpd.shutdown(); self._httpd.server_close()
+        self._httpd.shutdown()
+        self._httpd.server_close()
 
-    def __enter__(self): return self.start()
-    def __exit__(self, *exc): self.stop()
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
 
     def inject(self, *faults: str):
         "Queue faults for the next data requests: '429', '500', '502', '503', 'malformed', 'slow'."
         self.faults.extend(faults)
 
     def _fault(self):
-        if not self.faults: return None
+        if not self.faults:
+            return None
         f = self.faults.popleft()
-        if f == "429": return 429, {"code": -1003, "msg": "Too many requests; please use the websocket."}, {"Retry-After": "1"}
-        if f in ("500", "502", "503"): return int(f), b"<html><body>Service Unavailable</body></html>", {}
-        if f == "malformed": return 200, b'[[1704067200000, "42283.58", "42554.57"', {}
-        if f == "slow": time.sleep(3); return None
+        if f == "429":
+            return 429, {"code": -1003, "msg": "Too many requests; please use the websocket."}, {"Retry-After": "1"}
+        if f in ("500", "502", "503"):
+            return int(f), b"<html><body>Service Unavailable</body></html>", {}
+        if f == "malformed":
+            return 200, b'[[1704067200000, "42283.58", "42554.57"', {}
+        if f == "slow":
+            time.sleep(3)
+            return None
         raise ValueError(f"unknown fault {f!r}")
 
     def data_requests(self, path_suffix: str) -> list:
         "The recorded requests whose path ends with `path_suffix` (e.g. '/klines')."
         return [(p, q) for p, q, _ in self.requests if p.endswith(path_suffix)]
 
-    def answer(self, path, query, headers): raise NotImplementedError
+    def answer(self, path, query, headers):
+        raise NotImplementedError
 
     def handle(self, method, path, query, headers):
         "Route a request: GETs go to `answer`; subclasses that trade override this for POST/DELETE."
-        if method == "GET": return self.answer(path, query, headers)
+        if method == "GET":
+            return self.answer(path, query, headers)
         return 405, {"msg": f"{method} not allowed on {path}"}, {}
 
 # %% ../nbs/01b_fakes.ipynb #af806357
 def _binance_symbol(base: str, quote: str) -> dict:
-    return {"symbol": base + quote, "status": "TRADING", "baseAsset": base, "baseAssetPrecision": 8,
-            "quoteAsset": quote, "quotePrecision": 8, "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
-            "quoteCommissionPrecision": 8, "orderTypes": ["LIMIT", "MARKET"], "icebergAllowed": True,
-            "ocoAllowed": True, "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
-            "permissions": ["SPOT"], "permissionSets": [["SPOT"]],
-            "filters": [{"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00", "tickSize": "0.01"},
-                        {"filterType": "LOT_SIZE", "minQty": "0.00001", "maxQty": "9000.00", "stepSize": "0.00001"},
-                        {"filterType": "NOTIONAL", "minNotional": "5.00", "maxNotional": "9000000.00"}]}
+    return {
+        "symbol": base + quote,
+        "status": "TRADING",
+        "baseAsset": base,
+        "baseAssetPrecision": 8,
+        "quoteAsset": quote,
+        "quotePrecision": 8,
+        "quoteAssetPrecision": 8,
+        "baseCommissionPrecision": 8,
+        "quoteCommissionPrecision": 8,
+        "orderTypes": ["LIMIT", "MARKET"],
+        "icebergAllowed": True,
+        "ocoAllowed": True,
+        "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": False,
+        "permissions": ["SPOT"],
+        "permissionSets": [["SPOT"]],
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00", "tickSize": "0.01"},
+            {"filterType": "LOT_SIZE", "minQty": "0.00001", "maxQty": "9000.00", "stepSize": "0.00001"},
+            {"filterType": "NOTIONAL", "minNotional": "5.00", "maxNotional": "9000000.00"},
+        ],
+    }
+
 
 class FakeBinance(FakeServer):
     "Binance spot REST API for markets and klines, served from OHLCV frames keyed by ccxt symbol."
+
     def __init__(self, candles: dict[str, pd.DataFrame]):
         super().__init__()
         self.candles = dict(candles)
 
     def answer(self, path, q, headers):
         if path.endswith("/exchangeInfo"):
-            if not path.startswith("/api/"): return 200, {"timezone": "UTC", "serverTime": _now_ms(), "symbols": []}, {}
+            if not path.startswith("/api/"):
+                return 200, {"timezone": "UTC", "serverTime": _now_ms(), "symbols": []}, {}
             syms = [_binance_symbol(*s.split("/")) for s in self.candles]
             return 200, {"timezone": "UTC", "serverTime": _now_ms(), "rateLimits": [], "symbols": syms}, {}
-        if path.endswith("/time"): return 200, {"serverTime": _now_ms()}, {}
-        if path.endswith("/ping"): return 200, {}, {}
+        if path.endswith("/time"):
+            return 200, {"serverTime": _now_ms()}, {}
+        if path.endswith("/ping"):
+            return 200, {}, {}
         if path.endswith("/klines"):
             fault = self._fault()
-            if fault: return fault
+            if fault:
+                return fault
             sym = next((s for s in self.candles if s.replace("/", "") == q.get("symbol")), None)
-            if sym is None: return 400, {"code": -1121, "msg": "Invalid symbol."}, {}
+            if sym is None:
+                return 400, {"code": -1121, "msg": "Invalid symbol."}, {}
             df = self.candles[sym]
             t = df.index.as_unit("ms").asi8
-            lo = int(q.get("startTime", t[0] if len(t) else 0)); hi = int(q.get("endTime", 2**62))
+            lo = int(q.get("startTime", t[0] if len(t) else 0))
+            hi = int(q.get("endTime", 2**62))
             limit = min(int(q.get("limit", 500)), 1000)
-            i0 = np.searchsorted(t, lo); i1 = min(np.searchsorted(t, hi, side="right"), i0 + limit)
-            step = int(pd.Timedelta(q.get("interval", "1m").replace("m", "min") if q.get("interval", "").endswith("m")
-                                    else q.get("interval", "1h")).total_seconds() * 1000)
-            rows = [[int(t[i]), *(f"{x:.8f}" for x in df.iloc[i, :4]), f"{df.iloc[i, 4]:.8f}", int(t[i]) + step - 1,
-                     "0", 100, "0", "0", "0"] for i in range(i0, i1)]
+            i0 = np.searchsorted(t, lo)
+            i1 = min(np.searchsorted(t, hi, side="right"), i0 + limit)
+            step = int(
+                pd.Timedelta(
+                    q.get("interval", "1m").replace("m", "min")
+                    if q.get("interval", "").endswith("m")
+                    else q.get("interval", "1h")
+                ).total_seconds()
+                * 1000
+            )
+            rows = [
+                [
+                    int(t[i]),
+                    *(f"{x:.8f}" for x in df.iloc[i, :4]),
+                    f"{df.iloc[i, 4]:.8f}",
+                    int(t[i]) + step - 1,
+                    "0",
+                    100,
+                    "0",
+                    "0",
+                    "0",
+                ]
+                for i in range(i0, i1)
+            ]
             return 200, rows, {"x-mbx-used-weight-1m": str(len(self.requests))}
         return 404, {"code": -1, "msg": f"no route {path}"}, {}
 
-def _now_ms() -> int: return int(time.time() * 1000)
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 # %% ../nbs/01b_fakes.ipynb #8ea36b4d
 _ALPACA_TF = {"Min": "min", "Hour": "h", "Day": "D", "Week": "W", "Month": "MS"}
 
+
 class FakeAlpaca(FakeServer):
     "Alpaca market-data REST API for stock and crypto bars, served from OHLCV frames keyed by symbol."
-    def __init__(self, candles: dict[str, pd.DataFrame], page_size: int = 1000, key: str = "AKFAKE", secret: str = "SKFAKE"):
+
+    def __init__(
+        self, candles: dict[str, pd.DataFrame], page_size: int = 1000, key: str = "AKFAKE", secret: str = "SKFAKE"
+    ):
         super().__init__()
         self.candles, self.page_size, self.key, self.secret = dict(candles), page_size, key, secret
 
     def answer(self, path, q, headers):
-        if not (path.endswith("/stocks/bars") or path.endswith("/bars")): return 404, {"message": "not found"}, {}
-        if path.startswith("/v2/") and (headers.get("APCA-API-KEY-ID") != self.key or headers.get("APCA-API-SECRET-KEY") != self.secret):
+        if not (path.endswith("/stocks/bars") or path.endswith("/bars")):
+            return 404, {"message": "not found"}, {}
+        if path.startswith("/v2/") and (
+            headers.get("APCA-API-KEY-ID") != self.key or headers.get("APCA-API-SECRET-KEY") != self.secret
+        ):
             return 401, {"message": "unauthorized."}, {}
         fault = self._fault()
-        if fault: return fault
+        if fault:
+            return fault
         out, token = {}, None
         start = pd.Timestamp(q["start"]) if "start" in q else pd.Timestamp.min.tz_localize("UTC")
         end = pd.Timestamp(q["end"]) if "end" in q else pd.Timestamp.max.tz_localize("UTC")
         offset = int(q.get("page_token") or 0)
         limit = min(int(q.get("limit") or 1000), self.page_size)
         for sym in q.get("symbols", "").split(","):
-            if sym not in self.candles: continue
+            if sym not in self.candles:
+                continue
             df = self.candles[sym]
             df = df[(df.index >= start) & (df.index <= end)]
-            page = df.iloc[offset: offset + limit]
-            if offset + limit < len(df): token = str(offset + limit)
-            out[sym] = [{"t": t.strftime("%Y-%m-%dT%H:%M:%SZ"), "o": r.open, "h": r.high, "l": r.low, "c": r.close,
-                         "v": r.volume, "n": 10, "vw": r.close} for t, r in page.iterrows()]
+            page = df.iloc[offset : offset + limit]
+            if offset + limit < len(df):
+                token = str(offset + limit)
+            out[sym] = [
+                {
+                    "t": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "o": r.open,
+                    "h": r.high,
+                    "l": r.low,
+                    "c": r.close,
+                    "v": r.volume,
+                    "n": 10,
+                    "vw": r.close,
+                }
+                for t, r in page.iterrows()
+            ]
         return 200, {"bars": out, "next_page_token": token}, {}
 
 # %% ../nbs/01b_fakes.ipynb #cea9b217
 class FakeBinanceSpot(FakeBinance):
     "Binance spot with an account: klines, signed market orders, lookups by client order id, balances, trades."
-    def __init__(self, candles: dict[str, pd.DataFrame], balances: dict | None = None, key: str = "fake-key",
-                 secret: str = "fake-secret", fee: float = 0.001):
+
+    def __init__(
+        self,
+        candles: dict[str, pd.DataFrame],
+        balances: dict | None = None,
+        key: str = "fake-key",
+        secret: str = "fake-secret",
+        fee: float = 0.001,
+    ):
         super().__init__(candles)
         self.key, self.secret, self.fee = key, secret, fee
         self.balances = dict(balances or {"USDT": 10_000.0})
-        self.orders: dict[str, dict] = {}                    # by client order id
+        self.orders: dict[str, dict] = {}  # by client order id
         self.trades: list[dict] = []
         self.order_faults: deque = deque()
-        self.prices: dict[str, float] = {}                   # override the fill price per ccxt symbol
+        self.prices: dict[str, float] = {}  # override the fill price per ccxt symbol
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -202,20 +304,27 @@ class FakeBinanceSpot(FakeBinance):
         return self.prices.get(symbol, float(self.candles[symbol].close.iloc[-1]))
 
     def _signed(self, method, q, headers) -> tuple | None:
-        if headers.get("X-MBX-APIKEY") != self.key: return 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}, {}
+        if headers.get("X-MBX-APIKEY") != self.key:
+            return 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}, {}
         raw_query, raw_body = self.calls[-1][3], self.calls[-1][4].decode()
         payload = "&".join(x for x in (raw_query, raw_body) if x)
         signed, _, signature = payload.rpartition("&signature=")
-        if not hmac.compare_digest(signature, hmac.new(self.secret.encode(), signed.encode(), hashlib.sha256).hexdigest()):
+        if not hmac.compare_digest(
+            signature, hmac.new(self.secret.encode(), signed.encode(), hashlib.sha256).hexdigest()
+        ):
             return 400, {"code": -1022, "msg": "Signature for this request is not valid."}, {}
         return None
 
     def _order_fault(self):
-        if not self.order_faults: return None
+        if not self.order_faults:
+            return None
         f = self.order_faults.popleft()
-        if f == "429": return 429, {"code": -1003, "msg": "Too many requests."}, {"Retry-After": "1"}
-        if f in ("500", "502", "503"): return int(f), b"<html><body>Service Unavailable</body></html>", {}
-        if f in ("lost", "slow"): return f
+        if f == "429":
+            return 429, {"code": -1003, "msg": "Too many requests."}, {"Retry-After": "1"}
+        if f in ("500", "502", "503"):
+            return int(f), b"<html><body>Service Unavailable</body></html>", {}
+        if f in ("lost", "slow"):
+            return f
         raise ValueError(f"unknown order fault {f!r}")
 
     def _symbol(self, market_id):
@@ -223,15 +332,19 @@ class FakeBinanceSpot(FakeBinance):
 
     def _view(self, o: dict, fills: bool = False) -> dict:
         out = {k: v for k, v in o.items() if not k.startswith("_")}
-        if fills: out["fills"] = o["_fills"]
+        if fills:
+            out["fills"] = o["_fills"]
         return out
 
     def _place(self, q) -> tuple:
         sym = self._symbol(q.get("symbol"))
-        if sym is None: return 400, {"code": -1121, "msg": "Invalid symbol."}, {}
-        if q.get("type") != "MARKET": return 400, {"code": -1116, "msg": "Invalid orderType."}, {}
+        if sym is None:
+            return 400, {"code": -1121, "msg": "Invalid symbol."}, {}
+        if q.get("type") != "MARKET":
+            return 400, {"code": -1116, "msg": "Invalid orderType."}, {}
         cid = q.get("newClientOrderId") or f"auto{next(self._ids)}"
-        if cid in self.orders: return 400, {"code": -2010, "msg": "Duplicate order sent."}, {}
+        if cid in self.orders:
+            return 400, {"code": -2010, "msg": "Duplicate order sent."}, {}
         base, quote = sym.split("/")
         px = self.price(sym)
         qty = float(q["quantity"]) if "quantity" in q else round(float(q["quoteOrderQty"]) / (px * (1 + self.fee)), 5)
@@ -245,47 +358,128 @@ class FakeBinanceSpot(FakeBinance):
         self.balances[base] = self.balances.get(base, 0.0) + sign * qty
         self.balances[quote] = self.balances.get(quote, 0.0) - sign * cost - fee
         oid, tid, now = next(self._ids), next(self._ids), _now_ms()
-        fill = {"price": f"{px:.8f}", "qty": f"{qty:.8f}", "commission": f"{fee:.8f}", "commissionAsset": quote, "tradeId": tid}
-        o = {"symbol": q["symbol"], "orderId": oid, "orderListId": -1, "clientOrderId": cid, "transactTime": now,
-             "price": "0.00000000", "origQty": f"{qty:.8f}", "executedQty": f"{qty:.8f}",
-             "cummulativeQuoteQty": f"{cost:.8f}", "status": "FILLED", "timeInForce": "GTC", "type": "MARKET",
-             "side": side, "workingTime": now, "selfTradePreventionMode": "NONE", "time": now, "updateTime": now,
-             "isWorking": True, "origQuoteOrderQty": q.get("quoteOrderQty", "0.00000000"), "_fills": [fill]}
+        fill = {
+            "price": f"{px:.8f}",
+            "qty": f"{qty:.8f}",
+            "commission": f"{fee:.8f}",
+            "commissionAsset": quote,
+            "tradeId": tid,
+        }
+        o = {
+            "symbol": q["symbol"],
+            "orderId": oid,
+            "orderListId": -1,
+            "clientOrderId": cid,
+            "transactTime": now,
+            "price": "0.00000000",
+            "origQty": f"{qty:.8f}",
+            "executedQty": f"{qty:.8f}",
+            "cummulativeQuoteQty": f"{cost:.8f}",
+            "status": "FILLED",
+            "timeInForce": "GTC",
+            "type": "MARKET",
+            "side": side,
+            "workingTime": now,
+            "selfTradePreventionMode": "NONE",
+            "time": now,
+            "updateTime": now,
+            "isWorking": True,
+            "origQuoteOrderQty": q.get("quoteOrderQty", "0.00000000"),
+            "_fills": [fill],
+        }
         self.orders[cid] = o
-        self.trades.append({"symbol": q["symbol"], "id": tid, "orderId": oid, "orderListId": -1, "price": fill["price"],
-                            "qty": fill["qty"], "quoteQty": f"{cost:.8f}", "commission": fill["commission"],
-                            "commissionAsset": quote, "time": now, "isBuyer": side == "BUY", "isMaker": False, "isBestMatch": True})
+        self.trades.append(
+            {
+                "symbol": q["symbol"],
+                "id": tid,
+                "orderId": oid,
+                "orderListId": -1,
+                "price": fill["price"],
+                "qty": fill["qty"],
+                "quoteQty": f"{cost:.8f}",
+                "commission": fill["commission"],
+                "commissionAsset": quote,
+                "time": now,
+                "isBuyer": side == "BUY",
+                "isMaker": False,
+                "isBestMatch": True,
+            }
+        )
         return 200, self._view(o, fills=True), {}
 
     def _find(self, q) -> dict | None:
-        if "origClientOrderId" in q: return self.orders.get(q["origClientOrderId"])
+        if "origClientOrderId" in q:
+            return self.orders.get(q["origClientOrderId"])
         return next((o for o in self.orders.values() if str(o["orderId"]) == str(q.get("orderId"))), None)
 
     def handle(self, method, path, q, headers):
-        private = path.startswith("/api/v3/") and path.rsplit("/", 1)[-1] in ("order", "openOrders", "account", "myTrades")
-        if path.startswith("/sapi/"): return 200, [], {}
-        if not private: return super().handle(method, path, q, headers)
+        private = path.startswith("/api/v3/") and path.rsplit("/", 1)[-1] in (
+            "order",
+            "openOrders",
+            "account",
+            "myTrades",
+        )
+        if path.startswith("/sapi/"):
+            return 200, [], {}
+        if not private:
+            return super().handle(method, path, q, headers)
         bad = self._signed(method, q, headers)
-        if bad: return bad
+        if bad:
+            return bad
         name = path.rsplit("/", 1)[-1]
         if name == "order":
             fault = self._order_fault() if method == "POST" else None
-            if isinstance(fault, tuple): return fault
+            if isinstance(fault, tuple):
+                return fault
             with self._lock:
-                if method == "POST": out = self._place(q)
+                if method == "POST":
+                    out = self._place(q)
                 else:
                     o = self._find(q)
-                    if o is None: out = 400, {"code": -2013 if method == "GET" else -2011,
-                                              "msg": "Order does not exist." if method == "GET" else "Unknown order sent."}, {}
-                    elif method == "GET": out = 200, self._view(o), {}
-                    else: out = 400, {"code": -2011, "msg": "Unknown order sent."}, {}   # market orders are filled at once
-            if fault == "lost": return DROP
-            if fault == "slow": time.sleep(3)
+                    if o is None:
+                        out = (
+                            400,
+                            {
+                                "code": -2013 if method == "GET" else -2011,
+                                "msg": "Order does not exist." if method == "GET" else "Unknown order sent.",
+                            },
+                            {},
+                        )
+                    elif method == "GET":
+                        out = 200, self._view(o), {}
+                    else:
+                        out = 400, {"code": -2011, "msg": "Unknown order sent."}, {}  # market orders are filled at once
+            if fault == "lost":
+                return DROP
+            if fault == "slow":
+                time.sleep(3)
             return out
-        if name == "openOrders": return 200, [], {}
+        if name == "openOrders":
+            return 200, [], {}
         if name == "myTrades":
-            return 200, [t for t in self.trades if t["symbol"] == q.get("symbol") and
-                         ("orderId" not in q or str(t["orderId"]) == str(q["orderId"]))], {}
-        return 200, {"makerCommission": 10, "takerCommission": 10, "canTrade": True, "canWithdraw": False, "canDeposit": False,
-                     "updateTime": _now_ms(), "accountType": "SPOT", "permissions": ["SPOT"],
-                     "balances": [{"asset": a, "free": f"{v:.8f}", "locked": "0.00000000"} for a, v in self.balances.items()]}, {}
+            return (
+                200,
+                [
+                    t
+                    for t in self.trades
+                    if t["symbol"] == q.get("symbol") and ("orderId" not in q or str(t["orderId"]) == str(q["orderId"]))
+                ],
+                {},
+            )
+        return (
+            200,
+            {
+                "makerCommission": 10,
+                "takerCommission": 10,
+                "canTrade": True,
+                "canWithdraw": False,
+                "canDeposit": False,
+                "updateTime": _now_ms(),
+                "accountType": "SPOT",
+                "permissions": ["SPOT"],
+                "balances": [
+                    {"asset": a, "free": f"{v:.8f}", "locked": "0.00000000"} for a, v in self.balances.items()
+                ],
+            },
+            {},
+        )

@@ -17,21 +17,25 @@ __all__ = ['kahan_add_nb', 'rolling_mean_nb', 'sma', 'ema', 'rsi_nb', 'rsi', 'ro
 
 # %% ../nbs/02_indicators.ipynb #005d8461
 def _check_window(n, name="window", minimum=1):
-    if int(n) != n or n < minimum: raise BadInputError(f"{name}={n!r} must be an integer >= {minimum}")
+    if int(n) != n or n < minimum:
+        raise BadInputError(f"{name}={n!r} must be an integer >= {minimum}")
     return int(n)
+
 
 def _seeded_ewm(x: pd.Series, n: int, alpha: float) -> pd.Series:
     "Recursive average seeded with the mean of the first `n` valid values (TA-Lib's convention)."
     values = x.to_numpy(dtype="float64")
     out = np.full(len(values), np.nan)
     valid = np.flatnonzero(~np.isnan(values))
-    if len(valid) < n: return pd.Series(out, index=x.index)
+    if len(valid) < n:
+        return pd.Series(out, index=x.index)
     first = valid[0]
     seed_at = first + n - 1
     tail = values[seed_at:].copy()
-    tail[0] = values[first:seed_at + 1].mean()
+    tail[0] = values[first : seed_at + 1].mean()
     out[seed_at:] = pd.Series(tail).ewm(alpha=alpha, adjust=False).mean().to_numpy()
     return pd.Series(out, index=x.index)
+
 
 @njit(cache=True, nogil=True)
 def kahan_add_nb(s: float, c: float, x: float):
@@ -39,6 +43,7 @@ def kahan_add_nb(s: float, c: float, x: float):
     y = x - c
     t = s + y
     return t, (t - s) - y
+
 
 @njit(cache=True, nogil=True)
 def rolling_mean_nb(x: np.ndarray, w: int) -> np.ndarray:
@@ -48,16 +53,21 @@ def rolling_mean_nb(x: np.ndarray, w: int) -> np.ndarray:
     s = 0.0
     for i in range(n):
         s += x[i]
-        if i >= w: s -= x[i - w]
-        if i >= w - 1: out[i] = s / w
+        if i >= w:
+            s -= x[i - w]
+        if i >= w - 1:
+            out[i] = s / w
     return out
+
 
 def sma(close: pd.Series, window: int = 30) -> pd.Series:
     "Simple moving average (TA-Lib SMA)."
     n = _check_window(window)
     x = close.to_numpy(dtype="float64")
-    if np.isnan(x).any(): return close.rolling(n, min_periods=n).mean()   # pandas skips NaNs in a window
+    if np.isnan(x).any():
+        return close.rolling(n, min_periods=n).mean()  # pandas skips NaNs in a window
     return pd.Series(rolling_mean_nb(x, n), index=close.index, copy=False)
+
 
 def ema(close: pd.Series, window: int = 30) -> pd.Series:
     "Exponential moving average seeded with an SMA (TA-Lib EMA)."
@@ -70,12 +80,15 @@ def rsi_nb(close: np.ndarray, n: int) -> np.ndarray:
     "Wilder's RSI as TA-Lib computes it: averages seeded with the mean of the first n moves."
     m = len(close)
     out = np.full(m, np.nan)
-    if m <= n: return out
+    if m <= n:
+        return out
     gain, loss = 0.0, 0.0
     for i in range(1, n + 1):
         d = close[i] - close[i - 1]
-        if d > 0: gain += d
-        else: loss -= d
+        if d > 0:
+            gain += d
+        else:
+            loss -= d
     gain /= n
     loss /= n
     out[n] = 100.0 * gain / (gain + loss) if gain + loss != 0 else 0.0
@@ -85,6 +98,7 @@ def rsi_nb(close: np.ndarray, n: int) -> np.ndarray:
         loss = (loss * (n - 1) + (-d if d < 0 else 0.0)) / n
         out[i] = 100.0 * gain / (gain + loss) if gain + loss != 0 else 0.0
     return out
+
 
 def rsi(close: pd.Series, window: int = 14) -> pd.Series:
     "Relative strength index with Wilder smoothing (TA-Lib RSI), 0..100."
@@ -117,13 +131,17 @@ def rolling_std_nb(x: np.ndarray, w: int) -> np.ndarray:
             out[i] = np.sqrt(var) if var > 0 else 0.0
     return out
 
+
 def bollinger_bands(close: pd.Series, window: int = 20, k: float = 2.0) -> pd.DataFrame:
     "Bollinger bands (TA-Lib BBANDS with SMA middle and population std): columns lower, middle, upper."
     n = _check_window(window)
     mid = sma(close, n)
     x = close.to_numpy(dtype="float64")
-    std = (close.rolling(n, min_periods=n).std(ddof=0) if np.isnan(x).any()
-           else pd.Series(rolling_std_nb(x, n), index=close.index, copy=False))
+    std = (
+        close.rolling(n, min_periods=n).std(ddof=0)
+        if np.isnan(x).any()
+        else pd.Series(rolling_std_nb(x, n), index=close.index, copy=False)
+    )
     return pd.DataFrame({"lower": mid - k * std, "middle": mid, "upper": mid + k * std})
 
 # %% ../nbs/02_indicators.ipynb #3d770197
@@ -132,6 +150,7 @@ def true_range(high: pd.Series, low: pd.Series, close: pd.Series) -> pd.Series:
     prev = close.shift()
     tr = pd.concat([high - low, (high - prev).abs(), (low - prev).abs()], axis=1).max(axis=1, skipna=False)
     return tr
+
 
 def atr(high: pd.Series, low: pd.Series, close: pd.Series, window: int = 14) -> pd.Series:
     "Average true range with Wilder smoothing (TA-Lib ATR)."
@@ -142,7 +161,8 @@ def atr(high: pd.Series, low: pd.Series, close: pd.Series, window: int = 14) -> 
 def macd(close: pd.Series, fast: int = 12, slow: int = 26, signal: int = 9) -> pd.DataFrame:
     "MACD (TA-Lib MACD): columns macd, signal, hist."
     fast, slow, signal = _check_window(fast, "fast"), _check_window(slow, "slow"), _check_window(signal, "signal")
-    if fast > slow: fast, slow = slow, fast  # TA-Lib swaps them too
+    if fast > slow:
+        fast, slow = slow, fast  # TA-Lib swaps them too
     start = slow - fast  # the fast EMA's seed window ends on the slow EMA's first bar
     fast_ema = pd.Series(np.nan, index=close.index)
     fast_ema.iloc[start:] = _seeded_ewm(close.iloc[start:], fast, 2.0 / (fast + 1)).to_numpy()

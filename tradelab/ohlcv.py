@@ -20,95 +20,133 @@ __all__ = ['OHLCV_COLUMNS', 'OHLCV_SUFFIXES', 'to_ohlcv', 'utc_timestamp', 'time
 
 # %% ../nbs/01_data.ipynb #9636c92c
 OHLCV_COLUMNS = ["open", "high", "low", "close", "volume"]
-_ALIASES = {"date": ("date", "datetime", "time", "timestamp", "open_time", "ts", "index"),
-            "open": ("open", "o"), "high": ("high", "h"), "low": ("low", "l"),
-            "close": ("close", "c", "adj_close_unused"), "volume": ("volume", "vol", "v", "base_volume")}
+_ALIASES = {
+    "date": ("date", "datetime", "time", "timestamp", "open_time", "ts", "index"),
+    "open": ("open", "o"),
+    "high": ("high", "h"),
+    "low": ("low", "l"),
+    "close": ("close", "c", "adj_close_unused"),
+    "volume": ("volume", "vol", "v", "base_volume"),
+}
+
 
 def _find_column(cols: dict, name: str):
     for alias in _ALIASES[name]:
-        if alias in cols: return cols[alias]
+        if alias in cols:
+            return cols[alias]
     return None
+
 
 def to_ohlcv(df: pd.DataFrame, source: str = "frame") -> pd.DataFrame:
     "Coerce a frame with common column spellings to the OHLCV contract (UTC index, float64 columns)."
-    if not isinstance(df, pd.DataFrame): raise BadInputError(f"{source}: expected a DataFrame, got {type(df).__name__}")
+    if not isinstance(df, pd.DataFrame):
+        raise BadInputError(f"{source}: expected a DataFrame, got {type(df).__name__}")
     cols = {str(c).strip().lower().replace(" ", "_"): c for c in df.columns}
-    if isinstance(df.index, pd.DatetimeIndex): idx = df.index
+    if isinstance(df.index, pd.DatetimeIndex):
+        idx = df.index
     else:
         dcol = _find_column(cols, "date")
         if dcol is None:
-            raise BadInputError(f"{source}: no time column found (looked for {', '.join(_ALIASES['date'])}); "
-                                "name the bar-open time column 'date' or use a DatetimeIndex")
+            raise BadInputError(
+                f"{source}: no time column found (looked for {', '.join(_ALIASES['date'])}); "
+                "name the bar-open time column 'date' or use a DatetimeIndex"
+            )
         idx = _to_datetime(df[dcol], source)
     missing = [c for c in OHLCV_COLUMNS if _find_column(cols, c) is None]
     if missing:
         raise BadInputError(f"{source}: missing column(s) {', '.join(missing)}; expected {' '.join(OHLCV_COLUMNS)}")
-    out = pd.DataFrame({c: pd.to_numeric(np.asarray(df[_find_column(cols, c)]), errors="coerce").astype("float64")
-                        for c in OHLCV_COLUMNS}, index=pd.DatetimeIndex(idx))
-    if out.index.tz is None: out.index = out.index.tz_localize("UTC")
-    else: out.index = out.index.tz_convert("UTC")
+    out = pd.DataFrame(
+        {
+            c: pd.to_numeric(np.asarray(df[_find_column(cols, c)]), errors="coerce").astype("float64")
+            for c in OHLCV_COLUMNS
+        },
+        index=pd.DatetimeIndex(idx),
+    )
+    if out.index.tz is None:
+        out.index = out.index.tz_localize("UTC")
+    else:
+        out.index = out.index.tz_convert("UTC")
     out.index = out.index.as_unit("ns")
     out.index.name = "date"
     return out
+
 
 def _to_datetime(col: pd.Series, source: str) -> pd.DatetimeIndex:
     if pd.api.types.is_numeric_dtype(col):
         v = np.asarray(col, dtype="float64")
         unit = "ms" if np.nanmax(np.abs(v)) > 1e11 else "s"  # epoch milliseconds (ccxt, freqtrade json) or seconds
         return pd.DatetimeIndex(pd.to_datetime(v, unit=unit, utc=True))
-    try: return pd.DatetimeIndex(pd.to_datetime(col, utc=True))
+    try:
+        return pd.DatetimeIndex(pd.to_datetime(col, utc=True))
     except (ValueError, TypeError) as e:
         raise BadInputError(f"{source}: cannot parse the time column {col.name!r} as dates ({e})") from None
 
 # %% ../nbs/01_data.ipynb #cc996cd3
 def utc_timestamp(ts) -> pd.Timestamp | None:
     "A user's date as a UTC Timestamp (None stays None); an unreadable one is a `BadInputError`."
-    if ts is None: return None
-    try: t = pd.Timestamp(ts)
-    except (ValueError, TypeError): raise BadInputError(f"cannot read {ts!r} as a date; use e.g. 2024-01-31 or 2024-01-31T12:00") from None
+    if ts is None:
+        return None
+    try:
+        t = pd.Timestamp(ts)
+    except (ValueError, TypeError):
+        raise BadInputError(f"cannot read {ts!r} as a date; use e.g. 2024-01-31 or 2024-01-31T12:00") from None
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 # %% ../nbs/01_data.ipynb #ac7d8108
 _TF_UNITS = {"s": "s", "m": "min", "h": "h", "d": "D", "w": "W"}
 
+
 def timeframe_to_timedelta(timeframe: str) -> pd.Timedelta:
     "The length of one bar of a ccxt timeframe such as `1m`, `4h` or `1d` (`1M` counts 30 days)."
     m = re.fullmatch(r"(\d+)([smhdwM])", str(timeframe).strip())
     if not m or int(m.group(1)) == 0:
-        raise BadInputError(f"timeframe {timeframe!r} is not valid; use a number and a unit, e.g. 1m 5m 15m 1h 4h 1d 1w")
+        raise BadInputError(
+            f"timeframe {timeframe!r} is not valid; use a number and a unit, e.g. 1m 5m 15m 1h 4h 1d 1w"
+        )
     n, unit = int(m.group(1)), m.group(2)
-    if unit == "M": return pd.Timedelta(days=30 * n)
+    if unit == "M":
+        return pd.Timedelta(days=30 * n)
     return pd.Timedelta(n, unit=_TF_UNITS[unit])
+
 
 def infer_timeframe(index: pd.DatetimeIndex) -> str:
     "The most common bar spacing of an index, spelled as a ccxt timeframe."
-    if len(index) < 2: raise BadInputError("cannot infer a timeframe from fewer than two bars; pass timeframe=...")
+    if len(index) < 2:
+        raise BadInputError("cannot infer a timeframe from fewer than two bars; pass timeframe=...")
     step = pd.Series(index[1:] - index[:-1]).mode().iloc[0]
     secs = int(step.total_seconds())
     for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if secs % size == 0: return f"{secs // size}{unit}"
+        if secs % size == 0:
+            return f"{secs // size}{unit}"
     raise BadInputError(f"bar spacing {step} is not a whole number of seconds")
 
 # %% ../nbs/01_data.ipynb #e67b954d
 OHLCV_SUFFIXES = (".feather", ".parquet", ".csv", ".json")
 
+
 def read_ohlcv_file(path) -> pd.DataFrame:
     "Read one candle file (Feather, Parquet, CSV or freqtrade JSON) into an OHLCV frame."
     path = Path(path)
-    if not path.exists(): raise BadInputError(f"{path}: file not found")
+    if not path.exists():
+        raise BadInputError(f"{path}: file not found")
     suffix = path.suffix.lower()
     try:
-        if suffix == ".feather": raw = pd.read_feather(path)
-        elif suffix == ".parquet": raw = pd.read_parquet(path)
-        elif suffix == ".csv": raw = pd.read_csv(path)
+        if suffix == ".feather":
+            raw = pd.read_feather(path)
+        elif suffix == ".parquet":
+            raw = pd.read_parquet(path)
+        elif suffix == ".csv":
+            raw = pd.read_csv(path)
         elif suffix == ".json":
             rows = json.loads(path.read_text())
             if isinstance(rows, list) and rows and isinstance(rows[0], list):
                 raw = pd.DataFrame([r[:6] for r in rows], columns=["date", *OHLCV_COLUMNS])
-            else: raw = pd.DataFrame(rows)
+            else:
+                raw = pd.DataFrame(rows)
         else:
             raise BadInputError(f"{path}: unsupported file type {suffix!r}; use {', '.join(OHLCV_SUFFIXES)}")
-    except BadInputError: raise
+    except BadInputError:
+        raise
     except Exception as e:
         raise DataError(f"{path}: cannot read the file ({type(e).__name__}: {e})") from None
     df = to_ohlcv(raw, str(path))
@@ -119,19 +157,24 @@ def symbol_to_filename(symbol: str, timeframe: str) -> str:
     "freqtrade's file stem for a pair and timeframe: `BTC/USDT`, `1h` -> `BTC_USDT-1h`."
     return f"{symbol.replace('/', '_').replace(':', '_')}-{timeframe}"
 
+
 def find_sample_file(sample_dir, symbol: str, timeframe: str) -> Path | None:
     "The candle file for `symbol` and `timeframe` under `sample_dir` (searched recursively), or None."
-    if not sample_dir: return None
+    if not sample_dir:
+        return None
     sample_dir = Path(sample_dir)
-    if not sample_dir.is_dir(): return None
+    if not sample_dir.is_dir():
+        return None
     stem = symbol_to_filename(symbol, timeframe)
     hits = [p for suffix in OHLCV_SUFFIXES for p in sample_dir.rglob(f"{stem}{suffix}")]
     # several copies: the shallowest wins, then the largest file (the longest history), then the name
     hits.sort(key=lambda p: (len(p.relative_to(sample_dir).parts), -p.stat().st_size, str(p)))
     return hits[0] if hits else None
 
-def synthetic_ohlcv(n: int = 5000, timeframe: str = "1h", seed: int = 0, start="2022-01-01",
-                    price: float = 30_000.0, vol: float = 0.01) -> pd.DataFrame:
+
+def synthetic_ohlcv(
+    n: int = 5000, timeframe: str = "1h", seed: int = 0, start="2022-01-01", price: float = 30_000.0, vol: float = 0.01
+) -> pd.DataFrame:
     "A seeded geometric random walk in the OHLCV contract. For plumbing tests only: its stats mean nothing."
     rng = np.random.default_rng(seed)
     close = price * np.exp(np.cumsum(rng.normal(0, vol, n)))
@@ -140,24 +183,34 @@ def synthetic_ohlcv(n: int = 5000, timeframe: str = "1h", seed: int = 0, start="
     high = np.maximum(open_, close) + wick[0]
     low = np.minimum(open_, close) - wick[1]
     idx = pd.date_range(start, periods=n, freq=timeframe_to_timedelta(timeframe), tz="UTC", name="date").as_unit("ns")
-    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close,
-                         "volume": rng.lognormal(3, 1, n)}, index=idx)
+    return pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": rng.lognormal(3, 1, n)}, index=idx
+    )
 
 # %% ../nbs/01_data.ipynb #b86b1cef
 def resample(df: pd.DataFrame, timeframe: str, complete_only: bool = True) -> pd.DataFrame:
     "Aggregate an OHLCV frame to a larger `timeframe` (first/max/min/last/sum, bar-open labels)."
     target = timeframe_to_timedelta(timeframe)
-    if len(df) == 0: return df.copy()
+    if len(df) == 0:
+        return df.copy()
     source = timeframe_to_timedelta(infer_timeframe(df.index)) if len(df) > 1 else target
     if target < source or (target % source) != pd.Timedelta(0) and not timeframe.endswith("M"):
-        raise BadInputError(f"cannot resample {infer_timeframe(df.index)} bars to {timeframe}: "
-                            "the target must be a whole multiple of the source timeframe")
+        raise BadInputError(
+            f"cannot resample {infer_timeframe(df.index)} bars to {timeframe}: "
+            "the target must be a whole multiple of the source timeframe"
+        )
     unit = timeframe[-1]
-    if unit == "M": rule, kw = f"{timeframe[:-1]}MS", {}
-    elif unit == "w": rule, kw = f"{7 * int(timeframe[:-1])}D", {"origin": pd.Timestamp("1970-01-05", tz="UTC")}  # a Monday
-    else: rule, kw = target, {"origin": "epoch"}
-    if "origin" in kw and isinstance(kw["origin"], pd.Timestamp): kw["origin"] = kw["origin"].tz_convert(None)
-    naive = df.set_axis(df.index.tz_convert(None) if df.index.tz is not None else df.index)  # pandas ignores origin on tz-aware Day bins
+    if unit == "M":
+        rule, kw = f"{timeframe[:-1]}MS", {}
+    elif unit == "w":
+        rule, kw = f"{7 * int(timeframe[:-1])}D", {"origin": pd.Timestamp("1970-01-05", tz="UTC")}  # a Monday
+    else:
+        rule, kw = target, {"origin": "epoch"}
+    if "origin" in kw and isinstance(kw["origin"], pd.Timestamp):
+        kw["origin"] = kw["origin"].tz_convert(None)
+    naive = df.set_axis(
+        df.index.tz_convert(None) if df.index.tz is not None else df.index
+    )  # pandas ignores origin on tz-aware Day bins
     bins = naive.resample(rule, label="left", closed="left", **kw)
     agg = bins.agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
     agg = agg[bins["close"].count() > 0]
@@ -165,12 +218,14 @@ def resample(df: pd.DataFrame, timeframe: str, complete_only: bool = True) -> pd
     if complete_only and len(agg):
         ends = agg.index[1:].append(pd.DatetimeIndex([_bin_end(agg.index[-1], timeframe, target)]))
         keep = np.ones(len(agg), bool)
-        keep[0] = df.index[0] <= agg.index[0]                    # the data starts at or before the first bin
-        keep[-1] &= df.index[-1] + source >= ends[-1]            # the data reaches the end of the last bin
+        keep[0] = df.index[0] <= agg.index[0]  # the data starts at or before the first bin
+        keep[-1] &= df.index[-1] + source >= ends[-1]  # the data reaches the end of the last bin
         agg = agg[keep]
     agg.index.name = "date"
     return agg.astype("float64")
 
+
 def _bin_end(start: pd.Timestamp, timeframe: str, target: pd.Timedelta) -> pd.Timestamp:
-    if timeframe.endswith("M"): return start + pd.DateOffset(months=int(timeframe[:-1]))
+    if timeframe.endswith("M"):
+        return start + pd.DateOffset(months=int(timeframe[:-1]))
     return start + target

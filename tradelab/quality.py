@@ -20,27 +20,37 @@ __all__ = ['POLICIES', 'DataQualityReport', 'spacing_error', 'validate', 'clean'
 @dataclass
 class DataQualityReport:
     "What `validate` found in an OHLCV frame. `ok` is True when nothing needs a decision."
+
     timeframe: str
     rows: int
     start: str | None
     end: str | None
     duplicates: int = 0
     unordered: int = 0
-    short_intervals: int = 0                           # consecutive bars closer than one timeframe
-    off_grid: int = 0                                  # spacings that are no whole number of timeframes
-    inferred_timeframe: str | None = None              # the most common spacing, as a timeframe
-    gaps: list = field(default_factory=list)           # [{"start", "end", "missing_bars"}]
+    short_intervals: int = 0  # consecutive bars closer than one timeframe
+    off_grid: int = 0  # spacings that are no whole number of timeframes
+    inferred_timeframe: str | None = None  # the most common spacing, as a timeframe
+    gaps: list = field(default_factory=list)  # [{"start", "end", "missing_bars"}]
     missing_bars: int = 0
     nan_rows: int = 0
     nonpositive_prices: int = 0
     bad_high_low: int = 0
     negative_volume: int = 0
     zero_volume: int = 0
-    stale_runs: list = field(default_factory=list)     # [{"start", "bars"}]
-    outliers: list = field(default_factory=list)       # [{"time", "log_return", "z"}]
+    stale_runs: list = field(default_factory=list)  # [{"start", "bars"}]
+    outliers: list = field(default_factory=list)  # [{"time", "log_return", "z"}]
     outlier_threshold: float = 10.0
 
-    ERRORS = ("duplicates", "unordered", "short_intervals", "off_grid", "nan_rows", "nonpositive_prices", "bad_high_low", "negative_volume")
+    ERRORS = (
+        "duplicates",
+        "unordered",
+        "short_intervals",
+        "off_grid",
+        "nan_rows",
+        "nonpositive_prices",
+        "bad_high_low",
+        "negative_volume",
+    )
     WARNINGS = ("missing_bars", "zero_volume", "stale_runs", "outliers")
 
     @property
@@ -53,11 +63,13 @@ class DataQualityReport:
         "Things a researcher should know about (gaps, zero volume, stale runs, outliers)."
         out = {k: getattr(self, k) for k in self.WARNINGS if getattr(self, k)}
         for k in ("stale_runs", "outliers"):
-            if k in out: out[k] = len(out[k])
+            if k in out:
+                out[k] = len(out[k])
         return out
 
     @property
-    def ok(self) -> bool: return not self.errors and not self.missing_bars
+    def ok(self) -> bool:
+        return not self.errors and not self.missing_bars
 
     def to_dict(self) -> dict:
         "A JSON-ready dict of everything found."
@@ -65,78 +77,119 @@ class DataQualityReport:
 
     def __rich__(self):
         from rich.table import Table
+
         t = Table(title=f"data quality: {self.rows:,} bars of {self.timeframe}, {self.start} .. {self.end}")
-        t.add_column("check"); t.add_column("found", justify="right"); t.add_column("")
+        t.add_column("check")
+        t.add_column("found", justify="right")
+        t.add_column("")
         for k in self.ERRORS + self.WARNINGS:
             v = getattr(self, k)
             n = len(v) if isinstance(v, list) else v
             mark = "[green]ok[/]" if not n else ("[red]error[/]" if k in self.ERRORS else "[yellow]warning[/]")
             t.add_row(k.replace("_", " "), f"{n:,}", mark)
         if self.short_intervals or self.off_grid:
-            t.caption = (f"the bars are not {self.timeframe} bars: their most common spacing is {self.inferred_timeframe}; "
-                         f"check with --timeframe {self.inferred_timeframe}")
+            t.caption = (
+                f"the bars are not {self.timeframe} bars: their most common spacing is {self.inferred_timeframe}; "
+                f"check with --timeframe {self.inferred_timeframe}"
+            )
         elif self.gaps:
             biggest = max(self.gaps, key=lambda g: g["missing_bars"])
-            t.caption = f"{len(self.gaps)} gaps; the longest misses {biggest['missing_bars']} bars from {biggest['start']}"
+            t.caption = (
+                f"{len(self.gaps)} gaps; the longest misses {biggest['missing_bars']} bars from {biggest['start']}"
+            )
         return t
 
 # %% ../nbs/01a_quality.ipynb #d2e4a638
-def _iso(ts) -> str: return pd.Timestamp(ts).isoformat()
+def _iso(ts) -> str:
+    return pd.Timestamp(ts).isoformat()
+
 
 _HOUR = 3_600_000_000_000
+
 
 def _spacing_tolerance(step: int, calendar: str) -> int:
     "Daily or longer stock bars keep their New York open time, so a daylight-saving change moves them by an hour."
     return _HOUR if calendar == "stocks" and step >= 24 * _HOUR else 0
 
+
 def spacing_error(index: pd.DatetimeIndex, timeframe: str, calendar: str = "crypto") -> str | None:
     """Why `index` cannot hold `timeframe` bars (two bars closer together than one bar), or None.
     A 1h file declared as 1d is caught here; a daily stock series across a daylight-saving change is not."""
-    if len(index) < 2: return None
+    if len(index) < 2:
+        return None
     step = timeframe_to_timedelta(timeframe).value
     t = np.sort(index.as_unit("ns").asi8)
     d = np.diff(t)
     bad = np.flatnonzero((d > 0) & (d < step - _spacing_tolerance(step, calendar)))
-    if not len(bad): return None
+    if not len(bad):
+        return None
     i = bad[0]
     seen = infer_timeframe(pd.DatetimeIndex(t))
-    return (f"these are not {timeframe} bars: {len(bad):,} pairs of consecutive bars are closer than {timeframe}, the first "
-            f"{pd.Timestamp(t[i], tz='UTC'):%Y-%m-%d %H:%M} and {pd.Timestamp(t[i + 1], tz='UTC'):%Y-%m-%d %H:%M} UTC; "
-            f"the most common spacing is {seen}: use --timeframe {seen}, or resample to {timeframe} first")
+    return (
+        f"these are not {timeframe} bars: {len(bad):,} pairs of consecutive bars are closer than {timeframe}, "
+        "the first "
+        f"{pd.Timestamp(t[i], tz='UTC'):%Y-%m-%d %H:%M} and {pd.Timestamp(t[i + 1], tz='UTC'):%Y-%m-%d %H:%M} UTC; "
+        f"the most common spacing is {seen}: use --timeframe {seen}, or resample to {timeframe} first"
+    )
 
-def validate(df: pd.DataFrame, timeframe: str | None = None, outlier_threshold: float = 10.0,
-             stale_run: int = 3, max_listed: int = 1000, calendar: str = "crypto") -> DataQualityReport:
+
+def validate(
+    df: pd.DataFrame,
+    timeframe: str | None = None,
+    outlier_threshold: float = 10.0,
+    stale_run: int = 3,
+    max_listed: int = 1000,
+    calendar: str = "crypto",
+) -> DataQualityReport:
     """Check an OHLCV frame and report every problem found (the frame is not changed). With `calendar="stocks"`
     the market's closed hours are not gaps: intraday bars may stop at one New York trading day's close and resume
     at the next one's open, and daily bars may skip weekends and holidays (up to 4 days)."""
-    if calendar not in ("crypto", "stocks"): raise BadInputError(f"calendar={calendar!r}; use crypto or stocks")
+    if calendar not in ("crypto", "stocks"):
+        raise BadInputError(f"calendar={calendar!r}; use crypto or stocks")
     missing_cols = [c for c in OHLCV_COLUMNS if c not in df.columns]
-    if missing_cols: raise BadInputError(f"not an OHLCV frame: missing column(s) {', '.join(missing_cols)}")
-    if not isinstance(df.index, pd.DatetimeIndex): raise BadInputError("not an OHLCV frame: the index must be a DatetimeIndex")
+    if missing_cols:
+        raise BadInputError(f"not an OHLCV frame: missing column(s) {', '.join(missing_cols)}")
+    if not isinstance(df.index, pd.DatetimeIndex):
+        raise BadInputError("not an OHLCV frame: the index must be a DatetimeIndex")
     timeframe = timeframe or infer_timeframe(df.index)
     step = timeframe_to_timedelta(timeframe).value
     n = len(df)
-    rep = DataQualityReport(timeframe, n, _iso(df.index.min()) if n else None, _iso(df.index.max()) if n else None,
-                            outlier_threshold=outlier_threshold)
-    if n == 0: return rep
+    rep = DataQualityReport(
+        timeframe,
+        n,
+        _iso(df.index.min()) if n else None,
+        _iso(df.index.max()) if n else None,
+        outlier_threshold=outlier_threshold,
+    )
+    if n == 0:
+        return rep
     t = df.index.as_unit("ns").asi8
     dt = np.diff(t)
     rep.unordered = int((dt < 0).sum())
-    s = t if rep.unordered == 0 else np.sort(t)        # sorted times (already sorted in the usual case)
+    s = t if rep.unordered == 0 else np.sort(t)  # sorted times (already sorted in the usual case)
     same = np.diff(s) == 0
     rep.duplicates = int(same.sum())
-    ts = s[np.r_[True, ~same]]                          # sorted, unique times for the gap check
+    ts = s[np.r_[True, ~same]]  # sorted, unique times for the gap check
     d = np.diff(ts)
-    if len(ts) > 2: rep.inferred_timeframe = infer_timeframe(pd.DatetimeIndex(ts))
+    if len(ts) > 2:
+        rep.inferred_timeframe = infer_timeframe(pd.DatetimeIndex(ts))
     short = d < step - _spacing_tolerance(step, calendar)
     rep.short_intervals = int(short.sum())
-    if calendar == "crypto": rep.off_grid = int(((d % step) != 0)[~short].sum())
+    if calendar == "crypto":
+        rep.off_grid = int(((d % step) != 0)[~short].sum())
     gap_at = np.flatnonzero(d >= 2 * step)
-    if calendar == "stocks" and len(gap_at): gap_at = gap_at[~_market_closed(ts, gap_at, step)]
+    if calendar == "stocks" and len(gap_at):
+        gap_at = gap_at[~_market_closed(ts, gap_at, step)]
     missing = (d[gap_at] // step - 1).astype(np.int64)  # bars that should have opened in the hole
     rep.missing_bars = int(missing.sum())
-    rep.gaps = [{"start": _iso(pd.Timestamp(ts[i] + step, tz="UTC")), "end": _iso(pd.Timestamp(ts[i + 1] - step, tz="UTC")),
-                 "missing_bars": int(m)} for i, m in zip(gap_at[:max_listed], missing[:max_listed], strict=True)]
+    rep.gaps = [
+        {
+            "start": _iso(pd.Timestamp(ts[i] + step, tz="UTC")),
+            "end": _iso(pd.Timestamp(ts[i + 1] - step, tz="UTC")),
+            "missing_bars": int(m),
+        }
+        for i, m in zip(gap_at[:max_listed], missing[:max_listed], strict=True)
+    ]
     o, h, lo, c, v = (df[k].to_numpy(dtype="float64") for k in OHLCV_COLUMNS)
     rep.nan_rows = int((np.isnan(o) | np.isnan(h) | np.isnan(lo) | np.isnan(c) | np.isnan(v)).sum())
     with np.errstate(invalid="ignore"):
@@ -149,30 +202,40 @@ def validate(df: pd.DataFrame, timeframe: str | None = None, outlier_threshold: 
     rep.outliers = _outliers(c, df.index, outlier_threshold, max_listed)
     return rep
 
+
 def _market_closed(ts: np.ndarray, gap_at: np.ndarray, step: int) -> np.ndarray:
     "Which gaps a stock market's calendar explains: overnight/weekend/holiday for intraday bars, <= 4 days for daily."
     before = pd.DatetimeIndex(ts[gap_at], tz="UTC").tz_convert("America/New_York")
     after = pd.DatetimeIndex(ts[gap_at + 1], tz="UTC").tz_convert("America/New_York")
-    if step < 86_400 * 10**9: return np.asarray(before.date != after.date)
+    if step < 86_400 * 10**9:
+        return np.asarray(before.date != after.date)
     return np.asarray((after - before) <= pd.Timedelta(days=4))
+
 
 def _runs(mask: np.ndarray, min_len: int, index, max_listed: int) -> list:
     "Runs of at least `min_len` consecutive True values: [{start, bars}]."
-    if not mask.any(): return []
+    if not mask.any():
+        return []
     edges = np.diff(np.r_[0, mask.astype(np.int8), 0])
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     keep = (ends - starts) >= min_len
-    return [{"start": _iso(index[s]), "bars": int(e - s)} for s, e in list(zip(starts[keep], ends[keep], strict=True))[:max_listed]]
+    return [
+        {"start": _iso(index[s]), "bars": int(e - s)}
+        for s, e in list(zip(starts[keep], ends[keep], strict=True))[:max_listed]
+    ]
+
 
 def _outliers(close: np.ndarray, index, threshold: float, max_listed: int) -> list:
     "Bars whose log return has a robust z-score (median and MAD) above `threshold`."
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.diff(np.log(close))
     ok = np.isfinite(r)
-    if ok.sum() < 10: return []
+    if ok.sum() < 10:
+        return []
     med = np.median(r[ok])
     mad = np.median(np.abs(r[ok] - med))
-    if mad == 0: return []
+    if mad == 0:
+        return []
     z = 0.6745 * (r - med) / mad
     hits = np.flatnonzero(ok & (np.abs(z) > threshold))
     top = hits[np.argsort(-np.abs(z[hits]))][:max_listed]
@@ -181,21 +244,30 @@ def _outliers(close: np.ndarray, index, threshold: float, max_listed: int) -> li
 # %% ../nbs/01a_quality.ipynb #9001bc80
 POLICIES = ("raise", "drop", "fill")
 
+
 def clean(df: pd.DataFrame, timeframe: str | None = None, policy: str = "raise") -> pd.DataFrame:
     "Apply an explicit data-quality policy: raise | drop | fill."
-    if policy not in POLICIES: raise BadInputError(f"policy={policy!r}; use one of {', '.join(POLICIES)}")
+    if policy not in POLICIES:
+        raise BadInputError(f"policy={policy!r}; use one of {', '.join(POLICIES)}")
     timeframe = timeframe or infer_timeframe(df.index)
     if policy == "raise":
         rep = validate(df, timeframe)
         if not rep.ok:
             problems = {**rep.errors, **({"missing_bars": rep.missing_bars} if rep.missing_bars else {})}
-            raise DataError(f"data-quality problems: {problems}; choose policy='drop' or 'fill' to repair, "
-                            "or inspect validate(df) first")
+            raise DataError(
+                f"data-quality problems: {problems}; choose policy='drop' or 'fill' to repair, "
+                "or inspect validate(df) first"
+            )
         return df
     out = df[~df.index.duplicated(keep="last")].sort_index()
     o, h, lo, c, v = (out[k] for k in OHLCV_COLUMNS)
-    bad = (out.isna().any(axis=1) | (out[["open", "high", "low", "close"]] <= 0).any(axis=1)
-           | (h < np.maximum(o, c)) | (lo > np.minimum(o, c)) | (v < 0))
+    bad = (
+        out.isna().any(axis=1)
+        | (out[["open", "high", "low", "close"]] <= 0).any(axis=1)
+        | (h < np.maximum(o, c))
+        | (lo > np.minimum(o, c))
+        | (v < 0)
+    )
     out = out[~bad].copy()
     out.attrs["dropped"] = int(bad.sum()) + int(len(df) - len(df.index.unique()))
     if policy == "fill" and len(out):
@@ -203,7 +275,8 @@ def clean(df: pd.DataFrame, timeframe: str | None = None, policy: str = "raise")
         filled = full.difference(out.index)
         out = out.reindex(full)
         close = out.close.ffill()
-        for k in ("open", "high", "low", "close"): out[k] = out[k].fillna(close)
+        for k in ("open", "high", "low", "close"):
+            out[k] = out[k].fillna(close)
         out["volume"] = out.volume.fillna(0.0)
         out.attrs["filled"] = list(filled)
     return out

@@ -32,29 +32,37 @@ __all__ = ['TEMPLATES', 'returns_metrics', 'ReportContext', 'monthly_returns', '
 # %% ../nbs/08_reports.ipynb #e565cfa4
 def _templates_dir() -> Path:
     from importlib.resources import files
+
     return Path(str(files("tradelab") / "templates"))
+
 
 TEMPLATES = _templates_dir()
 
+
 def _json(text: str, what: str):
-    try: return json.loads(text) if text else {}
-    except ValueError as e: raise BadInputError(f"{what} must be JSON, got {text!r} ({e})") from None
+    try:
+        return json.loads(text) if text else {}
+    except ValueError as e:
+        raise BadInputError(f"{what} must be JSON, got {text!r} ({e})") from None
+
 
 def returns_metrics(returns: pd.Series, ppy: float) -> dict:
     "Headline metrics of bar returns with quantstats' definitions (zero risk-free rate, `ppy` bars a year)."
-    wealth = (1 + returns).cumprod()                      # the backtest's own statistics, on unit capital
+    wealth = (1 + returns).cumprod()  # the backtest's own statistics, on unit capital
     stats = returns_stats(wealth, 1.0, ppy)
     out = {k: nan_to_none(stats[k]) for k in ("total_return", "cagr", "sharpe", "sortino", "max_drawdown")}
     return {**out, "volatility": float(returns.std(ddof=1) * np.sqrt(ppy))}
 
+
 @dataclass
 class ReportContext:
     "Everything a report template shows: data, quality, backtest results, plots and output files."
+
     kind: str
     title: str
     timeframe: str
     frames: dict
-    results: dict                      # label -> BacktestResult; the first is the one the tearsheet shows
+    results: dict  # label -> BacktestResult; the first is the one the tearsheet shows
     benchmark: pd.Series | None
     ppy: float
     output_dir: Path
@@ -66,114 +74,258 @@ class ReportContext:
         store = CandleStore(data_dir or None)
         frames = {s: store.read(exchange, s, timeframe, start or None, end or None) for s in symbols}
         for s, f in frames.items():
-            if len(f) < 2: raise DataError(f"only {len(f)} {s} {timeframe} bars between {start or 'the start'} and {end or 'the end'}")
+            if len(f) < 2:
+                raise DataError(
+                    f"only {len(f)} {s} {timeframe} bars between {start or 'the start'} and {end or 'the end'}"
+                )
         stale = None
         if max_age_hours and max_age_hours > 0:
             last = min(f.index[-1] for f in frames.values()) + timeframe_to_timedelta(timeframe)
             age = pd.Timestamp.now(tz="UTC") - last
             if age > pd.Timedelta(hours=max_age_hours):
-                stale = (f"STALE DATA: the last bar closed {last:%Y-%m-%d %H:%M} UTC, {age.total_seconds() / 3600:,.1f} hours ago "
-                         f"(limit {max_age_hours:g} h); update it with: tradelab data update --exchange {exchange} "
-                         f"--symbol {symbols[0]} --timeframe {timeframe}")
-                if require_fresh: raise DataError(stale)
+                stale = (
+                    f"STALE DATA: the last bar closed {last:%Y-%m-%d %H:%M} UTC, "
+                    f"{age.total_seconds() / 3600:,.1f} hours ago "
+                    f"(limit {max_age_hours:g} h); update it with: tradelab data update --exchange {exchange} "
+                    f"--symbol {symbols[0]} --timeframe {timeframe}"
+                )
+                if require_fresh:
+                    raise DataError(stale)
         return frames, stale
 
     @classmethod
     def _bench(cls, frames, benchmark, exchange, timeframe, start, end, data_dir):
         if benchmark and benchmark not in frames:
             b = CandleStore(data_dir or None).read(exchange, benchmark, timeframe, start or None, end or None)
-        else: b = frames[benchmark or next(iter(frames))]
+        else:
+            b = frames[benchmark or next(iter(frames))]
         return b.close.pct_change().fillna(0.0).rename(benchmark or next(iter(frames)))
 
     @classmethod
-    def single(cls, symbol, exchange, timeframe, strategy, params="{}", start="", end="", fees=0.001, slippage=0.0,
-               benchmark="", cash=10_000.0, calendar="crypto", max_age_hours=0.0, require_fresh=False, data_dir="", output_dir="."):
+    def single(
+        cls,
+        symbol,
+        exchange,
+        timeframe,
+        strategy,
+        params="{}",
+        start="",
+        end="",
+        fees=0.001,
+        slippage=0.0,
+        benchmark="",
+        cash=10_000.0,
+        calendar="crypto",
+        max_age_hours=0.0,
+        require_fresh=False,
+        data_dir="",
+        output_dir=".",
+    ):
         "One strategy on one symbol."
         frames, stale = cls._load([symbol], exchange, timeframe, start, end, data_dir, max_age_hours, require_fresh)
-        res = backtest(frames[symbol], strategy, _json(params, "params"), Costs(fees, slippage), cash, timeframe=timeframe, calendar=calendar)
-        return cls("backtest", f"{strategy} on {symbol} {timeframe}", timeframe, frames, {strategy: res},
-                   cls._bench(frames, benchmark, exchange, timeframe, start, end, data_dir), periods_per_year(timeframe, calendar),
-                   Path(output_dir), stale, {"exchange": exchange, "fees": fees, "slippage": slippage, "params": res.params, "calendar": calendar})
+        res = backtest(
+            frames[symbol],
+            strategy,
+            _json(params, "params"),
+            Costs(fees, slippage),
+            cash,
+            timeframe=timeframe,
+            calendar=calendar,
+        )
+        return cls(
+            "backtest",
+            f"{strategy} on {symbol} {timeframe}",
+            timeframe,
+            frames,
+            {strategy: res},
+            cls._bench(frames, benchmark, exchange, timeframe, start, end, data_dir),
+            periods_per_year(timeframe, calendar),
+            Path(output_dir),
+            stale,
+            {"exchange": exchange, "fees": fees, "slippage": slippage, "params": res.params, "calendar": calendar},
+        )
 
     @classmethod
-    def compare(cls, symbol, exchange, timeframe, strategies='["sma_cross"]', params="{}", rank_by="sharpe", start="", end="",
-                fees=0.001, slippage=0.0, benchmark="", cash=10_000.0, calendar="crypto", max_age_hours=0.0,
-                require_fresh=False, data_dir="", output_dir="."):
+    def compare(
+        cls,
+        symbol,
+        exchange,
+        timeframe,
+        strategies='["sma_cross"]',
+        params="{}",
+        rank_by="sharpe",
+        start="",
+        end="",
+        fees=0.001,
+        slippage=0.0,
+        benchmark="",
+        cash=10_000.0,
+        calendar="crypto",
+        max_age_hours=0.0,
+        require_fresh=False,
+        data_dir="",
+        output_dir=".",
+    ):
         "Several strategies on one symbol, ranked by `rank_by` (best first)."
         names = _json(strategies, "strategies")
-        if not isinstance(names, list) or not names: raise BadInputError("strategies must be a JSON list of strategy names")
-        if rank_by not in STAT_KEYS: raise BadInputError(f"rank_by={rank_by!r}; use one of {', '.join(STAT_KEYS)}")
+        if not isinstance(names, list) or not names:
+            raise BadInputError("strategies must be a JSON list of strategy names")
+        if rank_by not in STAT_KEYS:
+            raise BadInputError(f"rank_by={rank_by!r}; use one of {', '.join(STAT_KEYS)}")
         per = _json(params, "params")
         frames, stale = cls._load([symbol], exchange, timeframe, start, end, data_dir, max_age_hours, require_fresh)
-        res = {n: backtest(frames[symbol], n, per.get(n, {}), Costs(fees, slippage), cash, timeframe=timeframe, calendar=calendar) for n in names}
-        key = lambda n: -np.inf if res[n].stats[rank_by] is None or np.isnan(res[n].stats[rank_by]) else res[n].stats[rank_by]
+        res = {
+            n: backtest(
+                frames[symbol], n, per.get(n, {}), Costs(fees, slippage), cash, timeframe=timeframe, calendar=calendar
+            )
+            for n in names
+        }
+        key = lambda n: (
+            -np.inf if res[n].stats[rank_by] is None or np.isnan(res[n].stats[rank_by]) else res[n].stats[rank_by]
+        )
         ranked = dict(sorted(res.items(), key=lambda kv: key(kv[0]), reverse=rank_by != "max_drawdown_duration"))
-        return cls("compare", f"{len(names)} strategies on {symbol} {timeframe}, ranked by {rank_by}", timeframe, frames, ranked,
-                   cls._bench(frames, benchmark, exchange, timeframe, start, end, data_dir), periods_per_year(timeframe, calendar),
-                   Path(output_dir), stale, {"exchange": exchange, "fees": fees, "slippage": slippage, "rank_by": rank_by, "calendar": calendar})
+        return cls(
+            "compare",
+            f"{len(names)} strategies on {symbol} {timeframe}, ranked by {rank_by}",
+            timeframe,
+            frames,
+            ranked,
+            cls._bench(frames, benchmark, exchange, timeframe, start, end, data_dir),
+            periods_per_year(timeframe, calendar),
+            Path(output_dir),
+            stale,
+            {"exchange": exchange, "fees": fees, "slippage": slippage, "rank_by": rank_by, "calendar": calendar},
+        )
 
     @classmethod
-    def portfolio(cls, symbols, exchange, timeframe, strategy, params="{}", start="", end="", fees=0.001, slippage=0.0,
-                  benchmark="", cash=10_000.0, calendar="crypto", max_age_hours=0.0, require_fresh=False, data_dir="", output_dir="."):
+    def portfolio(
+        cls,
+        symbols,
+        exchange,
+        timeframe,
+        strategy,
+        params="{}",
+        start="",
+        end="",
+        fees=0.001,
+        slippage=0.0,
+        benchmark="",
+        cash=10_000.0,
+        calendar="crypto",
+        max_age_hours=0.0,
+        require_fresh=False,
+        data_dir="",
+        output_dir=".",
+    ):
         "One strategy over several symbols with shared cash."
         syms = _json(symbols, "symbols")
-        if not isinstance(syms, list) or not syms: raise BadInputError("symbols must be a JSON list, e.g. [\"BTC/USDT\", \"ETH/USDT\"]")
+        if not isinstance(syms, list) or not syms:
+            raise BadInputError('symbols must be a JSON list, e.g. ["BTC/USDT", "ETH/USDT"]')
         frames, stale = cls._load(syms, exchange, timeframe, start, end, data_dir, max_age_hours, require_fresh)
-        res = backtest(frames, strategy, _json(params, "params"), Costs(fees, slippage), cash, timeframe=timeframe, calendar=calendar)
-        return cls("portfolio", f"{strategy} on {', '.join(syms)} {timeframe} (shared cash)", timeframe, frames, {strategy: res},
-                   cls._bench(frames, benchmark, exchange, timeframe, start, end, data_dir), periods_per_year(timeframe, calendar),
-                   Path(output_dir), stale, {"exchange": exchange, "fees": fees, "slippage": slippage, "params": res.params, "calendar": calendar})
+        res = backtest(
+            frames,
+            strategy,
+            _json(params, "params"),
+            Costs(fees, slippage),
+            cash,
+            timeframe=timeframe,
+            calendar=calendar,
+        )
+        return cls(
+            "portfolio",
+            f"{strategy} on {', '.join(syms)} {timeframe} (shared cash)",
+            timeframe,
+            frames,
+            {strategy: res},
+            cls._bench(frames, benchmark, exchange, timeframe, start, end, data_dir),
+            periods_per_year(timeframe, calendar),
+            Path(output_dir),
+            stale,
+            {"exchange": exchange, "fees": fees, "slippage": slippage, "params": res.params, "calendar": calendar},
+        )
 
     @property
-    def best(self) -> BacktestResult: return next(iter(self.results.values()))
+    def best(self) -> BacktestResult:
+        return next(iter(self.results.values()))
 
 # %% ../nbs/08_reports.ipynb #7c62cde9
-def _fig_path(ctx, name): ctx.output_dir.mkdir(parents=True, exist_ok=True); return ctx.output_dir / name
+def _fig_path(ctx, name):
+    ctx.output_dir.mkdir(parents=True, exist_ok=True)
+    return ctx.output_dir / name
+
 
 def _headline(self):
     from IPython.display import Markdown
+
     f = next(iter(self.frames.values()))
     lines = []
-    if self.stale: lines.append(f'<div style="background:#fdd;border:2px solid #c00;padding:8px"><b>{self.stale}</b></div>\n')
-    lines += [f"**{self.title}**", "",
-              f"{len(f):,} bars from {f.index[0]:%Y-%m-%d %H:%M} to {f.index[-1]:%Y-%m-%d %H:%M} UTC on {self.settings.get('exchange')}; "
-              f"fees {self.settings.get('fees', 0):.3%}, slippage {self.settings.get('slippage', 0):.3%} per side; "
-              "signals fill at the next bar's open."]
-    if "params" in self.settings: lines.append(f"\nParameters: `{json.dumps(self.settings['params'])}`")
+    if self.stale:
+        lines.append(f'<div style="background:#fdd;border:2px solid #c00;padding:8px"><b>{self.stale}</b></div>\n')
+    lines += [
+        f"**{self.title}**",
+        "",
+        f"{len(f):,} bars from {f.index[0]:%Y-%m-%d %H:%M} to {f.index[-1]:%Y-%m-%d %H:%M} UTC "
+        f"on {self.settings.get('exchange')}; "
+        f"fees {self.settings.get('fees', 0):.3%}, slippage {self.settings.get('slippage', 0):.3%} per side; "
+        "signals fill at the next bar's open.",
+    ]
+    if "params" in self.settings:
+        lines.append(f"\nParameters: `{json.dumps(self.settings['params'])}`")
     return Markdown("\n".join(lines))
+
 
 def _quality_table(self):
     rows = {}
     for s, f in self.frames.items():
         rep = validate(f, self.timeframe, calendar=self.settings.get("calendar", "crypto"))
-        rows[s] = {"bars": rep.rows, "gaps": len(rep.gaps), "missing bars": rep.missing_bars, "duplicates": rep.duplicates,
-                   "NaN rows": rep.nan_rows, "bad high/low": rep.bad_high_low, "zero volume": rep.zero_volume,
-                   "stale runs": len(rep.stale_runs), "outliers": len(rep.outliers)}
+        rows[s] = {
+            "bars": rep.rows,
+            "gaps": len(rep.gaps),
+            "missing bars": rep.missing_bars,
+            "duplicates": rep.duplicates,
+            "NaN rows": rep.nan_rows,
+            "bad high/low": rep.bad_high_low,
+            "zero volume": rep.zero_volume,
+            "stale runs": len(rep.stale_runs),
+            "outliers": len(rep.outliers),
+        }
     return pd.DataFrame(rows).T
+
 
 def _stats_table(self):
     return pd.DataFrame({label: r.stats for label, r in self.results.items()})
+
 
 def _ranking_table(self):
     t = pd.DataFrame({label: r.stats for label, r in self.results.items()}).T
     t.insert(0, "rank", range(1, len(t) + 1))
     return t
 
+
 def _plot_equity(self):
     import matplotlib.pyplot as plt
+
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6), sharex=True, height_ratios=[3, 1])
-    for label, r in self.results.items(): ax1.plot(r.equity.index, r.equity.values, label=label, lw=1)
+    for label, r in self.results.items():
+        ax1.plot(r.equity.index, r.equity.values, label=label, lw=1)
     b = self.benchmark
     first = self.best
-    ax1.plot(b.index, first.init_cash * (1 + b).cumprod(), label=f"buy and hold {b.name}", lw=1, color="grey", alpha=0.7)
-    ax1.set_ylabel("equity"); ax1.legend(loc="upper left"); ax1.grid(alpha=0.3)
+    ax1.plot(
+        b.index, first.init_cash * (1 + b).cumprod(), label=f"buy and hold {b.name}", lw=1, color="grey", alpha=0.7
+    )
+    ax1.set_ylabel("equity")
+    ax1.legend(loc="upper left")
+    ax1.grid(alpha=0.3)
     dd = first.equity / first.equity.cummax().clip(lower=first.init_cash) - 1
-    ax2.fill_between(dd.index, dd.values, 0, color="crimson", alpha=0.5); ax2.set_ylabel("drawdown"); ax2.grid(alpha=0.3)
+    ax2.fill_between(dd.index, dd.values, 0, color="crimson", alpha=0.5)
+    ax2.set_ylabel("drawdown")
+    ax2.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(_fig_path(self, "equity.png"), dpi=110)
-    plt.close(fig)                # shown once, as the cell's result (not again by the inline backend)
+    plt.close(fig)  # shown once, as the cell's result (not again by the inline backend)
     return fig
+
 
 def monthly_returns(returns: pd.Series) -> pd.DataFrame:
     "Compounded returns by calendar month: a year x month table."
@@ -182,8 +334,10 @@ def monthly_returns(returns: pd.Series) -> pd.DataFrame:
     t.index.name, t.columns.name = "year", "month"
     return t.reindex(columns=range(1, 13))
 
+
 def _plot_monthly(self):
     import matplotlib.pyplot as plt
+
     t = monthly_returns(self.best.returns)
     fig, ax = plt.subplots(figsize=(11, 0.5 + 0.45 * len(t)))
     lim = np.nanmax(np.abs(t.values)) if np.isfinite(t.values).any() else 1
@@ -191,45 +345,71 @@ def _plot_monthly(self):
     ax.set_xticks(range(12), ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"])
     ax.set_yticks(range(len(t)), t.index)
     for (i, j), v in np.ndenumerate(t.values):
-        if np.isfinite(v): ax.text(j, i, f"{v:.1%}", ha="center", va="center", fontsize=8)
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.1%}", ha="center", va="center", fontsize=8)
     ax.set_title("monthly returns")
     fig.tight_layout()
     fig.savefig(_fig_path(self, "monthly_returns.png"), dpi=110)
     plt.close(fig)
     return fig
 
+
 def _trades_table(self, last: int = 200):
     t = self.best.trades
     return t.tail(last) if len(t) > last else t
 
+
 def _write_outputs(self) -> dict:
     "metrics.json, returns.csv and tearsheet.html in the output folder (each written atomically)."
     import quantstats as qs
+
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     out = self.output_dir
     out.mkdir(parents=True, exist_ok=True)
     r = self.best.returns
-    metrics = {"report": self.kind, "title": self.title, "timeframe": self.timeframe, "periods_per_year": self.ppy,
-               "stale": self.stale, "first_bar": r.index[0].isoformat(), "last_bar": r.index[-1].isoformat(),
-               **returns_metrics(r, self.ppy),
-               "backtest": {label: res.to_dict()["stats"] | {"final_equity": res.final_equity} for label, res in self.results.items()},
-               "overfit": getattr(self, "overfit_summary", None),
-               "settings": self.settings}
-    with atomic_write(out / "metrics.json", "w") as f: json.dump(metrics, f, indent=1, default=str)
-    with atomic_write(out / "returns.csv", "w") as f: r.rename("returns").to_csv(f, index_label="date")
-    naive = r.copy(); naive.index = naive.index.tz_convert(None)
-    bench = self.benchmark.copy(); bench.index = bench.index.tz_convert(None)
+    metrics = {
+        "report": self.kind,
+        "title": self.title,
+        "timeframe": self.timeframe,
+        "periods_per_year": self.ppy,
+        "stale": self.stale,
+        "first_bar": r.index[0].isoformat(),
+        "last_bar": r.index[-1].isoformat(),
+        **returns_metrics(r, self.ppy),
+        "backtest": {
+            label: res.to_dict()["stats"] | {"final_equity": res.final_equity} for label, res in self.results.items()
+        },
+        "overfit": getattr(self, "overfit_summary", None),
+        "settings": self.settings,
+    }
+    with atomic_write(out / "metrics.json", "w") as f:
+        json.dump(metrics, f, indent=1, default=str)
+    with atomic_write(out / "returns.csv", "w") as f:
+        r.rename("returns").to_csv(f, index_label="date")
+    naive = r.copy()
+    naive.index = naive.index.tz_convert(None)
+    bench = self.benchmark.copy()
+    bench.index = bench.index.tz_convert(None)
     tmp = out / ".tearsheet.tmp.html"
-    qs.reports.html(naive.rename(next(iter(self.results))), benchmark=bench, output=str(tmp), title=self.title,
-                    periods_per_year=int(round(self.ppy)))
+    qs.reports.html(
+        naive.rename(next(iter(self.results))),
+        benchmark=bench,
+        output=str(tmp),
+        title=self.title,
+        periods_per_year=int(round(self.ppy)),
+    )
     tmp.replace(out / "tearsheet.html")
     return {k: metrics[k] for k in ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "volatility")}
+
 
 def _daily(r: pd.Series) -> pd.Series:
     naive = r.set_axis(r.index.tz_convert(None))
     return (1 + naive).resample("1D").prod() - 1
 
-def _overfit(self, sweep_grid: str = "", n_trials: int = 1, wf_train: str = "", wf_test: str = "", metric: str = "sharpe"):
+
+def _overfit(
+    self, sweep_grid: str = "", n_trials: int = 1, wf_train: str = "", wf_test: str = "", metric: str = "sharpe"
+):
     "The 'Is it overfit?' section: DSR, PBO (when a selection was made), walk-forward summary, Monte Carlo bands."
     from IPython.display import Markdown, display
 
@@ -243,6 +423,7 @@ def _overfit(self, sweep_grid: str = "", n_trials: int = 1, wf_train: str = "", 
         trials_sharpe_variance,
         walk_forward,
     )
+
     best, frame = self.best, next(iter(self.frames.values()))
     strategy = next(iter(self.results))
     mom = sharpe_moments(best.returns)
@@ -260,52 +441,101 @@ def _overfit(self, sweep_grid: str = "", n_trials: int = 1, wf_train: str = "", 
         if 1 < n <= 400:
             matrix = returns_matrix(frame, strategy, grid, timeframe=self.timeframe)
             pbo_res = pbo(matrix.to_numpy(), n_splits=min(16, max(2, (len(matrix) // 2) // 2 * 2)))
-    else: n, var = max(int(n_trials), 1), 0.0
+    else:
+        n, var = max(int(n_trials), 1), 0.0
     out["deflated_sharpe"] = deflated_sharpe(mom["sr"], mom["n_obs"], mom["skew"], mom["kurtosis"], n, var)
     out.update(trials=n, trials_sr_var=var, sharpe_per_period=mom["sr"], skew=mom["skew"], kurtosis=mom["kurtosis"])
-    if pbo_res is not None: out.update(pbo=pbo_res.pbo, pbo_degradation_slope=pbo_res.degradation_slope, pbo_prob_oos_loss=pbo_res.prob_oos_loss)
+    if pbo_res is not None:
+        out.update(
+            pbo=pbo_res.pbo, pbo_degradation_slope=pbo_res.degradation_slope, pbo_prob_oos_loss=pbo_res.prob_oos_loss
+        )
     if wf_train and wf_test and self.kind != "portfolio":
         from tradelab.strategies import get_strategy
-        wf = walk_forward(frame, strategy, grid or get_strategy(strategy).default_grid, wf_train, wf_test, metric=metric,
-                          timeframe=self.timeframe)
-        out.update(walkforward_folds=len(wf.folds), walkforward_efficiency=wf.efficiency,
-                   walkforward_oos_return=float(wf.oos_equity.iloc[-1] / wf.oos_equity.iloc[0] - 1) if len(wf.oos_equity) else None)
+
+        wf = walk_forward(
+            frame,
+            strategy,
+            grid or get_strategy(strategy).default_grid,
+            wf_train,
+            wf_test,
+            metric=metric,
+            timeframe=self.timeframe,
+        )
+        out.update(
+            walkforward_folds=len(wf.folds),
+            walkforward_efficiency=wf.efficiency,
+            walkforward_oos_return=float(wf.oos_equity.iloc[-1] / wf.oos_equity.iloc[0] - 1)
+            if len(wf.oos_equity)
+            else None,
+        )
     closed = best.trades[best.trades.status == "closed"].ret
     bands = monte_carlo(closed, 10_000, seed=0).percentiles() if len(closed) >= 2 else None
-    if bands is not None: out["monte_carlo"] = {k: {p: float(v) for p, v in col.items()} for k, col in bands.items()}
+    if bands is not None:
+        out["monte_carlo"] = {k: {p: float(v) for p, v in col.items()} for k, col in bands.items()}
     self.overfit_summary = out
-    verdict = ("likely overfit" if out["deflated_sharpe"] < 0.5 or out.get("pbo", 0) > 0.5 else
-               "some evidence of skill" if out["deflated_sharpe"] < 0.95 else "strong evidence of skill")
-    display(Markdown(f"**Deflated Sharpe ratio {out['deflated_sharpe']:.2f}** over {n} trial(s)"
-                     + (f"; **PBO {out['pbo']:.2f}**" if "pbo" in out else "")
-                     + (f"; walk-forward efficiency {out['walkforward_efficiency']:.2f} over {out['walkforward_folds']} folds"
-                        if "walkforward_folds" in out else "") + f": {verdict}."))
+    verdict = (
+        "likely overfit"
+        if out["deflated_sharpe"] < 0.5 or out.get("pbo", 0) > 0.5
+        else "some evidence of skill"
+        if out["deflated_sharpe"] < 0.95
+        else "strong evidence of skill"
+    )
+    display(
+        Markdown(
+            f"**Deflated Sharpe ratio {out['deflated_sharpe']:.2f}** over {n} trial(s)"
+            + (f"; **PBO {out['pbo']:.2f}**" if "pbo" in out else "")
+            + (
+                f"; walk-forward efficiency {out['walkforward_efficiency']:.2f} over {out['walkforward_folds']} folds"
+                if "walkforward_folds" in out
+                else ""
+            )
+            + f": {verdict}."
+        )
+    )
     keys = [k for k in out if k != "monte_carlo"]
     display(pd.DataFrame({"value": [out[k] for k in keys]}, index=keys))
     return bands.rename(columns={"final_equity": "final equity (x start)"}) if bands is not None else None
 
+
 ReportContext.overfit = _overfit
 ReportContext.headline, ReportContext.quality_table, ReportContext.stats_table = _headline, _quality_table, _stats_table
-ReportContext.ranking_table, ReportContext.plot_equity, ReportContext.plot_monthly = _ranking_table, _plot_equity, _plot_monthly
+ReportContext.ranking_table, ReportContext.plot_equity, ReportContext.plot_monthly = (
+    _ranking_table,
+    _plot_equity,
+    _plot_monthly,
+)
 ReportContext.trades_table, ReportContext.write_outputs = _trades_table, _write_outputs
 
 # %% ../nbs/08_reports.ipynb #21eb5ef5
 class ReportError(TradelabError):
     "A report template failed while running."
 
+
 def templates() -> list[str]:
     "Names of the report templates shipped with tradelab."
     return sorted(p.stem for p in TEMPLATES.glob("*.ipynb"))
 
+
 def template_parameters(name: str) -> dict:
     "The template's parameters: {name: {'type': ..., 'default': ..., 'help': ...}} (papermill's own inspection)."
     import papermill as pm
-    path = TEMPLATES / f"{name}.ipynb"
-    if not path.exists(): raise BadInputError(f"no report template {name!r}; templates: {', '.join(templates())}")
-    return {k: {"type": v["inferred_type_name"], "default": v["default"], "help": v["help"]}
-            for k, v in pm.inspect_notebook(str(path)).items()}
 
-_CASTS = {"str": str, "float": float, "int": int, "bool": lambda v: v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes")}
+    path = TEMPLATES / f"{name}.ipynb"
+    if not path.exists():
+        raise BadInputError(f"no report template {name!r}; templates: {', '.join(templates())}")
+    return {
+        k: {"type": v["inferred_type_name"], "default": v["default"], "help": v["help"]}
+        for k, v in pm.inspect_notebook(str(path)).items()
+    }
+
+
+_CASTS = {
+    "str": str,
+    "float": float,
+    "int": int,
+    "bool": lambda v: v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes"),
+}
+
 
 def coerce_parameters(name: str, params: dict) -> dict:
     "Check names against the template and convert values (e.g. strings from the CLI) to the declared types."
@@ -314,29 +544,50 @@ def coerce_parameters(name: str, params: dict) -> dict:
     for k, v in params.items():
         if k not in spec:
             raise BadInputError(f"report {name!r} has no parameter {k!r}; its parameters: {', '.join(spec)}")
-        if k == "output_dir": raise BadInputError("output_dir is set by tradelab (the report folder); leave it out")
+        if k == "output_dir":
+            raise BadInputError("output_dir is set by tradelab (the report folder); leave it out")
         cast = _CASTS.get(spec[k]["type"], lambda x: x)
-        try: out[k] = cast(v) if not isinstance(v, (dict, list)) else json.dumps(v)
-        except (TypeError, ValueError): raise BadInputError(f"report parameter {k}={v!r} must be a {spec[k]['type']}") from None
+        try:
+            out[k] = cast(v) if not isinstance(v, (dict, list)) else json.dumps(v)
+        except (TypeError, ValueError):
+            raise BadInputError(f"report parameter {k}={v!r} must be a {spec[k]['type']}") from None
     return out
+
 
 def _slug(params: dict) -> str:
     parts = [str(params.get(k)) for k in ("symbol", "strategy") if params.get(k)]
-    if not parts and params.get("symbols"): parts = [str(params["symbols"])]
+    if not parts and params.get("symbols"):
+        parts = [str(params["symbols"])]
     s = re.sub(r"[^a-z0-9]+", "-", "_".join(parts).lower()).strip("-")
     return s[:60] or "default"
 
+
 class _RichBar:
     "A tqdm-shaped adapter so papermill's cell progress shows as a Rich progress bar."
-    def __init__(self, progress, task): self.progress, self.task = progress, task
-    def update(self, k=1): self.progress.advance(self.task, k)
-    def set_description(self, text): self.progress.update(self.task, description=text[:60])
-    def refresh(self): pass
-    def close(self): pass
+
+    def __init__(self, progress, task):
+        self.progress, self.task = progress, task
+
+    def update(self, k=1):
+        self.progress.advance(self.task, k)
+
+    def set_description(self, text):
+        self.progress.update(self.task, description=text[:60])
+
+    def refresh(self):
+        pass
+
+    def close(self):
+        pass
+
     @property
-    def n(self): return self.progress.tasks[0].completed
+    def n(self):
+        return self.progress.tasks[0].completed
+
     @n.setter
-    def n(self, value): self.progress.update(self.task, completed=value)
+    def n(self, value):
+        self.progress.update(self.task, completed=value)
+
 
 def _execute(src: Path, dest: Path, params: dict, progress: bool, cwd: Path):
     import papermill as pm
@@ -345,70 +596,110 @@ def _execute(src: Path, dest: Path, params: dict, progress: bool, cwd: Path):
 
     class RichEngine(NBClientEngine):
         @classmethod
-        def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False,
-                             autosave_cell_every=30, **kw):
-            man = NotebookExecutionManager(nb, output_path=output_path, progress_bar=False, log_output=log_output,
-                                           autosave_cell_every=autosave_cell_every)
+        def execute_notebook(
+            cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False, autosave_cell_every=30, **kw
+        ):
+            man = NotebookExecutionManager(
+                nb,
+                output_path=output_path,
+                progress_bar=False,
+                log_output=log_output,
+                autosave_cell_every=autosave_cell_every,
+            )
             if progress_bar:
-                p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
+                p = Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    transient=True,
+                )
                 p.start()
                 man.pbar = _RichBar(p, p.add_task("Executing report", total=len(nb.cells)))
             man.notebook_start()
-            try: cls.execute_managed_notebook(man, kernel_name, log_output=log_output, **kw)
+            try:
+                cls.execute_managed_notebook(man, kernel_name, log_output=log_output, **kw)
             finally:
-                if progress_bar: man.pbar.progress.stop()
+                if progress_bar:
+                    man.pbar.progress.stop()
                 man.pbar = None
                 man.notebook_complete()
             return man.nb
+
     papermill_engines.register("tradelab-rich", RichEngine)
-    pm.execute_notebook(str(src), str(dest), parameters=params, engine_name="tradelab-rich", progress_bar=progress,
-                        cwd=str(cwd), kernel_name="python3")
+    pm.execute_notebook(
+        str(src),
+        str(dest),
+        parameters=params,
+        engine_name="tradelab-rich",
+        progress_bar=progress,
+        cwd=str(cwd),
+        kernel_name="python3",
+    )
+
 
 def notebook_to_html(path: Path) -> str:
     "An executed notebook as standalone HTML with the code cells' inputs hidden."
     import nbformat
     from nbconvert import HTMLExporter
+
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     html, _ = exporter.from_notebook_node(nbformat.read(path, as_version=4))
     return html
 
+
 _USER_ERRORS = ("BadInputError", "ConfigError", "MissingDataError", "MergeConflictError", "DataError")
+
 
 def _literal(text):
     import ast
-    try: return ast.literal_eval(text)
-    except (ValueError, SyntaxError): return text
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
 
 def _check_data(name: str, params: dict, data_dir: Path):
     "Fail before any kernel starts or folder is made when the report's candles are not in the store."
     from tradelab.datastore import MissingDataError
+
     spec = template_parameters(name)
     value = lambda k: params[k] if k in params else _literal(spec[k]["default"]) if k in spec else None
     symbols = [value("symbol")] if "symbol" in spec else _json(value("symbols"), "symbols") if "symbols" in spec else []
-    if value("benchmark"): symbols.append(value("benchmark"))
+    if value("benchmark"):
+        symbols.append(value("benchmark"))
     store = CandleStore(data_dir)
     for s in symbols:
         if isinstance(s, str) and not store.exists(value("exchange"), s, value("timeframe")):
             raise MissingDataError(store.missing_message(value("exchange"), s, value("timeframe")))
 
+
 @contextmanager
 def _kernel_env(settings):
     "The report kernel starts in the report folder: hand it the absolute paths the user's directory meant."
     keys = {"TRADELAB_DATA_DIR": str(settings.data_dir), "TRADELAB_REPORTS_DIR": str(settings.reports_dir)}
-    if settings.db_url: keys["TRADELAB_DB_URL"] = settings.db_url
-    if settings.sample_dir: keys["TRADELAB_SAMPLE_DIR"] = str(settings.sample_dir)
+    if settings.db_url:
+        keys["TRADELAB_DB_URL"] = settings.db_url
+    if settings.sample_dir:
+        keys["TRADELAB_SAMPLE_DIR"] = str(settings.sample_dir)
     old = {k: os.environ.get(k) for k in keys}
     os.environ.update(keys)
-    try: yield
+    try:
+        yield
     finally:
         for k, v in old.items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = v
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
 
 def run_report(name: str, params: dict | None = None, reports_dir=None, progress: bool = True) -> Path:
     """Run a report template with papermill; returns the finished report folder. Relative paths (settings,
     `data_dir`, `reports_dir`) mean the directory this is called from, whatever directory the kernel runs in."""
     import papermill as pm
+
     settings = load_settings()
     params = coerce_parameters(name, dict(params or {}))
     if "data_dir" in template_parameters(name):
@@ -421,19 +712,28 @@ def run_report(name: str, params: dict | None = None, reports_dir=None, progress
     tmp.mkdir()
     try:
         with _kernel_env(settings):
-            _execute(TEMPLATES / f"{name}.ipynb", tmp / "report.ipynb", {**params, "output_dir": str(tmp.resolve())}, progress, tmp)
+            _execute(
+                TEMPLATES / f"{name}.ipynb",
+                tmp / "report.ipynb",
+                {**params, "output_dir": str(tmp.resolve())},
+                progress,
+                tmp,
+            )
     except pm.PapermillExecutionError as e:
-        if e.ename in _USER_ERRORS:                       # bad parameters or data found by the template: nothing is kept
+        if e.ename in _USER_ERRORS:  # bad parameters or data found by the template: nothing is kept
             shutil.rmtree(tmp, ignore_errors=True)
             raise BadInputError(f"report {name!r}: {e.evalue.strip()[:800]}") from None
         failed = root / f"{folder}_FAILED"
         tmp.rename(failed)
-        raise ReportError(f"report {name!r} failed in cell {e.exec_count}: {e.ename}: {e.evalue.strip()[:500]} "
-                          f"(the executed notebook is in {failed / 'report.ipynb'})") from None
+        raise ReportError(
+            f"report {name!r} failed in cell {e.exec_count}: {e.ename}: {e.evalue.strip()[:500]} "
+            f"(the executed notebook is in {failed / 'report.ipynb'})"
+        ) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    with atomic_write(tmp / "report.html", "w") as f: f.write(notebook_to_html(tmp / "report.ipynb"))
+    with atomic_write(tmp / "report.html", "w") as f:
+        f.write(notebook_to_html(tmp / "report.ipynb"))
     final = root / folder
     tmp.rename(final)
     return final

@@ -19,8 +19,22 @@ from .ohlcv import to_ohlcv
 __all__ = ['STAT_KEYS', 'equity_stats_nb', 'returns_stats', 'trade_stats', 'BacktestResult', 'common_frames', 'collect_stats']
 
 # %% ../nbs/03a_results.ipynb #e6e72c20
-STAT_KEYS = ["total_return", "cagr", "sharpe", "sortino", "calmar", "max_drawdown", "max_drawdown_duration",
-             "win_rate", "profit_factor", "expectancy", "exposure", "turnover", "trades"]
+STAT_KEYS = [
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "max_drawdown_duration",
+    "win_rate",
+    "profit_factor",
+    "expectancy",
+    "exposure",
+    "turnover",
+    "trades",
+]
+
 
 @njit(cache=True, nogil=True)
 def equity_stats_nb(eq, t, cash0, ppy):
@@ -33,16 +47,21 @@ def equity_stats_nb(eq, t, cash0, ppy):
         prev = eq[i]
         s1 += r
         s2 += r * r
-        if r < 0: neg2 += r * r
-        if eq[i] > peak: peak = eq[i]
+        if r < 0:
+            neg2 += r * r
+        if eq[i] > peak:
+            peak = eq[i]
         if eq[i] < peak:
             dd = eq[i] / peak - 1.0
-            if dd < mdd: mdd = dd
-            if start < 0: start = i - 1 if i > 0 else 0
+            if dd < mdd:
+                mdd = dd
+            if start < 0:
+                start = i - 1 if i > 0 else 0
         elif start >= 0:
             best = max(best, t[i] - t[start])
             start = -1
-    if start >= 0: best = max(best, t[n - 1] - t[start])
+    if start >= 0:
+        best = max(best, t[n - 1] - t[start])
     mean = s1 / n
     var = (s2 - s1 * mean) / (n - 1) if n > 1 else np.nan
     sd = np.sqrt(var) if var > 0 else 0.0
@@ -53,28 +72,43 @@ def equity_stats_nb(eq, t, cash0, ppy):
     sortino = mean / down * np.sqrt(ppy) if down > 0 else np.nan
     return total, cagr, sharpe, sortino, mdd, best
 
+
 def returns_stats(equity: pd.Series, init_cash: float, ppy: float) -> dict:
     "Return-based statistics of an equity curve valued at each bar's close."
-    if len(equity) == 0: raise BadInputError("the equity curve is empty")
+    if len(equity) == 0:
+        raise BadInputError("the equity curve is empty")
     idx = equity.index
-    total, cagr, sharpe, sortino, mdd, best = equity_stats_nb(equity.to_numpy(dtype="float64"), idx.asi8, float(init_cash), float(ppy))
+    total, cagr, sharpe, sortino, mdd, best = equity_stats_nb(
+        equity.to_numpy(dtype="float64"), idx.asi8, float(init_cash), float(ppy)
+    )
     days = best * pd.Timedelta(1, unit=idx.unit).value / 86_400e9
-    return {"total_return": total, "cagr": cagr, "sharpe": sharpe, "sortino": sortino,
-            "calmar": cagr / -mdd if mdd < 0 else np.nan, "max_drawdown": mdd, "max_drawdown_duration": float(days)}
+    return {
+        "total_return": total,
+        "cagr": cagr,
+        "sharpe": sharpe,
+        "sortino": sortino,
+        "calmar": cagr / -mdd if mdd < 0 else np.nan,
+        "max_drawdown": mdd,
+        "max_drawdown_duration": float(days),
+    }
+
 
 def trade_stats(trades: pd.DataFrame) -> dict:
     "Trade-based statistics over closed trades (open trades count in `trades` only)."
     pnl = trades.pnl.to_numpy()[trades.status.to_numpy() == "closed"] if len(trades) else np.array([])
     wins, losses = pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()
-    return {"win_rate": float((pnl > 0).mean()) if len(pnl) else np.nan,
-            "profit_factor": float(wins / losses) if losses > 0 else (np.inf if wins > 0 else np.nan),
-            "expectancy": float(pnl.mean()) if len(pnl) else np.nan,
-            "trades": int(len(trades))}
+    return {
+        "win_rate": float((pnl > 0).mean()) if len(pnl) else np.nan,
+        "profit_factor": float(wins / losses) if losses > 0 else (np.inf if wins > 0 else np.nan),
+        "expectancy": float(pnl.mean()) if len(pnl) else np.nan,
+        "trades": int(len(trades)),
+    }
 
 # %% ../nbs/03a_results.ipynb #13ef3b00
 @dataclass
 class BacktestResult:
     "What a backtest produced: stats, trades, equity and returns, plus the vectorbt portfolio."
+
     strategy: str
     params: dict
     costs: Costs
@@ -87,7 +121,8 @@ class BacktestResult:
     risk_events: list = field(default_factory=list)
 
     @property
-    def final_equity(self) -> float: return float(self.equity.iloc[-1])
+    def final_equity(self) -> float:
+        return float(self.equity.iloc[-1])
 
     @property
     def returns(self) -> pd.Series:
@@ -98,23 +133,44 @@ class BacktestResult:
     @property
     def fills(self) -> pd.DataFrame:
         """Every fill, in time order: time, side (buy/sell), price, qty, fee (and symbol for panels). These are the
-        executed orders themselves; a trade's `entry_price` is an average over its orders and may differ in the last bit."""
+        executed orders themselves; a trade's `entry_price` is an average over its orders and may differ in the
+        last bit."""
         cols = ["time", "side", "price", "qty", "fee"]
-        if self.portfolio is None:                           # the risk engine: fills from its trades
+        if self.portfolio is None:  # the risk engine: fills from its trades
             rows = []
             for t in self.trades.itertuples(index=False):
                 sym = {"symbol": t.symbol} if "symbol" in self.trades else {}
-                rows.append({**sym, "time": t.entry_time, "side": "buy", "price": t.entry_price, "qty": t.size, "fee": np.nan})
-                if t.status == "closed": rows.append({**sym, "time": t.exit_time, "side": "sell", "price": t.exit_price, "qty": t.size, "fee": np.nan})
+                rows.append(
+                    {**sym, "time": t.entry_time, "side": "buy", "price": t.entry_price, "qty": t.size, "fee": np.nan}
+                )
+                if t.status == "closed":
+                    rows.append(
+                        {
+                            **sym,
+                            "time": t.exit_time,
+                            "side": "sell",
+                            "price": t.exit_price,
+                            "qty": t.size,
+                            "fee": np.nan,
+                        }
+                    )
             df = pd.DataFrame(rows, columns=(["symbol"] if "symbol" in self.trades else []) + cols)
             return df.sort_values("time", kind="stable").reset_index(drop=True)
         o = self.portfolio.orders.values
-        o = o[np.lexsort((o["side"] == 0, o["idx"]))]        # by bar; on one bar sells before buys
+        o = o[np.lexsort((o["side"] == 0, o["idx"]))]  # by bar; on one bar sells before buys
         index = self.equity.index
-        df = pd.DataFrame({"time": index[o["idx"]], "side": np.where(o["side"] == 0, "buy", "sell"),
-                           "price": o["price"], "qty": o["size"], "fee": o["fees"]})
+        df = pd.DataFrame(
+            {
+                "time": index[o["idx"]],
+                "side": np.where(o["side"] == 0, "buy", "sell"),
+                "price": o["price"],
+                "qty": o["size"],
+                "fee": o["fees"],
+            }
+        )
         cols_ = self.portfolio.wrapper.columns
-        if len(cols_) > 1 and "symbol" in self.trades: df.insert(0, "symbol", np.asarray(cols_)[o["col"]])
+        if len(cols_) > 1 and "symbol" in self.trades:
+            df.insert(0, "symbol", np.asarray(cols_)[o["col"]])
         return df
 
     def to_dict(self, equity: bool = False) -> dict:
@@ -123,30 +179,63 @@ class BacktestResult:
         trades = []
         for t in self.trades.itertuples(index=False):
             closed = t.status == "closed"
-            trades.append({**({"symbol": t.symbol} if "symbol" in self.trades else {}), "entry_time": t.entry_time.isoformat(), "exit_time": t.exit_time.isoformat() if closed else None,
-                           "entry_price": t.entry_price, "exit_price": t.exit_price if closed else None,
-                           "size": t.size, "pnl": nan_to_none(t.pnl), "return": nan_to_none(t.ret),
-                           "status": t.status, "direction": t.direction})
-        fills = [{**({"symbol": f.symbol} if "symbol" in self.trades else {}), "time": f.time.isoformat(), "side": f.side,
-                  "price": float(f.price), "qty": float(f.qty), "fee": nan_to_none(float(f.fee))} for f in self.fills.itertuples(index=False)]
-        out = {"strategy": self.strategy, "params": self.params, "stats": {k: nan_to_none(v) for k, v in self.stats.items()},
-               "trades": trades, "fills": fills, "final_equity": self.final_equity, "initial_cash": self.init_cash}
+            trades.append(
+                {
+                    **({"symbol": t.symbol} if "symbol" in self.trades else {}),
+                    "entry_time": t.entry_time.isoformat(),
+                    "exit_time": t.exit_time.isoformat() if closed else None,
+                    "entry_price": t.entry_price,
+                    "exit_price": t.exit_price if closed else None,
+                    "size": t.size,
+                    "pnl": nan_to_none(t.pnl),
+                    "return": nan_to_none(t.ret),
+                    "status": t.status,
+                    "direction": t.direction,
+                }
+            )
+        fills = [
+            {
+                **({"symbol": f.symbol} if "symbol" in self.trades else {}),
+                "time": f.time.isoformat(),
+                "side": f.side,
+                "price": float(f.price),
+                "qty": float(f.qty),
+                "fee": nan_to_none(float(f.fee)),
+            }
+            for f in self.fills.itertuples(index=False)
+        ]
+        out = {
+            "strategy": self.strategy,
+            "params": self.params,
+            "stats": {k: nan_to_none(v) for k, v in self.stats.items()},
+            "trades": trades,
+            "fills": fills,
+            "final_equity": self.final_equity,
+            "initial_cash": self.init_cash,
+        }
         if equity or self.risk_events:
             out["equity"] = [[t.isoformat(), float(v)] for t, v in self.equity.items()]
             out["risk_events"] = [e.to_dict() for e in self.risk_events]
         return out
 
+
 def common_frames(data) -> tuple[bool, dict, pd.DatetimeIndex]:
     "(is it a panel, the frames in the OHLCV contract keyed by symbol ('' for a single frame), their common bars)."
     panel = isinstance(data, dict)
     frames = {k: (v if _is_contract(v) else to_ohlcv(v, k)) for k, v in (data.items() if panel else [("", data)])}
-    if not frames: raise BadInputError("the panel is empty: pass a dict of symbol -> OHLCV frame")
+    if not frames:
+        raise BadInputError("the panel is empty: pass a dict of symbol -> OHLCV frame")
     index = frames[next(iter(frames))].index
-    for f in list(frames.values())[1:]: index = index.intersection(f.index)
-    if len(index) < 2: raise BadInputError(f"need at least two (common) bars to backtest, got {len(index)}")
+    for f in list(frames.values())[1:]:
+        index = index.intersection(f.index)
+    if len(index) < 2:
+        raise BadInputError(f"need at least two (common) bars to backtest, got {len(index)}")
     return panel, frames, index
 
-def collect_stats(equity: pd.Series, trades: pd.DataFrame, cash: float, ppy: float, exposure: float, traded: float) -> dict:
+
+def collect_stats(
+    equity: pd.Series, trades: pd.DataFrame, cash: float, ppy: float, exposure: float, traded: float
+) -> dict:
     "All of `STAT_KEYS`: return and trade statistics, the exposure, and turnover (traded notional / mean equity)."
     stats = returns_stats(equity, cash, ppy)
     stats.update(trade_stats(trades))
@@ -154,6 +243,12 @@ def collect_stats(equity: pd.Series, trades: pd.DataFrame, cash: float, ppy: flo
     stats["turnover"] = float(traded / equity.mean())
     return {k: stats[k] for k in STAT_KEYS}
 
+
 def _is_contract(df) -> bool:
-    return (isinstance(df, pd.DataFrame) and list(df.columns) == ["open", "high", "low", "close", "volume"]
-            and isinstance(df.index, pd.DatetimeIndex) and df.index.is_monotonic_increasing and df.index.is_unique)
+    return (
+        isinstance(df, pd.DataFrame)
+        and list(df.columns) == ["open", "high", "low", "close", "volume"]
+        and isinstance(df.index, pd.DatetimeIndex)
+        and df.index.is_monotonic_increasing
+        and df.index.is_unique
+    )

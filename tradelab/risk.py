@@ -24,56 +24,76 @@ __all__ = ['LotRules', 'apply_lot', 'fixed_fractional', 'volatility_target', 'ke
 @dataclass(frozen=True)
 class LotRules:
     "An exchange's order-size rules: minimum quantity, quantity step, minimum notional."
+
     min_qty: float = 0.0
     step: float = 0.0
     min_notional: float = 0.0
 
+
 def apply_lot(units: float, price: float, lot: LotRules = LotRules()) -> float:
     "Round `units` down to the step; 0 when the result is below the minimum quantity or notional."
-    if not (units > 0 and price > 0) or not math.isfinite(units): return 0.0
-    if lot.step > 0: units = math.floor(units / lot.step + 1e-9) * lot.step
-    if units < lot.min_qty or units * price < lot.min_notional or units <= 0: return 0.0
+    if not (units > 0 and price > 0) or not math.isfinite(units):
+        return 0.0
+    if lot.step > 0:
+        units = math.floor(units / lot.step + 1e-9) * lot.step
+    if units < lot.min_qty or units * price < lot.min_notional or units <= 0:
+        return 0.0
     return units
+
 
 def fixed_fractional(equity: float, risk_fraction: float, price: float, stop_distance: float) -> float:
     "Units such that hitting a stop `stop_distance` (fraction of price) away loses `risk_fraction` of equity."
-    if not 0 < risk_fraction < 1: raise BadInputError(f"risk_fraction={risk_fraction!r} must be between 0 and 1 (0.01 = 1%)")
-    if not 0 < stop_distance < 1: raise BadInputError(f"stop_distance={stop_distance!r} must be between 0 and 1 (0.02 = 2%)")
+    if not 0 < risk_fraction < 1:
+        raise BadInputError(f"risk_fraction={risk_fraction!r} must be between 0 and 1 (0.01 = 1%)")
+    if not 0 < stop_distance < 1:
+        raise BadInputError(f"stop_distance={stop_distance!r} must be between 0 and 1 (0.02 = 2%)")
     return equity * risk_fraction / (price * stop_distance)
+
 
 def volatility_target(equity: float, target_vol: float, asset_vol: float, price: float) -> float:
     "Units whose position has annualised volatility `target_vol` of equity, given the asset's annualised volatility."
-    if not target_vol > 0: raise BadInputError(f"target_vol={target_vol!r} must be positive (0.2 = 20% a year)")
-    if not asset_vol > 0 or not math.isfinite(asset_vol): return 0.0
+    if not target_vol > 0:
+        raise BadInputError(f"target_vol={target_vol!r} must be positive (0.2 = 20% a year)")
+    if not asset_vol > 0 or not math.isfinite(asset_vol):
+        return 0.0
     return equity * target_vol / asset_vol / price
+
 
 def kelly_fraction(win_rate: float, win_loss_ratio: float, scale: float = 0.5, max_fraction: float = 1.0) -> float:
     "Kelly's fraction p - (1 - p) / b, scaled (0.5 = half-Kelly), clipped to [0, max_fraction]."
-    if not 0 <= win_rate <= 1: raise BadInputError(f"win_rate={win_rate!r} must be between 0 and 1")
-    if not win_loss_ratio > 0: raise BadInputError(f"win_loss_ratio={win_loss_ratio!r} must be positive (average win / average loss)")
+    if not 0 <= win_rate <= 1:
+        raise BadInputError(f"win_rate={win_rate!r} must be between 0 and 1")
+    if not win_loss_ratio > 0:
+        raise BadInputError(f"win_loss_ratio={win_loss_ratio!r} must be positive (average win / average loss)")
     f = win_rate - (1 - win_rate) / win_loss_ratio
     return float(min(max(scale * f, 0.0), max_fraction))
+
 
 def fixed_notional(notional: float, price: float) -> float:
     "Units worth `notional`."
     return notional / price
 
+
 def realised_vol(close: np.ndarray, window: int, ppy: float) -> float:
     "Annualised standard deviation of the last `window` simple returns."
-    c = np.asarray(close, float)[-(window + 1):]
-    if len(c) < 3: return float("nan")
+    c = np.asarray(close, float)[-(window + 1) :]
+    if len(c) < 3:
+        return float("nan")
     return float(np.std(np.diff(c) / c[:-1], ddof=1) * math.sqrt(ppy))
+
 
 def atr_vol(high, low, close, window: int, ppy: float) -> float:
     "Annualised volatility from the average true range over `window` bars, relative to the last close."
-    h, lo, c = (np.asarray(x, float)[-(window + 1):] for x in (high, low, close))
-    if len(c) < 3: return float("nan")
+    h, lo, c = (np.asarray(x, float)[-(window + 1) :] for x in (high, low, close))
+    if len(c) < 3:
+        return float("nan")
     tr = np.maximum.reduce([h[1:] - lo[1:], np.abs(h[1:] - c[:-1]), np.abs(lo[1:] - c[:-1])])
     return float(tr.mean() / c[-1] * math.sqrt(ppy))
 
 # %% ../nbs/07_risk.ipynb #439f4bd7
 class RiskConfig(BaseModel):
     "Sizing rule, position and portfolio limits, and circuit breakers. Every limit is off unless set."
+
     model_config = ConfigDict(extra="forbid")
     sizing: Literal["auto", "all_in", "fixed_fractional", "volatility", "kelly", "fixed_notional"] = "auto"
     risk_fraction: float = Field(0.01, gt=0, lt=1, description="fixed_fractional: equity risked per trade")
@@ -96,7 +116,9 @@ class RiskConfig(BaseModel):
     max_daily_loss: float | None = Field(None, gt=0, lt=1, description="halt entries for the rest of the UTC day")
     max_drawdown: float | None = Field(None, gt=0, lt=1, description="halt entries until reset_drawdown()")
     flatten_on_drawdown: bool = False
-    max_correlation: float | None = Field(None, gt=0, le=1, description="no entry correlated above this with a held position")
+    max_correlation: float | None = Field(
+        None, gt=0, le=1, description="no entry correlated above this with a held position"
+    )
     correlation_window: int = Field(100, ge=5)
 
     @model_validator(mode="after")
@@ -108,7 +130,8 @@ class RiskConfig(BaseModel):
         return self
 
     @property
-    def lot(self) -> LotRules: return LotRules(self.min_qty, self.qty_step, self.min_notional)
+    def lot(self) -> LotRules:
+        return LotRules(self.min_qty, self.qty_step, self.min_notional)
 
     @classmethod
     def from_yaml(cls, path) -> RiskConfig:
@@ -120,10 +143,13 @@ class RiskConfig(BaseModel):
         """Rules from a YAML file (optional) overridden by keyword options (`None` = not given), as the CLI's
         `--risk FILE --max-drawdown 0.1 ...` asks; a bad key or value names itself and where it came from."""
         from pydantic import ValidationError
+
         doc = (read_yaml(path, "risk file") or {}) if path else {}
-        if not isinstance(doc, dict): raise BadInputError(f"{path}: expected risk settings as key: value lines")
+        if not isinstance(doc, dict):
+            raise BadInputError(f"{path}: expected risk settings as key: value lines")
         given = {k: v for k, v in options.items() if v is not None}
-        try: return cls(**{**doc, **given})
+        try:
+            return cls(**{**doc, **given})
         except ValidationError as e:
             where = f"{path}" if path and not given else "risk options" if not path else f"{path} + risk options"
             raise BadInputError(f"{where}: " + "; ".join(validation_problems(e, default="risk"))) from None
@@ -132,17 +158,25 @@ class RiskConfig(BaseModel):
 @dataclass
 class RiskEvent:
     "A refusal or a breaker trip: when, which rule, and why."
+
     time: pd.Timestamp
     rule: str
     reason: str
     symbol: str | None = None
 
     def to_dict(self) -> dict:
-        return {"time": pd.Timestamp(self.time).isoformat(), "rule": self.rule, "reason": self.reason, "symbol": self.symbol}
+        return {
+            "time": pd.Timestamp(self.time).isoformat(),
+            "rule": self.rule,
+            "reason": self.reason,
+            "symbol": self.symbol,
+        }
+
 
 @dataclass
 class RiskManager:
     "Follows equity bar by bar, trips breakers, and sizes or refuses entries under a `RiskConfig`."
+
     config: RiskConfig = field(default_factory=RiskConfig)
     ppy: float = 8760.0
     peak: float = float("nan")
@@ -162,9 +196,11 @@ class RiskManager:
         "Call at each bar's open with the equity before any fill: rolls the UTC day over."
         day = pd.Timestamp(time).date()
         if day != self.day:
-            if self.daily_halt: self._event(time, "daily_loss", "new UTC day: daily-loss halt lifted")
+            if self.daily_halt:
+                self._event(time, "daily_loss", "new UTC day: daily-loss halt lifted")
             self.day, self.day_start, self.daily_halt = day, equity, False
-        if not self.peak == self.peak: self.peak = equity   # first bar
+        if not self.peak == self.peak:
+            self.peak = equity  # first bar
 
     def on_close(self, time: pd.Timestamp, equity: float) -> bool:
         "Call at each bar's close; returns True when positions must be flattened (drawdown with flatten, or kill)."
@@ -172,19 +208,29 @@ class RiskManager:
         self.peak = max(self.peak, equity) if self.peak == self.peak else equity
         if c.max_daily_loss and not self.daily_halt and equity <= self.day_start * (1 - c.max_daily_loss):
             self.daily_halt = True
-            self._event(time, "daily_loss", f"equity {equity:,.2f} is {1 - equity / self.day_start:.2%} below the day's start "
-                        f"{self.day_start:,.2f} (limit {c.max_daily_loss:.2%}): no new entries until the next UTC day")
+            self._event(
+                time,
+                "daily_loss",
+                f"equity {equity:,.2f} is {1 - equity / self.day_start:.2%} below the day's start "
+                f"{self.day_start:,.2f} (limit {c.max_daily_loss:.2%}): no new entries until the next UTC day",
+            )
         if c.max_drawdown and not self.drawdown_halt and equity <= self.peak * (1 - c.max_drawdown):
             self.drawdown_halt = True
-            self._event(time, "max_drawdown", f"equity {equity:,.2f} is {1 - equity / self.peak:.2%} below its peak {self.peak:,.2f} "
-                        f"(limit {c.max_drawdown:.2%}): entries halted{' and positions flattened' if c.flatten_on_drawdown else ''} "
-                        "until reset_drawdown()")
+            self._event(
+                time,
+                "max_drawdown",
+                f"equity {equity:,.2f} is {1 - equity / self.peak:.2%} below its peak {self.peak:,.2f} "
+                f"(limit {c.max_drawdown:.2%}): entries halted"
+                + (" and positions flattened" if c.flatten_on_drawdown else "")
+                + " until reset_drawdown()",
+            )
         return self.killed or (self.drawdown_halt and c.flatten_on_drawdown)
 
     def reset_drawdown(self, time=None, equity: float | None = None):
         "Re-arm the drawdown breaker (the peak restarts from `equity`)."
         self.drawdown_halt = False
-        if equity is not None: self.peak = equity
+        if equity is not None:
+            self.peak = equity
         self._event(time or pd.Timestamp.now(tz="UTC"), "max_drawdown", "drawdown breaker reset by an explicit call")
 
     def kill(self, time=None, reason: str = "kill switch"):
@@ -196,97 +242,156 @@ class RiskManager:
         self.killed = False
         self._event(time or pd.Timestamp.now(tz="UTC"), "kill_switch", "trading re-enabled")
 
-    def check_entry(self, time, symbol: str, held: dict[str, float], closes: dict[str, np.ndarray] | None = None) -> str | None:
+    def check_entry(
+        self, time, symbol: str, held: dict[str, float], closes: dict[str, np.ndarray] | None = None
+    ) -> str | None:
         "None when `symbol` may be entered now, else the reason it may not (also recorded as an event)."
         c = self.config
         why = None
-        if self.killed: why = ("kill_switch", "kill switch is on")
-        elif self.drawdown_halt: why = ("max_drawdown", "drawdown breaker tripped: entries halted until reset")
-        elif self.daily_halt: why = ("daily_loss", "daily loss limit hit: entries halted until the next UTC day")
+        if self.killed:
+            why = ("kill_switch", "kill switch is on")
+        elif self.drawdown_halt:
+            why = ("max_drawdown", "drawdown breaker tripped: entries halted until reset")
+        elif self.daily_halt:
+            why = ("daily_loss", "daily loss limit hit: entries halted until the next UTC day")
         elif c.max_open_positions and sum(1 for v in held.values() if v) >= c.max_open_positions:
             why = ("max_open_positions", f"{c.max_open_positions} positions already open (limit)")
         elif c.max_correlation and closes is not None and symbol in closes:
             mine = _returns_tail(closes[symbol], c.correlation_window)
             for other, units in held.items():
-                if not units or other == symbol or other not in closes: continue
+                if not units or other == symbol or other not in closes:
+                    continue
                 theirs = _returns_tail(closes[other], c.correlation_window)
                 k = min(len(mine), len(theirs))
                 if k >= 5:
                     rho = float(np.corrcoef(mine[-k:], theirs[-k:])[0, 1])
                     if rho > c.max_correlation:
-                        why = ("max_correlation", f"{symbol} return correlation with held {other} is {rho:.2f} over "
-                                                  f"{k} bars (limit {c.max_correlation:.2f})")
+                        why = (
+                            "max_correlation",
+                            f"{symbol} return correlation with held {other} is {rho:.2f} over "
+                            f"{k} bars (limit {c.max_correlation:.2f})",
+                        )
                         break
-        if why is None: return None
+        if why is None:
+            return None
         self._event(time, why[0], why[1], symbol)
         return why[1]
 
-    def size(self, time, symbol: str, price: float, equity: float, cash: float, gross: float, fees: float,
-             n_symbols: int = 1, init_cash: float | None = None, high=None, low=None, close=None) -> float:
-        "Units to buy at `price` under the sizing rule, caps, available cash and lot rules (0 = refused, with an event)."
+    def size(
+        self,
+        time,
+        symbol: str,
+        price: float,
+        equity: float,
+        cash: float,
+        gross: float,
+        fees: float,
+        n_symbols: int = 1,
+        init_cash: float | None = None,
+        high=None,
+        low=None,
+        close=None,
+    ) -> float:
+        "Units to buy at `price` under the sizing rule, caps, available cash and lot rules (0 = refused, with an event)"
         c = self.config
         rule = c.sizing if c.sizing != "auto" else ("all_in" if n_symbols == 1 else "fixed_notional")
-        if rule == "all_in": units = cash / (price * (1 + fees))
-        elif rule == "fixed_notional": units = fixed_notional(c.notional or (init_cash or equity) / n_symbols, price)
-        elif rule == "fixed_fractional": units = fixed_fractional(equity, c.risk_fraction, price, c.stop_distance)
-        elif rule == "kelly": units = kelly_fraction(c.kelly_win_rate, c.kelly_win_loss_ratio, c.kelly_scale, c.kelly_max_fraction) * equity / price
+        if rule == "all_in":
+            units = cash / (price * (1 + fees))
+        elif rule == "fixed_notional":
+            units = fixed_notional(c.notional or (init_cash or equity) / n_symbols, price)
+        elif rule == "fixed_fractional":
+            units = fixed_fractional(equity, c.risk_fraction, price, c.stop_distance)
+        elif rule == "kelly":
+            units = (
+                kelly_fraction(c.kelly_win_rate, c.kelly_win_loss_ratio, c.kelly_scale, c.kelly_max_fraction)
+                * equity
+                / price
+            )
         else:
-            vol = atr_vol(high, low, close, c.vol_window, self.ppy) if c.vol_method == "atr" else realised_vol(close, c.vol_window, self.ppy)
+            vol = (
+                atr_vol(high, low, close, c.vol_window, self.ppy)
+                if c.vol_method == "atr"
+                else realised_vol(close, c.vol_window, self.ppy)
+            )
             units = volatility_target(equity, c.target_vol, vol, price)
         capped = [("sizing", units)]
-        if c.max_position_fraction: capped.append(("max_position_fraction", c.max_position_fraction * equity / price))
-        if c.max_position_notional: capped.append(("max_position_notional", c.max_position_notional / price))
-        if c.max_gross_exposure: capped.append(("max_gross_exposure", max(c.max_gross_exposure * equity - gross, 0.0) / price))
+        if c.max_position_fraction:
+            capped.append(("max_position_fraction", c.max_position_fraction * equity / price))
+        if c.max_position_notional:
+            capped.append(("max_position_notional", c.max_position_notional / price))
+        if c.max_gross_exposure:
+            capped.append(("max_gross_exposure", max(c.max_gross_exposure * equity - gross, 0.0) / price))
         capped.append(("cash", max(cash, 0.0) / (price * (1 + fees))))
         binding, units = min(capped, key=lambda kv: kv[1])
         final = apply_lot(units, price, c.lot)
         if final <= 0:
-            why = (f"{binding} leaves {units:.8g} units at {price:,.2f}" if binding != "sizing" else f"the {rule} rule sizes {units:.8g} units")
-            self._event(time, "min_order", f"no order: {why}, below the minimum order (min_qty {c.min_qty}, "
-                                           f"min_notional {c.min_notional})", symbol)
+            why = (
+                f"{binding} leaves {units:.8g} units at {price:,.2f}"
+                if binding != "sizing"
+                else f"the {rule} rule sizes {units:.8g} units"
+            )
+            self._event(
+                time,
+                "min_order",
+                f"no order: {why}, below the minimum order (min_qty {c.min_qty}, min_notional {c.min_notional})",
+                symbol,
+            )
         return final
 
+
 def _returns_tail(close: np.ndarray, window: int) -> np.ndarray:
-    c = np.asarray(close, float)[-(window + 1):]
+    c = np.asarray(close, float)[-(window + 1) :]
     return np.diff(c) / c[:-1]
 
 # %% ../nbs/07_risk.ipynb #712dac69
 def _z(alpha: float) -> float:
     from scipy.stats import norm
+
     return float(norm.ppf(alpha))
+
 
 def _cf_quantile(z: np.ndarray | float, s: float, k: float):
     "Cornish-Fisher expansion of a standard normal quantile `z` with skewness `s` and excess kurtosis `k`."
     return z + (z**2 - 1) * s / 6 + (z**3 - 3 * z) * k / 24 - (2 * z**3 - 5 * z) * s**2 / 36
 
+
 def value_at_risk(returns, confidence: float = 0.95, method: str = "historical") -> float:
     "VaR as a return (negative = loss): historical, gaussian or cornish_fisher."
     r = np.asarray(pd.Series(returns).dropna(), float)
-    if not 0.5 < confidence < 1: raise BadInputError(f"confidence={confidence!r} must be between 0.5 and 1 (0.95 = 95%)")
+    if not 0.5 < confidence < 1:
+        raise BadInputError(f"confidence={confidence!r} must be between 0.5 and 1 (0.95 = 95%)")
     alpha = 1 - confidence
     mu, sd = r.mean(), r.std(ddof=1)
-    if method == "historical": return float(np.quantile(r, alpha))
-    if method == "gaussian": return float(mu + sd * _z(alpha))
+    if method == "historical":
+        return float(np.quantile(r, alpha))
+    if method == "gaussian":
+        return float(mu + sd * _z(alpha))
     if method == "cornish_fisher":
         from scipy.stats import kurtosis, skew
+
         return float(mu + sd * _cf_quantile(_z(alpha), skew(r), kurtosis(r)))
     raise BadInputError(f"method={method!r}; use historical, gaussian or cornish_fisher")
+
 
 def conditional_value_at_risk(returns, confidence: float = 0.95, method: str = "historical") -> float:
     "CVaR (expected shortfall): the mean return in the worst (1 - confidence) of cases."
     from scipy.stats import norm
+
     r = np.asarray(pd.Series(returns).dropna(), float)
     alpha = 1 - confidence
     mu, sd = r.mean(), r.std(ddof=1)
     if method == "historical":
         q = np.quantile(r, alpha)
         return float(r[r <= q].mean())
-    if method == "gaussian": return float(mu - sd * norm.pdf(_z(alpha)) / alpha)
+    if method == "gaussian":
+        return float(mu - sd * norm.pdf(_z(alpha)) / alpha)
     if method == "cornish_fisher":
         from scipy.stats import kurtosis, skew
-        u = (np.arange(2000) + 0.5) / 2000 * alpha                # midpoints of the tail (0, alpha)
+
+        u = (np.arange(2000) + 0.5) / 2000 * alpha  # midpoints of the tail (0, alpha)
         return float(mu + sd * _cf_quantile(norm.ppf(u), skew(r), kurtosis(r)).mean())
     raise BadInputError(f"method={method!r}; use historical, gaussian or cornish_fisher")
+
 
 def beta_correlation(returns, benchmark) -> dict:
     "Beta and correlation of returns against a benchmark (aligned on common times)."
@@ -296,14 +401,20 @@ def beta_correlation(returns, benchmark) -> dict:
     cov = np.cov(a, b, ddof=1)
     return {"beta": float(cov[0, 1] / cov[1, 1]), "correlation": float(np.corrcoef(a, b)[0, 1])}
 
+
 def rolling_correlations(closes: pd.DataFrame, window: int = 100) -> pd.DataFrame:
     "Rolling correlation matrix of a universe's returns on their common bars: MultiIndex (time, symbol) x symbol."
     return closes.dropna().pct_change().rolling(window).corr()
 
+
 def risk_contributions(weights, cov) -> pd.Series:
     "Each position's contribution to portfolio volatility (they sum to the portfolio volatility)."
     w = pd.Series(weights, dtype=float)
-    cov = cov.loc[w.index, w.index] if isinstance(cov, pd.DataFrame) else pd.DataFrame(np.asarray(cov, float), w.index, w.index)
+    cov = (
+        cov.loc[w.index, w.index]
+        if isinstance(cov, pd.DataFrame)
+        else pd.DataFrame(np.asarray(cov, float), w.index, w.index)
+    )
     sigma_w = cov.to_numpy() @ w.to_numpy()
     vol = math.sqrt(float(w.to_numpy() @ sigma_w))
     return pd.Series(w.to_numpy() * sigma_w / vol, index=w.index, name="risk_contribution")

@@ -19,8 +19,16 @@ from .strategies import get_strategy
 __all__ = ['backtest_with_risk']
 
 # %% ../nbs/07a_risk_backtest.ipynb #b15e2968
-def backtest_with_risk(data, strategy, params=None, costs: Costs | None = None, cash: float = 10_000.0,
-                       risk: RiskConfig | None = None, timeframe: str | None = None, calendar: str = "crypto") -> BacktestResult:
+def backtest_with_risk(
+    data,
+    strategy,
+    params=None,
+    costs: Costs | None = None,
+    cash: float = 10_000.0,
+    risk: RiskConfig | None = None,
+    timeframe: str | None = None,
+    calendar: str = "crypto",
+) -> BacktestResult:
     "Backtest with sizing rules, limits and circuit breakers applied bar by bar."
     st, costs, risk = get_strategy(strategy), costs or Costs(), risk or RiskConfig()
     panel, frames, index = common_frames(data)
@@ -28,39 +36,58 @@ def backtest_with_risk(data, strategy, params=None, costs: Costs | None = None, 
     params = st.validate_params(params)
     syms = list(frames)
     m, n = len(syms), len(index)
-    OPEN, H, L, C = (np.column_stack([frames[s].loc[index, c].to_numpy(float) for s in syms]) for c in ("open", "high", "low", "close"))
+    OPEN, H, L, C = (
+        np.column_stack([frames[s].loc[index, c].to_numpy(float) for s in syms])
+        for c in ("open", "high", "low", "close")
+    )
     E, X = np.zeros((n, m), bool), np.zeros((n, m), bool)
     for j, s in enumerate(syms):
         sig = st.signals(frames[s].loc[index], **params)
-        if sig.has_short: raise BadInputError("risk backtests trade long only; drop the short signals (e.g. short=False)")
+        if sig.has_short:
+            raise BadInputError("risk backtests trade long only; drop the short signals (e.g. short=False)")
         E[:, j], X[:, j] = sig.entries.to_numpy(), sig.exits.to_numpy()
     ppy = periods_per_year(timeframe, calendar)
     mgr = RiskManager(risk, ppy)
     fees = costs.fees
     units, cash_ = np.zeros(m), float(cash)
-    entry = [None] * m                       # (bar, price, cost, fee) of the open position
+    entry = [None] * m  # (bar, price, cost, fee) of the open position
     pend_in, pend_out = np.zeros(m, bool), np.zeros(m, bool)
     equity, held_any, notional, trades = np.empty(n), np.zeros(n, bool), 0.0, []
     label = lambda j: syms[j] if panel else None
     for i in range(n):
         t = index[i]
         mgr.start_bar(t, cash_ + float(units @ OPEN[i]))
-        for j in np.flatnonzero(pend_out & (units > 0)):          # exits first: they free cash
+        for j in np.flatnonzero(pend_out & (units > 0)):  # exits first: they free cash
             price = costs.fill_price(OPEN[i, j], -1)
             proceeds = units[j] * price
             fee = costs.fee(proceeds)
             cash_ += proceeds - fee
             b, p0, cost, fee0 = entry[j]
             pnl = proceeds - fee - cost
-            trades.append((label(j), index[b], t, p0, price, units[j], fee0 + fee, pnl, pnl / (units[j] * p0), "closed"))
+            trades.append(
+                (label(j), index[b], t, p0, price, units[j], fee0 + fee, pnl, pnl / (units[j] * p0), "closed")
+            )
             notional += proceeds
             units[j], entry[j] = 0.0, None
         for j in np.flatnonzero(pend_in & (units == 0)):
             price = costs.fill_price(OPEN[i, j], +1)
             gross = float(np.abs(units) @ OPEN[i])
-            q = mgr.size(t, syms[j] or "asset", price, equity=cash_ + float(units @ OPEN[i]), cash=cash_, gross=gross, fees=fees,
-                         n_symbols=m, init_cash=float(cash), high=H[:i, j], low=L[:i, j], close=C[:i, j])
-            if q <= 0: continue
+            q = mgr.size(
+                t,
+                syms[j] or "asset",
+                price,
+                equity=cash_ + float(units @ OPEN[i]),
+                cash=cash_,
+                gross=gross,
+                fees=fees,
+                n_symbols=m,
+                init_cash=float(cash),
+                high=H[:i, j],
+                low=L[:i, j],
+                close=C[:i, j],
+            )
+            if q <= 0:
+                continue
             fee = costs.fee(q * price)
             cash_ -= q * price + fee
             units[j], entry[j] = q, (i, price, q * price + fee, fee)
@@ -72,17 +99,20 @@ def backtest_with_risk(data, strategy, params=None, costs: Costs | None = None, 
         held = {syms[j]: units[j] for j in range(m)}
         closes = {syms[j]: C[: i + 1, j] for j in range(m)} if risk.max_correlation else None
         for j in range(m):
-            if units[j] > 0 and (X[i, j] or flatten): pend_out[j] = True
+            if units[j] > 0 and (X[i, j] or flatten):
+                pend_out[j] = True
             elif units[j] == 0 and E[i, j] and not flatten:
-                if mgr.check_entry(t, syms[j] or "asset", held, closes) is None: pend_in[j] = True
-    for j in np.flatnonzero(units > 0):                         # still open at the end: valued at the last close
+                if mgr.check_entry(t, syms[j] or "asset", held, closes) is None:
+                    pend_in[j] = True
+    for j in np.flatnonzero(units > 0):  # still open at the end: valued at the last close
         b, p0, cost, fee0 = entry[j]
         pnl = units[j] * C[-1, j] - cost
         trades.append((label(j), index[b], index[-1], p0, np.nan, units[j], fee0, pnl, pnl / (units[j] * p0), "open"))
     cols = ["symbol", "entry_time", "exit_time", "entry_price", "exit_price", "size", "fees", "pnl", "ret", "status"]
     tr = pd.DataFrame(trades, columns=cols).sort_values("entry_time", kind="stable").reset_index(drop=True)
     tr.insert(len(cols) - 1, "direction", "long")
-    if not panel: tr = tr.drop(columns="symbol")
+    if not panel:
+        tr = tr.drop(columns="symbol")
     eq = pd.Series(equity, index=index, name="equity")
     stats = collect_stats(eq, tr, float(cash), ppy, held_any.mean(), notional)
     return BacktestResult(st.name, params, costs, float(cash), eq, tr, stats, timeframe, None, list(mgr.events))

@@ -37,32 +37,38 @@ __all__ = ['RunSpec', 'ReplayFeed', 'PollingFeed', 'BarBuffer', 'Runner', 'cance
 @dataclass
 class RunSpec:
     "Everything that defines a run (see `tradelab run --help`)."
+
     strategy: str
     exchange: str
     symbol: str
     timeframe: str
     params: dict = field(default_factory=dict)
-    feed: str = "replay"                 # replay | ccxt | alpaca
-    broker: str = "paper"                # paper | ccxt | alpaca
+    feed: str = "replay"  # replay | ccxt | alpaca
+    broker: str = "paper"  # paper | ccxt | alpaca
     start: str | None = None
     end: str | None = None
-    speed: float | None = None           # multiple of real time for replays; None = as fast as possible
+    speed: float | None = None  # multiple of real time for replays; None = as fast as possible
     cash: float = 10_000.0
     fees: float = 0.001
     slippage: float = 0.0
-    window: int = 1000                   # bars of history the strategy sees at each decision
-    warmup: int | None = None            # bars before the first traded bar (default: 0 for replays, `window` live)
+    window: int = 1000  # bars of history the strategy sees at each decision
+    warmup: int | None = None  # bars before the first traded bar (default: 0 for replays, `window` live)
     risk: dict = field(default_factory=dict)
     cancel_on_stop: bool = False
-    stale_after: float = 3.0             # the feed is stale after this many timeframes without a new bar
-    poll_seconds: float | None = None    # live feeds: how often to ask for new bars (default: timeframe / 20, 1-30 s)
+    stale_after: float = 3.0  # the feed is stale after this many timeframes without a new bar
+    poll_seconds: float | None = None  # live feeds: how often to ask for new bars (default: timeframe / 20, 1-30 s)
 
     def __post_init__(self):
-        if self.feed not in ("replay", "ccxt", "alpaca"): raise BadInputError(f"--feed {self.feed!r}: use replay, ccxt or alpaca")
-        if self.broker not in ("paper", "ccxt", "alpaca"): raise BadInputError(f"--broker {self.broker!r}: use paper, ccxt or alpaca")
-        if self.window < 2: raise BadInputError(f"--window {self.window}: the strategy needs at least 2 bars")
-        if self.speed is not None and not self.speed > 0: raise BadInputError(f"--speed {self.speed}: use a positive multiple of real time, or max")
-        if self.feed == "replay" and self.start is None: raise BadInputError("a replay needs --start (and usually --end)")
+        if self.feed not in ("replay", "ccxt", "alpaca"):
+            raise BadInputError(f"--feed {self.feed!r}: use replay, ccxt or alpaca")
+        if self.broker not in ("paper", "ccxt", "alpaca"):
+            raise BadInputError(f"--broker {self.broker!r}: use paper, ccxt or alpaca")
+        if self.window < 2:
+            raise BadInputError(f"--window {self.window}: the strategy needs at least 2 bars")
+        if self.speed is not None and not self.speed > 0:
+            raise BadInputError(f"--speed {self.speed}: use a positive multiple of real time, or max")
+        if self.feed == "replay" and self.start is None:
+            raise BadInputError("a replay needs --start (and usually --end)")
         self.step = timeframe_to_timedelta(self.timeframe)
         st = get_strategy(self.strategy)
         self.params = st.validate_params(self.params)
@@ -71,14 +77,32 @@ class RunSpec:
 
     @property
     def identity(self) -> dict:
-        keys = ("strategy", "params", "exchange", "symbol", "timeframe", "feed", "broker", "start", "cash", "fees", "slippage", "risk")
+        keys = (
+            "strategy",
+            "params",
+            "exchange",
+            "symbol",
+            "timeframe",
+            "feed",
+            "broker",
+            "start",
+            "cash",
+            "fees",
+            "slippage",
+            "risk",
+        )
         d = {k: getattr(self, k) for k in keys}
         d["start"] = utc_timestamp(self.start).isoformat() if self.start else None
         return d
 
     @property
     def run_id(self) -> str:
-        return "run-" + hashlib.blake2b(json.dumps(self.identity, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
+        return (
+            "run-"
+            + hashlib.blake2b(
+                json.dumps(self.identity, sort_keys=True, default=str).encode(), digest_size=8
+            ).hexdigest()
+        )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, default=str)
@@ -86,38 +110,65 @@ class RunSpec:
 # %% ../nbs/11_runner.ipynb #b0761276
 class ReplayFeed:
     "Stored bars, as fast as possible or at `speed` x real time."
+
     kind = "replay"
 
-    def __init__(self, bars: pd.DataFrame, timeframe: str, speed: float | None = None, sleep=time.sleep, clock=time.monotonic):
-        self.bars, self.step, self.speed, self.sleep, self.clock = bars, timeframe_to_timedelta(timeframe), speed, sleep, clock
+    def __init__(
+        self, bars: pd.DataFrame, timeframe: str, speed: float | None = None, sleep=time.sleep, clock=time.monotonic
+    ):
+        self.bars, self.step, self.speed, self.sleep, self.clock = (
+            bars,
+            timeframe_to_timedelta(timeframe),
+            speed,
+            sleep,
+            clock,
+        )
         self.i, self.t0, self.reconnects = 0, None, 0
 
     def skip_through(self, last) -> None:
         "Continue after bar time `last` (a resumed run)."
-        if last is not None: self.i = int(self.bars.index.searchsorted(last, side="right"))
+        if last is not None:
+            self.i = int(self.bars.index.searchsorted(last, side="right"))
 
     @property
-    def done(self) -> bool: return self.i >= len(self.bars)
+    def done(self) -> bool:
+        return self.i >= len(self.bars)
 
     def next_bar(self, timeout: float = 1.0):
-        if self.done: return None
+        if self.done:
+            return None
         if self.speed:
-            if self.t0 is None: self.t0 = (self.clock(), self.bars.index[self.i])
+            if self.t0 is None:
+                self.t0 = (self.clock(), self.bars.index[self.i])
             due = self.t0[0] + (self.bars.index[self.i] - self.t0[1]).total_seconds() / self.speed
             wait = due - self.clock()
             if wait > timeout:
-                self.sleep(timeout); return None
-            if wait > 0: self.sleep(wait)
+                self.sleep(timeout)
+                return None
+            if wait > 0:
+                self.sleep(wait)
         t, row = self.bars.index[self.i], self.bars.iloc[self.i]
         self.i += 1
         return t, row
 
-    def is_stale(self, stale_after: float) -> bool: return False
+    def is_stale(self, stale_after: float) -> bool:
+        return False
+
 
 class PollingFeed:
     "Closed bars polled from a `CcxtSource` or `AlpacaSource`."
-    def __init__(self, source, symbol: str, timeframe: str, poll_seconds: float | None = None, kind: str = "ccxt",
-                 now=lambda: pd.Timestamp.now(tz="UTC"), sleep=time.sleep, log=None):
+
+    def __init__(
+        self,
+        source,
+        symbol: str,
+        timeframe: str,
+        poll_seconds: float | None = None,
+        kind: str = "ccxt",
+        now=lambda: pd.Timestamp.now(tz="UTC"),
+        sleep=time.sleep,
+        log=None,
+    ):
         self.source, self.symbol, self.timeframe, self.kind = source, symbol, timeframe, kind
         self.step = timeframe_to_timedelta(timeframe)
         self.poll = poll_seconds or min(30.0, max(1.0, self.step.total_seconds() / 20))
@@ -127,17 +178,22 @@ class PollingFeed:
 
     def history(self, n: int) -> pd.DataFrame:
         "The last `n` closed bars (warm-up), fetched once at start."
-        if n <= 0: return pd.DataFrame(columns=OHLCV_COLUMNS, dtype=float)
+        if n <= 0:
+            return pd.DataFrame(columns=OHLCV_COLUMNS, dtype=float)
         return self._fetch(self.now() - self.step * (n + 1))
 
     def skip_through(self, last) -> None:
-        if last is not None: self.last = pd.Timestamp(last)
+        if last is not None:
+            self.last = pd.Timestamp(last)
 
     def _fetch(self, start) -> pd.DataFrame:
-        try: df = self.source.fetch(self.symbol, self.timeframe, start=start, progress=False)
+        try:
+            df = self.source.fetch(self.symbol, self.timeframe, start=start, progress=False)
         except DataError as e:
             self.reconnects += 1
-            self.log.warning("feed poll failed; will retry", extra={"error": str(e)[:300], "reconnects": self.reconnects})
+            self.log.warning(
+                "feed poll failed; will retry", extra={"error": str(e)[:300], "reconnects": self.reconnects}
+            )
             return None
         return df
 
@@ -148,7 +204,8 @@ class PollingFeed:
             df = self._fetch(start)
             if df is not None:
                 for t, row in df.iterrows():
-                    if self.last is None or t > self.last: self.queue.append((t, row))
+                    if self.last is None or t > self.last:
+                        self.queue.append((t, row))
         if self.queue:
             t, row = self.queue.popleft()
             self.last = t
@@ -163,48 +220,72 @@ class PollingFeed:
 # %% ../nbs/11_runner.ipynb #058771e5
 class BarBuffer:
     "The trailing bars the strategy sees: arrays that grow by appending, sliced into a DataFrame."
+
     def __init__(self, capacity: int = 4096):
-        self.t = np.empty(capacity, "int64"); self.v = np.empty((capacity, 5)); self.n = 0
+        self.t = np.empty(capacity, "int64")
+        self.v = np.empty((capacity, 5))
+        self.n = 0
 
     def append(self, t: pd.Timestamp, row) -> None:
         if self.n == len(self.t):
-            self.t = np.concatenate([self.t, np.empty_like(self.t)]); self.v = np.concatenate([self.v, np.empty_like(self.v)])
+            self.t = np.concatenate([self.t, np.empty_like(self.t)])
+            self.v = np.concatenate([self.v, np.empty_like(self.v)])
         self.t[self.n] = pd.Timestamp(t).value
         self.v[self.n] = [row["open"], row["high"], row["low"], row["close"], row["volume"]]
         self.n += 1
 
     def extend(self, df: pd.DataFrame) -> None:
-        for t, row in df.iterrows(): self.append(t, row)
+        for t, row in df.iterrows():
+            self.append(t, row)
 
     def frame(self, n: int) -> pd.DataFrame:
         lo = max(0, self.n - n)
-        idx = pd.DatetimeIndex(self.t[lo:self.n].view("M8[ns]")).tz_localize("UTC")
-        v = self.v[lo:self.n]
+        idx = pd.DatetimeIndex(self.t[lo : self.n].view("M8[ns]")).tz_localize("UTC")
+        v = self.v[lo : self.n]
         return pd.DataFrame({c: v[:, k] for k, c in enumerate(OHLCV_COLUMNS)}, index=idx)
 
 # %% ../nbs/11_runner.ipynb #5b1b80c2
 def _metrics():
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
     reg = CollectorRegistry()
     return reg, {
         "bars": Counter("tradelab_bars_processed", "Closed bars processed", registry=reg),
-        "decisions": Counter("tradelab_decisions", "Decisions by action and risk verdict", ["action", "verdict"], registry=reg),
+        "decisions": Counter(
+            "tradelab_decisions", "Decisions by action and risk verdict", ["action", "verdict"], registry=reg
+        ),
         "orders": Counter("tradelab_orders", "Orders sent", ["side"], registry=reg),
         "fills": Counter("tradelab_fills", "Fills recorded", registry=reg),
         "errors": Counter("tradelab_errors", "Errors in the loop (feed, broker, database)", registry=reg),
         "reconnects": Counter("tradelab_feed_reconnects", "Feed polls that failed and were retried", registry=reg),
-        "latency": Histogram("tradelab_decision_latency_seconds", "Signal + risk + database write per bar",
-                             buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5), registry=reg),
+        "latency": Histogram(
+            "tradelab_decision_latency_seconds",
+            "Signal + risk + database write per bar",
+            buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+            registry=reg,
+        ),
         "equity": Gauge("tradelab_equity", "Equity at the last close", registry=reg),
         "position": Gauge("tradelab_position", "Units held", registry=reg),
         "last_bar": Gauge("tradelab_last_bar_timestamp_seconds", "Open time of the last processed bar", registry=reg),
         "stale": Gauge("tradelab_feed_stale", "1 when the feed is stale", registry=reg),
     }
 
+
 class Runner:
     "Paper or live trading of one strategy on one symbol; state in a `Store`, orders through a `Broker`."
-    def __init__(self, spec: RunSpec, store: Store, broker: Broker, feed, settings=None, log: logging.Logger | None = None,
-                 health_port: int | None = None, max_bars: int | None = None, clock=time.monotonic):
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        store: Store,
+        broker: Broker,
+        feed,
+        settings=None,
+        log: logging.Logger | None = None,
+        health_port: int | None = None,
+        max_bars: int | None = None,
+        clock=time.monotonic,
+    ):
         self.spec, self.store, self.broker, self.feed, self.clock = spec, store, broker, feed, clock
         self.settings = settings or load_settings()
         self.log = log or logging.getLogger("tradelab.runner")
@@ -227,30 +308,61 @@ class Runner:
         s = self.settings
         prior = self.store.get_run(self.run_id) or {}
         prior_status, prior_pid = prior.get("status"), prior.get("pid")
-        row, resumed = self.store.start_run(dict(
-            id=self.run_id, strategy=self.spec.strategy, params=json.dumps(self.spec.params, sort_keys=True),
-            exchange=self.spec.exchange, symbol=self.spec.symbol, timeframe=self.spec.timeframe, feed=self.spec.feed,
-            broker=self.spec.broker, mode=s.mode, version=__version__, cash=self.spec.cash, spec=self.spec.to_json()),
-            pid=os.getpid(), health_port=None, host=socket.gethostname())
-        if resumed and prior_status == "running":          # we hold the lock, so whoever wrote 'running' is gone
-            self.log.warning("the previous process of this run died without stopping; resuming from the database",
-                             extra={"event": "recovered", "run_id": self.run_id, "previous_pid": prior_pid})
+        row, resumed = self.store.start_run(
+            dict(
+                id=self.run_id,
+                strategy=self.spec.strategy,
+                params=json.dumps(self.spec.params, sort_keys=True),
+                exchange=self.spec.exchange,
+                symbol=self.spec.symbol,
+                timeframe=self.spec.timeframe,
+                feed=self.spec.feed,
+                broker=self.spec.broker,
+                mode=s.mode,
+                version=__version__,
+                cash=self.spec.cash,
+                spec=self.spec.to_json(),
+            ),
+            pid=os.getpid(),
+            health_port=None,
+            host=socket.gethostname(),
+        )
+        if resumed and prior_status == "running":  # we hold the lock, so whoever wrote 'running' is gone
+            self.log.warning(
+                "the previous process of this run died without stopping; resuming from the database",
+                extra={"event": "recovered", "run_id": self.run_id, "previous_pid": prior_pid},
+            )
         self.last_bar = row["last_bar"]
         self.killed, self.kill_flatten = bool(row["kill_requested"]), bool(row["kill_flatten"])
-        self.log.info("run started", extra={"event": "start", "run_id": self.run_id, "version": __version__, "mode": s.mode,
-                                            "feed": self.spec.feed, "broker": self.spec.broker, "strategy": self.spec.strategy,
-                                            "symbol": self.spec.symbol, "timeframe": self.spec.timeframe, "resumed": resumed,
-                                            "restarts": row["restarts"], "last_bar": str(self.last_bar) if self.last_bar is not None else None,
-                                            "credentials": credentials_found(s)})
+        self.log.info(
+            "run started",
+            extra={
+                "event": "start",
+                "run_id": self.run_id,
+                "version": __version__,
+                "mode": s.mode,
+                "feed": self.spec.feed,
+                "broker": self.spec.broker,
+                "strategy": self.spec.strategy,
+                "symbol": self.spec.symbol,
+                "timeframe": self.spec.timeframe,
+                "resumed": resumed,
+                "restarts": row["restarts"],
+                "last_bar": str(self.last_bar) if self.last_bar is not None else None,
+                "credentials": credentials_found(s),
+            },
+        )
 
     def _recover(self):
         "Rebuild the risk state from the recorded equity and reconcile orders with the broker."
         # the risk manager's state (peak, day start, halts) is rebuilt from the recorded equity
         eq = self.store.table("equity", self.run_id)
         for t, e in zip(eq.bar_time, eq.equity, strict=True):
-            self.mgr.start_bar(t, e); self.mgr.on_close(t, e)
+            self.mgr.start_bar(t, e)
+            self.mgr.on_close(t, e)
         pos = self.store.table("positions", self.run_id)
-        if len(pos): self.avg_price = pos.avg_price.iloc[0] if pos.avg_price.notna().iloc[0] else None
+        if len(pos):
+            self.avg_price = pos.avg_price.iloc[0] if pos.avg_price.notna().iloc[0] else None
         self.reconcile()
         self.m["position"].set(self.broker.account(self.spec.symbol).qty)
 
@@ -261,41 +373,85 @@ class Runner:
             if st is None and o["status"] == "new":
                 late = (pd.Timestamp.now(tz="UTC") - (o["bar_time"] + self.spec.step)) > self.spec.step
                 if self.broker.simulated or not late:
-                    self.log.info("sending an order recorded before a restart", extra={"event": "resend", "client_order_id": o["client_order_id"]})
+                    self.log.info(
+                        "sending an order recorded before a restart",
+                        extra={"event": "resend", "client_order_id": o["client_order_id"]},
+                    )
                     st = self._send(self._request(o))
                     continue
-                self.store.update_order(o["client_order_id"], status="expired", error="not sent before the restart; too old to send now")
+                self.store.update_order(
+                    o["client_order_id"], status="expired", error="not sent before the restart; too old to send now"
+                )
                 continue
-            if st is not None: self._apply(o, st)
+            if st is not None:
+                self._apply(o, st)
 
     def _request(self, o: dict) -> OrderRequest:
-        return OrderRequest(o["client_order_id"], o["symbol"], o["side"], o["bar_time"], o["intent"], o["qty"], o["notional"])
+        return OrderRequest(
+            o["client_order_id"], o["symbol"], o["side"], o["bar_time"], o["intent"], o["qty"], o["notional"]
+        )
 
     def _apply(self, o: dict, st: OrderStatus):
         "Record a broker's view of an order: its fills (each once) and its status."
-        if st.status == o["status"] and not st.fills: return
+        if st.status == o["status"] and not st.fills:
+            return
         with self.store.begin() as c:
             new = self.store.add_fills(self.run_id, o["symbol"], st.fills, conn=c)
-            c.execute(orders.update().where(orders.c.client_order_id == o["client_order_id"]).values(
-                status=st.status, broker_order_id=st.broker_order_id, error=st.reason, updated_at=to_db_time(pd.Timestamp.now(tz="UTC"))))
+            c.execute(
+                orders.update()
+                .where(orders.c.client_order_id == o["client_order_id"])
+                .values(
+                    status=st.status,
+                    broker_order_id=st.broker_order_id,
+                    error=st.reason,
+                    updated_at=to_db_time(pd.Timestamp.now(tz="UTC")),
+                )
+            )
         for f in st.fills[-new:] if new else []:
             self.m["fills"].inc()
             self.avg_price = f.price if f.side == "buy" else None
-            self.log.info("fill", extra={"event": "fill", "client_order_id": f.client_order_id, "side": f.side, "price": f.price,
-                                         "qty": f.qty, "fee": f.fee, "time": f.time.isoformat()})
+            self.log.info(
+                "fill",
+                extra={
+                    "event": "fill",
+                    "client_order_id": f.client_order_id,
+                    "side": f.side,
+                    "price": f.price,
+                    "qty": f.qty,
+                    "fee": f.fee,
+                    "time": f.time.isoformat(),
+                },
+            )
         if st.status == "rejected":
-            self.log.warning("order rejected", extra={"event": "rejected", "client_order_id": o["client_order_id"], "reason": st.reason})
+            self.log.warning(
+                "order rejected",
+                extra={"event": "rejected", "client_order_id": o["client_order_id"], "reason": st.reason},
+            )
 
     def _send(self, req: OrderRequest) -> OrderStatus | None:
         o = dict(client_order_id=req.client_order_id, symbol=req.symbol, status="new")
-        try: st = self.broker.place(req)
+        try:
+            st = self.broker.place(req)
         except TradelabError as e:
             self.m["errors"].inc()
-            self.log.error("order not confirmed", extra={"event": "order_error", "client_order_id": req.client_order_id, "error": str(e)})
+            self.log.error(
+                "order not confirmed",
+                extra={"event": "order_error", "client_order_id": req.client_order_id, "error": str(e)},
+            )
             return None
         self.m["orders"].labels(req.side).inc()
-        self.log.info("order sent", extra={"event": "order", "client_order_id": req.client_order_id, "side": req.side,
-                                           "intent": req.intent, "qty": req.qty, "notional": req.notional, "status": st.status})
+        self.log.info(
+            "order sent",
+            extra={
+                "event": "order",
+                "client_order_id": req.client_order_id,
+                "side": req.side,
+                "intent": req.intent,
+                "qty": req.qty,
+                "notional": req.notional,
+                "status": st.status,
+            },
+        )
         self._apply(o, st)
         return st
 
@@ -317,41 +473,85 @@ class Runner:
         signal_name = "entry" if entry else "exit" if exit_ else "none"
         action, verdict, reason, order = "hold", "none", None, None
         stale = self.feed.is_stale(spec.stale_after)
-        late = (not isinstance(self.feed, ReplayFeed)) and (pd.Timestamp.now(tz="UTC") - (t + spec.step)) > spec.step * spec.stale_after
+        late = (not isinstance(self.feed, ReplayFeed)) and (
+            pd.Timestamp.now(tz="UTC") - (t + spec.step)
+        ) > spec.step * spec.stale_after
         if qty > 0 and (exit_ or flatten or (self.killed and self.kill_flatten)):
             intent = "exit_long" if exit_ else "flatten"
-            if late: action, verdict, reason = "hold", "skipped", "late bar (catching up after downtime): no order"
-            else: action, verdict, order = "sell", "accepted", dict(intent=intent, side="sell", qty=qty, notional=None)
+            if late:
+                action, verdict, reason = "hold", "skipped", "late bar (catching up after downtime): no order"
+            else:
+                action, verdict, order = "sell", "accepted", dict(intent=intent, side="sell", qty=qty, notional=None)
         elif qty == 0 and entry:
-            if self.killed: verdict, reason = "refused", "kill switch is on"
-            elif stale: verdict, reason = "refused", "feed is stale: no new orders until fresh bars arrive"
-            elif late: verdict, reason = "skipped", "late bar (catching up after downtime): no order"
+            if self.killed:
+                verdict, reason = "refused", "kill switch is on"
+            elif stale:
+                verdict, reason = "refused", "feed is stale: no new orders until fresh bars arrive"
+            elif late:
+                verdict, reason = "skipped", "late bar (catching up after downtime): no order"
             else:
                 why = self.mgr.check_entry(t, sym, {sym: qty})
-                if why: verdict, reason = "refused", why
+                if why:
+                    verdict, reason = "refused", why
                 else:
                     buf = self.buffer.frame(max(spec.risk_config.vol_window + 2, 3))
-                    units = self.mgr.size(t, sym, close, equity=cash, cash=cash, gross=0.0, fees=spec.costs.fees, n_symbols=1,
-                                          init_cash=spec.cash, high=buf.high.to_numpy(), low=buf.low.to_numpy(), close=buf.close.to_numpy())
-                    if units <= 0: verdict, reason = "refused", self.mgr.events[-1].reason if self.mgr.events else "size 0"
+                    units = self.mgr.size(
+                        t,
+                        sym,
+                        close,
+                        equity=cash,
+                        cash=cash,
+                        gross=0.0,
+                        fees=spec.costs.fees,
+                        n_symbols=1,
+                        init_cash=spec.cash,
+                        high=buf.high.to_numpy(),
+                        low=buf.low.to_numpy(),
+                        close=buf.close.to_numpy(),
+                    )
+                    if units <= 0:
+                        verdict, reason = "refused", self.mgr.events[-1].reason if self.mgr.events else "size 0"
                     else:
                         all_in = spec.risk_config.sizing in ("auto", "all_in")
                         action, verdict = "buy", "accepted"
-                        order = dict(intent="enter_long", side="buy", qty=None if all_in else units, notional=cash if all_in else None)
+                        order = dict(
+                            intent="enter_long",
+                            side="buy",
+                            qty=None if all_in else units,
+                            notional=cash if all_in else None,
+                        )
         cid = client_order_id(self.run_id, sym, t, order["intent"]) if order else None
-        if order: order["client_order_id"] = cid
-        decision = dict(signal=signal_name, position=qty, action=action, verdict=verdict, reason=reason, client_order_id=cid)
-        decision["latency_ms"] = (time.perf_counter() - t0) * 1e3       # the row holds signal + risk; the histogram adds the write
-        self.store.record_bar(self.run_id, sym, t, decision, order, cash=cash, qty=qty, close=close,
-                              avg_price=self.avg_price if qty > 0 else None)
+        if order:
+            order["client_order_id"] = cid
+        decision = dict(
+            signal=signal_name, position=qty, action=action, verdict=verdict, reason=reason, client_order_id=cid
+        )
+        decision["latency_ms"] = (
+            time.perf_counter() - t0
+        ) * 1e3  # the row holds signal + risk; the histogram adds the write
+        self.store.record_bar(
+            self.run_id,
+            sym,
+            t,
+            decision,
+            order,
+            cash=cash,
+            qty=qty,
+            close=close,
+            avg_price=self.avg_price if qty > 0 else None,
+        )
         latency = time.perf_counter() - t0
         self.latencies.append(latency)
         self.m["latency"].observe(latency)
-        self.m["bars"].inc(); self.m["decisions"].labels(action, verdict).inc()
-        self.m["equity"].set(cash + qty * close); self.m["position"].set(qty); self.m["last_bar"].set(t.timestamp())
+        self.m["bars"].inc()
+        self.m["decisions"].labels(action, verdict).inc()
+        self.m["equity"].set(cash + qty * close)
+        self.m["position"].set(qty)
+        self.m["last_bar"].set(t.timestamp())
         self.last_bar, self.last_beat = t, self.clock()
         self.bars_done += 1
-        if verdict == "refused": self.log.info("entry refused", extra={"event": "refused", "bar": t.isoformat(), "reason": reason})
+        if verdict == "refused":
+            self.log.info("entry refused", extra={"event": "refused", "bar": t.isoformat(), "reason": reason})
         if order:
             self._send(OrderRequest(cid, sym, order["side"], t, order["intent"], order["qty"], order["notional"]))
         return decision
@@ -368,8 +568,12 @@ class Runner:
                 qty = self.broker.account(self.spec.symbol).qty
                 if qty > 0:
                     cid = client_order_id(self.run_id, self.spec.symbol, self.last_bar, "flatten")
-                    self.store.record_order(self.run_id, self.spec.symbol, self.last_bar, dict(
-                        client_order_id=cid, intent="flatten", side="sell", qty=qty, notional=None))
+                    self.store.record_order(
+                        self.run_id,
+                        self.spec.symbol,
+                        self.last_bar,
+                        dict(client_order_id=cid, intent="flatten", side="sell", qty=qty, notional=None),
+                    )
                     self._send(OrderRequest(cid, self.spec.symbol, "sell", self.last_bar, "flatten", qty))
         elif not killed and self.killed:
             self.killed = False
@@ -381,25 +585,38 @@ class Runner:
     def broker_ok(self) -> bool:
         if time.monotonic() - self._broker_checked > 5:
             self._broker_checked = time.monotonic()
-            try: self._broker_ok = bool(self.broker.ping())
-            except Exception: self._broker_ok = False
+            try:
+                self._broker_ok = bool(self.broker.ping())
+            except Exception:
+                self._broker_ok = False
         return self._broker_ok
 
     def health(self) -> tuple[int, dict]:
-        "(200, body) when the loop's heartbeat is fresh, the feed is not stale and the broker answers; else 503 with reasons."
+        "(200, body) when the loop's heartbeat is fresh, the feed not stale and the broker answers; else 503, reasons."
         reasons = []
         age = self.clock() - self.last_beat
-        if self.looping and age > max(15.0, 3 * getattr(self.feed, "poll", 1.0)):    # only a running loop can be stuck
+        if self.looping and age > max(15.0, 3 * getattr(self.feed, "poll", 1.0)):  # only a running loop can be stuck
             reasons.append(f"no heartbeat for {age:.0f} s: the loop is stuck")
         stale = self.feed.is_stale(self.spec.stale_after)
         self.m["stale"].set(1 if stale else 0)
-        if stale: reasons.append(f"feed stale: no new {self.spec.timeframe} bar since {self.last_bar} "
-                                 f"(more than {self.spec.stale_after} timeframes)")
-        if not self.broker_ok(): reasons.append(f"broker {self.broker.name} is not answering")
-        if self.killed: reasons.append("kill switch is on: trading halted")
-        body = {"status": "ok" if not reasons else "unhealthy", "run_id": self.run_id, "reasons": reasons,
-                "last_bar": self.last_bar.isoformat() if self.last_bar is not None else None,
-                "heartbeat_age_s": round(age, 3), "bars_processed": self.bars_done, "version": __version__}
+        if stale:
+            reasons.append(
+                f"feed stale: no new {self.spec.timeframe} bar since {self.last_bar} "
+                f"(more than {self.spec.stale_after} timeframes)"
+            )
+        if not self.broker_ok():
+            reasons.append(f"broker {self.broker.name} is not answering")
+        if self.killed:
+            reasons.append("kill switch is on: trading halted")
+        body = {
+            "status": "ok" if not reasons else "unhealthy",
+            "run_id": self.run_id,
+            "reasons": reasons,
+            "last_bar": self.last_bar.isoformat() if self.last_bar is not None else None,
+            "heartbeat_age_s": round(age, 3),
+            "bars_processed": self.bars_done,
+            "version": __version__,
+        }
         return (200 if not reasons else 503), body
 
     def _loop(self) -> str:
@@ -408,44 +625,75 @@ class Runner:
             if self.health_port is not None:
                 self.server = serve_health(self, self.health_port)
                 self.store.set_health_port(self.run_id, self.health_port)
-                self.log.info("health endpoints listening", extra={"event": "health", "health_port": self.health_port,
-                                                                    "url": f"http://127.0.0.1:{self.health_port}/healthz"})
+                self.log.info(
+                    "health endpoints listening",
+                    extra={
+                        "event": "health",
+                        "health_port": self.health_port,
+                        "url": f"http://127.0.0.1:{self.health_port}/healthz",
+                    },
+                )
             self._recover()
             self.feed.skip_through(self.last_bar)
-            warm = self.spec.warmup if self.spec.warmup is not None else (0 if self.spec.feed == "replay" else self.spec.window)
+            warm = (
+                self.spec.warmup
+                if self.spec.warmup is not None
+                else (0 if self.spec.feed == "replay" else self.spec.window)
+            )
             self._fill_buffer(warm)
-            gc.freeze()              # start-up objects leave the garbage collector's generations: shorter pauses per bar
+            gc.freeze()  # start-up objects leave the garbage collector's generations: shorter pauses per bar
             self.looping, self.last_beat = True, self.clock()
             while True:
-                if self.stop_reason: status, reason = "stopped", self.stop_reason; break
-                if self.max_bars is not None and self.bars_done >= self.max_bars: status, reason = "stopped", "max bars"; break
+                if self.stop_reason:
+                    status, reason = "stopped", self.stop_reason
+                    break
+                if self.max_bars is not None and self.bars_done >= self.max_bars:
+                    status, reason = "stopped", "max bars"
+                    break
                 if time.monotonic() - last_kill_check > 0.5:
-                    last_kill_check = time.monotonic(); self._check_kill()
+                    last_kill_check = time.monotonic()
+                    self._check_kill()
                 item = self.feed.next_bar(timeout=0.5)
                 if self.feed.reconnects > reconnects_seen:
-                    self.m["reconnects"].inc(self.feed.reconnects - reconnects_seen); reconnects_seen = self.feed.reconnects
+                    self.m["reconnects"].inc(self.feed.reconnects - reconnects_seen)
+                    reconnects_seen = self.feed.reconnects
                 if item is None:
-                    if self.feed.done: status, reason = "finished", "replay reached its end"; break
+                    if self.feed.done:
+                        status, reason = "finished", "replay reached its end"
+                        break
                     self.last_beat = self.clock()
                     if time.monotonic() - last_hb > 5:
-                        last_hb = time.monotonic(); self.store.heartbeat(self.run_id, self.last_bar, "waiting")
+                        last_hb = time.monotonic()
+                        self.store.heartbeat(self.run_id, self.last_bar, "waiting")
                         self.store.checkpoint()
                     continue
                 self.process(*item)
-                if self.bars_done % 250 == 0: self.store.checkpoint()     # housekeeping outside the decision path
+                if self.bars_done % 250 == 0:
+                    self.store.checkpoint()  # housekeeping outside the decision path
         except BaseException as e:
             status, reason = "failed", f"{type(e).__name__}: {e}"
             self.m["errors"].inc()
             raise
         finally:
             self.looping = False
-            if self.killed and status != "failed": status = "killed"
+            if self.killed and status != "failed":
+                status = "killed"
             if self.spec.cancel_on_stop and status != "failed":
                 cancel_open_orders(self.store, self.run_id, self.broker, self._apply)
             self.store.stop_run(self.run_id, status, reason)
-            self.log.info("run stopped", extra={"event": "stop", "run_id": self.run_id, "status": status, "reason": reason,
-                                                "bars": self.bars_done})
-            if self.server: self.server.shutdown(); self.server.server_close()
+            self.log.info(
+                "run stopped",
+                extra={
+                    "event": "stop",
+                    "run_id": self.run_id,
+                    "status": status,
+                    "reason": reason,
+                    "bars": self.bars_done,
+                },
+            )
+            if self.server:
+                self.server.shutdown()
+                self.server.server_close()
         return status
 
     def run(self) -> str:
@@ -456,20 +704,25 @@ class Runner:
         try:
             self._start()
             return self._loop()
-        finally: self.lock.release()
+        finally:
+            self.lock.release()
 
     def _fill_buffer(self, warm: int):
         "History for the strategy: the bars already processed (resume) and `warm` bars before them."
         n = self.spec.window + warm
         if isinstance(self.feed, ReplayFeed):
-            self.buffer.extend(self.feed.bars.iloc[max(0, self.feed.i - n):self.feed.i])   # warm-up and/or bars already done
+            self.buffer.extend(
+                self.feed.bars.iloc[max(0, self.feed.i - n) : self.feed.i]
+            )  # warm-up and/or bars already done
         else:
             hist = self.feed.history(n)
             if hist is not None and len(hist):
-                if self.last_bar is not None: hist = hist[hist.index <= self.last_bar]
+                if self.last_bar is not None:
+                    hist = hist[hist.index <= self.last_bar]
                 else:
                     self.feed.skip_through(hist.index[-1])
                 self.buffer.extend(hist.iloc[-n:])
+
 
 def cancel_open_orders(store: Store, run_id: str, broker: Broker, apply=None) -> int:
     """Cancel every open order of a run at its broker and record the outcome (through `apply(order, status)`, the
@@ -478,51 +731,80 @@ def cancel_open_orders(store: Store, run_id: str, broker: Broker, apply=None) ->
     for o in store.open_orders(run_id):
         st = broker.cancel(o["client_order_id"], o["symbol"])
         if apply is not None:
-            if st is not None: apply(o, st)
-        else: store.update_order(o["client_order_id"], status=st.status if st else "cancelled")
+            if st is not None:
+                apply(o, st)
+        else:
+            store.update_order(o["client_order_id"], status=st.status if st else "cancelled")
         n += 1
     return n
 
+
 def credentials_found(settings) -> dict:
     "Which credentials are configured (booleans only: never the values)."
-    return {"ccxt": bool(settings.ccxt_api_key and settings.ccxt_secret),
-            "alpaca": bool(settings.alpaca_api_key and settings.alpaca_secret_key)}
+    return {
+        "ccxt": bool(settings.ccxt_api_key and settings.ccxt_secret),
+        "alpaca": bool(settings.alpaca_api_key and settings.alpaca_secret_key),
+    }
 
 # %% ../nbs/11_runner.ipynb #85114fdd
 def make_feed(spec: RunSpec, settings, log=None):
     "The feed a spec asks for: stored bars (replay), ccxt polling or Alpaca polling."
     if spec.feed == "replay":
         from tradelab.datastore import load
+
         bars = load(spec.exchange, spec.symbol, spec.timeframe, None, spec.end)
         start = utc_timestamp(spec.start)
         first = int(bars.index.searchsorted(start))
-        if first >= len(bars): raise BadInputError(f"no stored {spec.symbol} {spec.timeframe} bars from {start} on; "
-                                                   f"fetch them first: tradelab data fetch -e {spec.exchange} -s {spec.symbol} -t {spec.timeframe}")
+        if first >= len(bars):
+            raise BadInputError(
+                f"no stored {spec.symbol} {spec.timeframe} bars from {start} on; "
+                f"fetch them first: tradelab data fetch -e {spec.exchange} -s {spec.symbol} -t {spec.timeframe}"
+            )
         lo = max(0, first - (spec.warmup or 0))
         feed = ReplayFeed(bars.iloc[lo:], spec.timeframe, spec.speed)
-        feed.i = first - lo                    # warm-up bars only feed the strategy's history: they are not traded
+        feed.i = first - lo  # warm-up bars only feed the strategy's history: they are not traded
         return feed
     from tradelab.datastore import source_for
+
     src = source_for("alpaca" if spec.feed == "alpaca" else spec.exchange, settings)
-    if spec.feed == "ccxt": src.check(spec.symbol, spec.timeframe)
+    if spec.feed == "ccxt":
+        src.check(spec.symbol, spec.timeframe)
     return PollingFeed(src, spec.symbol, spec.timeframe, spec.poll_seconds, kind=spec.feed, log=log)
+
 
 def make_broker(spec: RunSpec, store: Store, settings) -> Broker:
     "The broker a spec asks for; real-money venues need TRADELAB_MODE=live and TRADELAB_LIVE_CONFIRM=yes."
-    if spec.broker == "paper": return PaperBroker(store, spec.run_id, spec.cash, spec.costs)
+    if spec.broker == "paper":
+        return PaperBroker(store, spec.run_id, spec.cash, spec.costs)
     if spec.broker == "ccxt":
         from tradelab.brokers import CcxtBroker
+
         if not settings.ccxt_sandbox and settings.mode != "live":
-            raise BadInputError("TRADELAB_CCXT_SANDBOX=false sends real orders: it needs TRADELAB_MODE=live and "
-                                "TRADELAB_LIVE_CONFIRM=yes; keep the sandbox (the default) to paper-trade")
-        return CcxtBroker(spec.exchange, secret_value(settings.ccxt_api_key), secret_value(settings.ccxt_secret),
-                          sandbox=settings.ccxt_sandbox, api_url=settings.ccxt_api_url)
+            raise BadInputError(
+                "TRADELAB_CCXT_SANDBOX=false sends real orders: it needs TRADELAB_MODE=live and "
+                "TRADELAB_LIVE_CONFIRM=yes; keep the sandbox (the default) to paper-trade"
+            )
+        return CcxtBroker(
+            spec.exchange,
+            secret_value(settings.ccxt_api_key),
+            secret_value(settings.ccxt_secret),
+            sandbox=settings.ccxt_sandbox,
+            api_url=settings.ccxt_api_url,
+        )
     from tradelab.brokers import AlpacaBroker
+
     if not settings.alpaca_paper and settings.mode != "live":
-        raise BadInputError("TRADELAB_ALPACA_PAPER=false sends real orders: it needs TRADELAB_MODE=live and "
-                            "TRADELAB_LIVE_CONFIRM=yes; keep the paper endpoint (the default) to paper-trade")
-    return AlpacaBroker(secret_value(settings.alpaca_api_key), secret_value(settings.alpaca_secret_key),
-                        paper=settings.alpaca_paper, url_override=settings.alpaca_trading_url)
+        raise BadInputError(
+            "TRADELAB_ALPACA_PAPER=false sends real orders: it needs TRADELAB_MODE=live and "
+            "TRADELAB_LIVE_CONFIRM=yes; keep the paper endpoint (the default) to paper-trade"
+        )
+    return AlpacaBroker(
+        secret_value(settings.alpaca_api_key),
+        secret_value(settings.alpaca_secret_key),
+        paper=settings.alpaca_paper,
+        url_override=settings.alpaca_trading_url,
+    )
+
 
 def run_status(store: Store) -> list[dict]:
     """One row per run for `tradelab status`: strategy, market, state (running, crashed, stopped, ...), last bar,
@@ -537,51 +819,99 @@ def run_status(store: Store) -> list[dict]:
         status = r["status"]
         if not alive and status == "running":
             status = f"crashed (process {r['pid']} is gone; the same tradelab run command resumes it)"
-        elif alive and status != "running": status += " (its process is still running)"   # e.g. halted by the kill switch
-        elif alive and age is not None and age > 60: status += f" (no heartbeat for {age:.0f} s: stuck?)"
-        rows.append({"run": r["id"], "strategy": f"{r['strategy']} {r['params']}",
-                     "market": f"{r['exchange']} {r['symbol']} {r['timeframe']}", "feed/broker": f"{r['feed']}/{r['broker']}",
-                     "status": status, "last_bar": r["last_bar"].isoformat() if r["last_bar"] is not None else None,
-                     "equity": summary["equity"], "position": summary["position"], "open_orders": summary["open_orders"],
-                     "restarts": int(r["restarts"]), "kill_switch": bool(r["kill_requested"]),
-                     "pid": r["pid"] if alive else None, "health_port": r["health_port"] if alive else None})
+        elif alive and status != "running":
+            status += " (its process is still running)"  # e.g. halted by the kill switch
+        elif alive and age is not None and age > 60:
+            status += f" (no heartbeat for {age:.0f} s: stuck?)"
+        rows.append(
+            {
+                "run": r["id"],
+                "strategy": f"{r['strategy']} {r['params']}",
+                "market": f"{r['exchange']} {r['symbol']} {r['timeframe']}",
+                "feed/broker": f"{r['feed']}/{r['broker']}",
+                "status": status,
+                "last_bar": r["last_bar"].isoformat() if r["last_bar"] is not None else None,
+                "equity": summary["equity"],
+                "position": summary["position"],
+                "open_orders": summary["open_orders"],
+                "restarts": int(r["restarts"]),
+                "kill_switch": bool(r["kill_requested"]),
+                "pid": r["pid"] if alive else None,
+                "health_port": r["health_port"] if alive else None,
+            }
+        )
     return rows
 
-def kill_runs(store: Store, run_id: str | None = None, flatten: bool = False, off: bool = False, wait: float = 10.0,
-              sleep=time.sleep) -> list[str]:
+
+def kill_runs(
+    store: Store,
+    run_id: str | None = None,
+    flatten: bool = False,
+    off: bool = False,
+    wait: float = 10.0,
+    sleep=time.sleep,
+) -> list[str]:
     """The kill switch: set (or with `off=True` clear) it for one run or all; a running runner halts, cancels its
     open orders and optionally flattens, and is waited for up to `wait` seconds; for a run no process holds, the
-    paper broker's open orders are cancelled here, under the run's lock. Returns one line per run saying what happened."""
+    paper broker's open orders are cancelled here, under the run's lock. Returns one line per run saying what
+    happened."""
     from tradelab.store import RunLockedError
-    if run_id and store.get_run(run_id) is None: raise BadInputError(f"--run {run_id!r}: no such run; see tradelab status")
+
+    if run_id and store.get_run(run_id) is None:
+        raise BadInputError(f"--run {run_id!r}: no such run; see tradelab status")
     ids = store.request_kill(run_id, flatten, off)
-    if not ids: raise BadInputError("no runs in this database; nothing to kill")
-    if off: return [f"kill switch cleared for {', '.join(ids)}"]
+    if not ids:
+        raise BadInputError("no runs in this database; nothing to kill")
+    if off:
+        return [f"kill switch cleared for {', '.join(ids)}"]
     out = []
     for rid in ids:
         r = store.get_run(rid)
-        try: lock = store.lock_run(rid)
-        except RunLockedError: lock = None
-        if lock is None:                       # a live runner: it sees the switch within half a second
+        try:
+            lock = store.lock_run(rid)
+        except RunLockedError:
+            lock = None
+        if lock is None:  # a live runner: it sees the switch within half a second
             t0 = time.monotonic()
-            while time.monotonic() - t0 < wait and store.get_run(rid)["status"] == "running": sleep(0.2)
+            while time.monotonic() - t0 < wait and store.get_run(rid)["status"] == "running":
+                sleep(0.2)
             halted = store.get_run(rid)["status"] == "killed"
-            out.append(f"{rid}: {'halted by the runner' if halted else 'kill switch set; the runner has not confirmed yet'}")
+            out.append(
+                f"{rid}: {'halted by the runner' if halted else 'kill switch set; the runner has not confirmed yet'}"
+            )
             continue
         with lock:
             n = cancel_open_orders(store, rid, PaperBroker(store, rid, r["cash"])) if r["broker"] == "paper" else 0
-        out.append(f"{rid}: not running; kill switch set ({n} open orders cancelled); it will not trade when started "
-                   "again until tradelab kill --off")
+        out.append(
+            f"{rid}: not running; kill switch set ({n} open orders cancelled); it will not trade when started "
+            "again until tradelab kill --off"
+        )
     return out
 
-def build_runner(spec: RunSpec, db: str | None = None, settings=None, health_port: int | None = None, log=None,
-                 max_bars: int | None = None) -> Runner:
+
+def build_runner(
+    spec: RunSpec,
+    db: str | None = None,
+    settings=None,
+    health_port: int | None = None,
+    log=None,
+    max_bars: int | None = None,
+) -> Runner:
     "A ready-to-run `Runner`: state database, feed and broker from the spec and the settings."
     from tradelab.store import open_store
+
     settings = settings or load_settings()
     store = open_store(db or settings.database_url)
-    return Runner(spec, store, make_broker(spec, store, settings), make_feed(spec, settings, log), settings, log,
-                  health_port, max_bars)
+    return Runner(
+        spec,
+        store,
+        make_broker(spec, store, settings),
+        make_feed(spec, settings, log),
+        settings,
+        log,
+        health_port,
+        max_bars,
+    )
 
 # %% ../nbs/11_runner.ipynb #c9bff175
 def serve_health(runner: Runner, port: int = 0) -> ThreadingHTTPServer:
@@ -589,7 +919,8 @@ def serve_health(runner: Runner, port: int = 0) -> ThreadingHTTPServer:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *a): pass
+        def log_message(self, *a):
+            pass
 
         def do_GET(self):
             if self.path.startswith("/healthz"):
@@ -605,9 +936,13 @@ def serve_health(runner: Runner, port: int = 0) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(data)
 
-    try: srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    except OSError as e: raise BadInputError(f"--health-port {port}: cannot listen on 127.0.0.1:{port} ({e.strerror}); "
-                                             "choose another port, or 0 for any free one") from None
+    try:
+        srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    except OSError as e:
+        raise BadInputError(
+            f"--health-port {port}: cannot listen on 127.0.0.1:{port} ({e.strerror}); "
+            "choose another port, or 0 for any free one"
+        ) from None
     srv.daemon_threads = True
     runner.health_port = srv.server_address[1]
     threading.Thread(target=srv.serve_forever, daemon=True, name="tradelab-health").start()
@@ -618,6 +953,7 @@ def run_fills(store: Store, run_id: str) -> list[tuple]:
     "The run's fills as (time, side, price, qty), in time order."
     f = store.table("fills", run_id)
     return [(r.time, r.side, r.price, r.qty) for r in f.itertuples(index=False)]
+
 
 def backtest_fills(result) -> list[tuple]:
     "A backtest's fills as (time, side, price, qty)."

@@ -19,18 +19,29 @@ from .venues import RetryPolicy, ccxt_exchange, suggest, with_retries
 __all__ = ['CcxtSource', 'alpaca_timeframe', 'AlpacaSource']
 
 # %% ../nbs/01c_sources.ipynb #e137926e
-def _ms(ts) -> int: return int(pd.Timestamp(ts).timestamp() * 1000)
+def _ms(ts) -> int:
+    return int(pd.Timestamp(ts).timestamp() * 1000)
+
 
 class CcxtSource:
     "Closed OHLCV candles from a ccxt exchange, paginated and retried."
-    def __init__(self, exchange: str = "binance", api_url: str | None = None, timeout_ms: int = 30_000,
-                 retry: RetryPolicy = RetryPolicy(), page_limit: int = 1000, sleep: Callable = time.sleep,
-                 now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC")):
+
+    def __init__(
+        self,
+        exchange: str = "binance",
+        api_url: str | None = None,
+        timeout_ms: int = 30_000,
+        retry: RetryPolicy = RetryPolicy(),
+        page_limit: int = 1000,
+        sleep: Callable = time.sleep,
+        now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC"),
+    ):
         import ccxt
+
         self.ccxt = ccxt
         self.name, self.retry, self.page_limit, self.sleep, self.now = exchange, retry, page_limit, sleep, now
         self.ex = ccxt_exchange(exchange, api_url, timeout_ms)
-        self.ex.enableLastJsonResponse = True   # to tell a malformed body (ccxt turns it into []) from no data
+        self.ex.enableLastJsonResponse = True  # to tell a malformed body (ccxt turns it into []) from no data
         self.requests = 0
         self._markets = None
 
@@ -38,11 +49,15 @@ class CcxtSource:
         def once():
             self.requests += 1
             return fn(*args, **kw)
+
         def retry_after():
             h = getattr(self.ex, "last_response_headers", None) or {}
             v = {k.lower(): x for k, x in h.items()}.get("retry-after")
-            try: return float(v) if v else None
-            except ValueError: return None
+            try:
+                return float(v) if v else None
+            except ValueError:
+                return None
+
         try:
             return with_retries(once, what, (self.ccxt.NetworkError,), self.retry, retry_after, self.sleep)
         except self.ccxt.BadSymbol as e:
@@ -61,66 +76,106 @@ class CcxtSource:
         if self._markets is None:
             self._markets = self._call(f"loading {self.name} markets", self.ex.load_markets)
         if symbol not in self._markets:
-            raise BadInputError(f"{self.name} has no market {symbol!r}{suggest(symbol, self._markets)}; "
-                                "symbols are spelled BASE/QUOTE, e.g. BTC/USDT")
+            raise BadInputError(
+                f"{self.name} has no market {symbol!r}{suggest(symbol, self._markets)}; "
+                "symbols are spelled BASE/QUOTE, e.g. BTC/USDT"
+            )
 
     def fetch(self, symbol: str, timeframe: str, start=None, end=None, progress: bool = True) -> pd.DataFrame:
         "Closed candles with bar-open times in [start, end) (default: the last 30 days up to now)."
         step = timeframe_to_timedelta(timeframe)
         now = self.now()
-        end = min(utc_timestamp(end) or now, now)                 # dates are checked before any request
+        end = min(utc_timestamp(end) or now, now)  # dates are checked before any request
         start = utc_timestamp(start) or end - pd.Timedelta(days=30)
-        if start >= end: raise BadInputError(f"start {start} must be before end {end}")
+        if start >= end:
+            raise BadInputError(f"start {start} must be before end {end}")
         self.check(symbol, timeframe)
         step_ms, end_ms = int(step.total_seconds() * 1000), _ms(end)
         since, rows = _ms(start), []
-        with show_progress(progress, f"Downloading {self.name} {symbol} {timeframe}", max(1, (end_ms - since) // step_ms)) as bar:
+        with show_progress(
+            progress, f"Downloading {self.name} {symbol} {timeframe}", max(1, (end_ms - since) // step_ms)
+        ) as bar:
             while since < end_ms:
-                page = self._call(f"fetching {symbol} {timeframe} from {self.name}",
-                                  self.ex.fetch_ohlcv, symbol, timeframe, since=since, limit=self.page_limit)
-                if getattr(self.ex, "last_json_response", None) is None and getattr(self.ex, "last_http_response", None):
-                    page = self.ex.last_http_response   # the body was not JSON
+                page = self._call(
+                    f"fetching {symbol} {timeframe} from {self.name}",
+                    self.ex.fetch_ohlcv,
+                    symbol,
+                    timeframe,
+                    since=since,
+                    limit=self.page_limit,
+                )
+                if getattr(self.ex, "last_json_response", None) is None and getattr(
+                    self.ex, "last_http_response", None
+                ):
+                    page = self.ex.last_http_response  # the body was not JSON
                 page = _check_rows(page, self.name, symbol)
                 page = [r for r in page if since <= r[0] < end_ms]
-                if not page: break
+                if not page:
+                    break
                 rows.extend(page)
                 bar(len(rows))
-                if page[-1][0] + step_ms >= end_ms: break   # the range is covered: no need to ask for an empty page
+                if page[-1][0] + step_ms >= end_ms:
+                    break  # the range is covered: no need to ask for an empty page
                 since = int(page[-1][0]) + step_ms
-        df = to_ohlcv(pd.DataFrame(rows, columns=["date", *OHLCV_COLUMNS]), f"{self.name} {symbol}") if rows else _empty()
+        df = (
+            to_ohlcv(pd.DataFrame(rows, columns=["date", *OHLCV_COLUMNS]), f"{self.name} {symbol}")
+            if rows
+            else _empty()
+        )
         df = df[~df.index.duplicated(keep="last")].sort_index()
-        return df[df.index + step <= now]   # never keep the still-open candle
+        return df[df.index + step <= now]  # never keep the still-open candle
+
 
 def _check_rows(page, exchange, symbol) -> list:
     "ccxt rows must be [time, open, high, low, close, volume] numbers (volume may be missing); else it is malformed."
     num = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)
-    ok = isinstance(page, list) and all(isinstance(r, (list, tuple)) and len(r) >= 6 and all(num(x) for x in r[:5])
-                                        and (r[5] is None or num(r[5])) for r in page)
+    ok = isinstance(page, list) and all(
+        isinstance(r, (list, tuple)) and len(r) >= 6 and all(num(x) for x in r[:5]) and (r[5] is None or num(r[5]))
+        for r in page
+    )
     if not ok:
-        raise DataError(f"{exchange} sent a malformed answer for {symbol} candles ({str(page)[:80]!r}); "
-                        "retry later, and report it if it persists")
+        raise DataError(
+            f"{exchange} sent a malformed answer for {symbol} candles ({str(page)[:80]!r}); "
+            "retry later, and report it if it persists"
+        )
     return [list(r[:6]) for r in page]
 
+
 def _empty() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="float64") for c in OHLCV_COLUMNS},
-                        index=pd.DatetimeIndex([], tz="UTC", name="date"))
+    return pd.DataFrame(
+        {c: pd.Series(dtype="float64") for c in OHLCV_COLUMNS}, index=pd.DatetimeIndex([], tz="UTC", name="date")
+    )
 
 # %% ../nbs/01c_sources.ipynb #5618f710
 def alpaca_timeframe(timeframe: str):
     "alpaca-py's TimeFrame for a ccxt-style timeframe string."
     from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
+
     timeframe_to_timedelta(timeframe)
     n, unit = int(timeframe[:-1]), timeframe[-1]
-    ok = {"m": (TimeFrameUnit.Minute, range(1, 60)), "h": (TimeFrameUnit.Hour, range(1, 24)),
-          "d": (TimeFrameUnit.Day, (1,)), "w": (TimeFrameUnit.Week, (1,)), "M": (TimeFrameUnit.Month, (1, 2, 3, 4, 6, 12))}
+    ok = {
+        "m": (TimeFrameUnit.Minute, range(1, 60)),
+        "h": (TimeFrameUnit.Hour, range(1, 24)),
+        "d": (TimeFrameUnit.Day, (1,)),
+        "w": (TimeFrameUnit.Week, (1,)),
+        "M": (TimeFrameUnit.Month, (1, 2, 3, 4, 6, 12)),
+    }
     if unit not in ok or n not in ok[unit][1]:
         raise BadInputError(f"Alpaca has no {timeframe!r} bars; use 1m-59m, 1h-23h, 1d, 1w or 1M/2M/3M/4M/6M/12M")
     return TimeFrame(n, ok[unit][0])
 
+
 class AlpacaSource:
     "Stock or crypto bars from Alpaca's market-data API through alpaca-py."
-    def __init__(self, api_key: str | None = None, secret_key: str | None = None, url_override: str | None = None,
-                 feed: str = "iex", now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC")):
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        secret_key: str | None = None,
+        url_override: str | None = None,
+        feed: str = "iex",
+        now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC"),
+    ):
         if api_key is None and secret_key is None:
             s = load_settings()
             api_key, secret_key = secret_value(s.alpaca_api_key), secret_value(s.alpaca_secret_key)
@@ -129,6 +184,7 @@ class AlpacaSource:
     def fetch(self, symbol: str, timeframe: str, start=None, end=None, progress: bool = True) -> pd.DataFrame:
         "Closed bars with bar-open times in [start, end) (default: the last 30 days)."
         from alpaca.common.exceptions import APIError
+
         tf, step, now = alpaca_timeframe(timeframe), timeframe_to_timedelta(timeframe), self.now()
         end = min(utc_timestamp(end) or now, now)
         start = utc_timestamp(start) or end - pd.Timedelta(days=30)
@@ -137,30 +193,46 @@ class AlpacaSource:
             if crypto:
                 from alpaca.data.historical import CryptoHistoricalDataClient
                 from alpaca.data.requests import CryptoBarsRequest
+
                 client = CryptoHistoricalDataClient(self.api_key, self.secret_key, url_override=self.url)
-                req = CryptoBarsRequest(symbol_or_symbols=symbol, timeframe=tf, start=start.to_pydatetime(), end=end.to_pydatetime())
-                with show_progress(progress, f"Downloading alpaca {symbol} {timeframe}", 1): bars = client.get_crypto_bars(req)
+                req = CryptoBarsRequest(
+                    symbol_or_symbols=symbol, timeframe=tf, start=start.to_pydatetime(), end=end.to_pydatetime()
+                )
+                with show_progress(progress, f"Downloading alpaca {symbol} {timeframe}", 1):
+                    bars = client.get_crypto_bars(req)
             else:
                 if not (self.api_key and self.secret_key):
-                    raise ConfigError("Alpaca stock data needs TRADELAB_ALPACA_API_KEY and TRADELAB_ALPACA_SECRET_KEY; "
-                                      "create free paper-trading keys at alpaca.markets and put them in .env")
+                    raise ConfigError(
+                        "Alpaca stock data needs TRADELAB_ALPACA_API_KEY and TRADELAB_ALPACA_SECRET_KEY; "
+                        "create free paper-trading keys at alpaca.markets and put them in .env"
+                    )
                 from alpaca.data.enums import DataFeed
                 from alpaca.data.historical import StockHistoricalDataClient
                 from alpaca.data.requests import StockBarsRequest
+
                 client = StockHistoricalDataClient(self.api_key, self.secret_key, url_override=self.url)
-                req = StockBarsRequest(symbol_or_symbols=symbol, timeframe=tf, start=start.to_pydatetime(),
-                                       end=end.to_pydatetime(), feed=DataFeed(self.feed))
-                with show_progress(progress, f"Downloading alpaca {symbol} {timeframe}", 1): bars = client.get_stock_bars(req)
+                req = StockBarsRequest(
+                    symbol_or_symbols=symbol,
+                    timeframe=tf,
+                    start=start.to_pydatetime(),
+                    end=end.to_pydatetime(),
+                    feed=DataFeed(self.feed),
+                )
+                with show_progress(progress, f"Downloading alpaca {symbol} {timeframe}", 1):
+                    bars = client.get_stock_bars(req)
         except APIError as e:
             code = getattr(e, "status_code", None)
             if code in (401, 403):
-                raise ConfigError(f"Alpaca refused the request ({code}): check TRADELAB_ALPACA_API_KEY and "
-                                  "TRADELAB_ALPACA_SECRET_KEY (and the data feed your plan allows)") from None
+                raise ConfigError(
+                    f"Alpaca refused the request ({code}): check TRADELAB_ALPACA_API_KEY and "
+                    "TRADELAB_ALPACA_SECRET_KEY (and the data feed your plan allows)"
+                ) from None
             raise DataError(f"Alpaca answered with an error for {symbol} {timeframe}: {str(e)[:200]}") from None
         except (ConnectionError, OSError) as e:
             raise DataError(f"cannot reach Alpaca for {symbol} {timeframe}: {e}") from None
         raw = bars.df
-        if raw is None or len(raw) == 0: return _empty()
+        if raw is None or len(raw) == 0:
+            return _empty()
         frame = raw.xs(symbol, level="symbol") if isinstance(raw.index, pd.MultiIndex) else raw
         df = to_ohlcv(frame[OHLCV_COLUMNS], f"alpaca {symbol}")
         df = df[(df.index >= start) & (df.index < end)]

@@ -27,135 +27,213 @@ metadata = sa.MetaData()
 _S = sa.String
 
 runs = sa.Table(
-    "runs", metadata,
-    sa.Column("id", _S(40), primary_key=True), sa.Column("strategy", _S(80), nullable=False),
-    sa.Column("params", sa.Text, nullable=False), sa.Column("exchange", _S(40), nullable=False),
-    sa.Column("symbol", _S(40), nullable=False), sa.Column("timeframe", _S(8), nullable=False),
-    sa.Column("feed", _S(16), nullable=False), sa.Column("broker", _S(16), nullable=False),
-    sa.Column("mode", _S(8), nullable=False), sa.Column("version", _S(32), nullable=False),
-    sa.Column("cash", sa.Float, nullable=False), sa.Column("spec", sa.Text, nullable=False),
-    sa.Column("status", _S(16), nullable=False), sa.Column("stop_reason", sa.Text),
-    sa.Column("created_at", sa.DateTime, nullable=False), sa.Column("started_at", sa.DateTime, nullable=False),
-    sa.Column("stopped_at", sa.DateTime), sa.Column("last_bar", sa.DateTime),
-    sa.Column("restarts", sa.Integer, nullable=False), sa.Column("pid", sa.Integer), sa.Column("health_port", sa.Integer),
+    "runs",
+    metadata,
+    sa.Column("id", _S(40), primary_key=True),
+    sa.Column("strategy", _S(80), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("exchange", _S(40), nullable=False),
+    sa.Column("symbol", _S(40), nullable=False),
+    sa.Column("timeframe", _S(8), nullable=False),
+    sa.Column("feed", _S(16), nullable=False),
+    sa.Column("broker", _S(16), nullable=False),
+    sa.Column("mode", _S(8), nullable=False),
+    sa.Column("version", _S(32), nullable=False),
+    sa.Column("cash", sa.Float, nullable=False),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("status", _S(16), nullable=False),
+    sa.Column("stop_reason", sa.Text),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("stopped_at", sa.DateTime),
+    sa.Column("last_bar", sa.DateTime),
+    sa.Column("restarts", sa.Integer, nullable=False),
+    sa.Column("pid", sa.Integer),
+    sa.Column("health_port", sa.Integer),
     sa.Column("host", _S(255)),
-    sa.Column("kill_requested", sa.Boolean, nullable=False), sa.Column("kill_flatten", sa.Boolean, nullable=False))
+    sa.Column("kill_requested", sa.Boolean, nullable=False),
+    sa.Column("kill_flatten", sa.Boolean, nullable=False),
+)
 
 heartbeats = sa.Table(
-    "heartbeats", metadata,
+    "heartbeats",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", _S(40), sa.ForeignKey("runs.id"), nullable=False),
-    sa.Column("time", sa.DateTime, nullable=False), sa.Column("last_bar", sa.DateTime),
+    sa.Column("time", sa.DateTime, nullable=False),
+    sa.Column("last_bar", sa.DateTime),
     sa.Column("state", _S(16), nullable=False),
-    sa.Index("ix_heartbeats_run_time", "run_id", "time"))
+    sa.Index("ix_heartbeats_run_time", "run_id", "time"),
+)
 
 decisions = sa.Table(
-    "decisions", metadata,
+    "decisions",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", _S(40), sa.ForeignKey("runs.id"), nullable=False),
-    sa.Column("symbol", _S(40), nullable=False), sa.Column("bar_time", sa.DateTime, nullable=False),
-    sa.Column("close", sa.Float, nullable=False), sa.Column("signal", _S(16), nullable=False),
-    sa.Column("position", sa.Float, nullable=False), sa.Column("action", _S(16), nullable=False),
-    sa.Column("verdict", _S(16), nullable=False), sa.Column("reason", sa.Text),
-    sa.Column("client_order_id", _S(40)), sa.Column("latency_ms", sa.Float),
+    sa.Column("symbol", _S(40), nullable=False),
+    sa.Column("bar_time", sa.DateTime, nullable=False),
+    sa.Column("close", sa.Float, nullable=False),
+    sa.Column("signal", _S(16), nullable=False),
+    sa.Column("position", sa.Float, nullable=False),
+    sa.Column("action", _S(16), nullable=False),
+    sa.Column("verdict", _S(16), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("client_order_id", _S(40)),
+    sa.Column("latency_ms", sa.Float),
     sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.UniqueConstraint("run_id", "symbol", "bar_time", name="uq_decisions_run_symbol_bar"))
+    sa.UniqueConstraint("run_id", "symbol", "bar_time", name="uq_decisions_run_symbol_bar"),
+)
 
 orders = sa.Table(
-    "orders", metadata,
+    "orders",
+    metadata,
     sa.Column("client_order_id", _S(40), primary_key=True),
     sa.Column("run_id", _S(40), sa.ForeignKey("runs.id"), nullable=False),
-    sa.Column("symbol", _S(40), nullable=False), sa.Column("bar_time", sa.DateTime, nullable=False),
-    sa.Column("intent", _S(16), nullable=False), sa.Column("side", _S(4), nullable=False),
-    sa.Column("qty", sa.Float), sa.Column("notional", sa.Float), sa.Column("status", _S(16), nullable=False),
-    sa.Column("broker_order_id", _S(64)), sa.Column("error", sa.Text),
-    sa.Column("created_at", sa.DateTime, nullable=False), sa.Column("updated_at", sa.DateTime, nullable=False),
-    sa.Index("ix_orders_run_status", "run_id", "status"))
+    sa.Column("symbol", _S(40), nullable=False),
+    sa.Column("bar_time", sa.DateTime, nullable=False),
+    sa.Column("intent", _S(16), nullable=False),
+    sa.Column("side", _S(4), nullable=False),
+    sa.Column("qty", sa.Float),
+    sa.Column("notional", sa.Float),
+    sa.Column("status", _S(16), nullable=False),
+    sa.Column("broker_order_id", _S(64)),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_orders_run_status", "run_id", "status"),
+)
 
 fills = sa.Table(
-    "fills", metadata,
+    "fills",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", _S(40), sa.ForeignKey("runs.id"), nullable=False),
     sa.Column("client_order_id", _S(40), sa.ForeignKey("orders.client_order_id"), nullable=False),
-    sa.Column("fill_id", _S(64), nullable=False), sa.Column("symbol", _S(40), nullable=False),
-    sa.Column("time", sa.DateTime, nullable=False), sa.Column("side", _S(4), nullable=False),
-    sa.Column("price", sa.Float, nullable=False), sa.Column("qty", sa.Float, nullable=False),
-    sa.Column("fee", sa.Float, nullable=False), sa.Column("fee_currency", _S(16)),
-    sa.UniqueConstraint("client_order_id", "fill_id", name="uq_fills_order_fill"))
+    sa.Column("fill_id", _S(64), nullable=False),
+    sa.Column("symbol", _S(40), nullable=False),
+    sa.Column("time", sa.DateTime, nullable=False),
+    sa.Column("side", _S(4), nullable=False),
+    sa.Column("price", sa.Float, nullable=False),
+    sa.Column("qty", sa.Float, nullable=False),
+    sa.Column("fee", sa.Float, nullable=False),
+    sa.Column("fee_currency", _S(16)),
+    sa.UniqueConstraint("client_order_id", "fill_id", name="uq_fills_order_fill"),
+)
 
 positions = sa.Table(
-    "positions", metadata,
-    sa.Column("run_id", _S(40), sa.ForeignKey("runs.id"), primary_key=True), sa.Column("symbol", _S(40), primary_key=True),
-    sa.Column("qty", sa.Float, nullable=False), sa.Column("avg_price", sa.Float), sa.Column("cash", sa.Float, nullable=False),
-    sa.Column("updated_at", sa.DateTime, nullable=False))
+    "positions",
+    metadata,
+    sa.Column("run_id", _S(40), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("symbol", _S(40), primary_key=True),
+    sa.Column("qty", sa.Float, nullable=False),
+    sa.Column("avg_price", sa.Float),
+    sa.Column("cash", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
 
 equity = sa.Table(
-    "equity", metadata,
-    sa.Column("run_id", _S(40), sa.ForeignKey("runs.id"), primary_key=True), sa.Column("bar_time", sa.DateTime, primary_key=True),
-    sa.Column("cash", sa.Float, nullable=False), sa.Column("position_value", sa.Float, nullable=False),
-    sa.Column("equity", sa.Float, nullable=False))
+    "equity",
+    metadata,
+    sa.Column("run_id", _S(40), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("bar_time", sa.DateTime, primary_key=True),
+    sa.Column("cash", sa.Float, nullable=False),
+    sa.Column("position_value", sa.Float, nullable=False),
+    sa.Column("equity", sa.Float, nullable=False),
+)
 
 paper_accounts = sa.Table(
-    "paper_accounts", metadata,
-    sa.Column("account", _S(40), primary_key=True), sa.Column("cash", sa.Float, nullable=False),
-    sa.Column("initial_cash", sa.Float, nullable=False))
+    "paper_accounts",
+    metadata,
+    sa.Column("account", _S(40), primary_key=True),
+    sa.Column("cash", sa.Float, nullable=False),
+    sa.Column("initial_cash", sa.Float, nullable=False),
+)
 
 paper_positions = sa.Table(
-    "paper_positions", metadata,
+    "paper_positions",
+    metadata,
     sa.Column("account", _S(40), sa.ForeignKey("paper_accounts.account"), primary_key=True),
-    sa.Column("symbol", _S(40), primary_key=True), sa.Column("qty", sa.Float, nullable=False))
+    sa.Column("symbol", _S(40), primary_key=True),
+    sa.Column("qty", sa.Float, nullable=False),
+)
 
 paper_orders = sa.Table(
-    "paper_orders", metadata,
+    "paper_orders",
+    metadata,
     sa.Column("client_order_id", _S(40), primary_key=True),
     sa.Column("account", _S(40), sa.ForeignKey("paper_accounts.account"), nullable=False),
-    sa.Column("symbol", _S(40), nullable=False), sa.Column("side", _S(4), nullable=False),
-    sa.Column("qty", sa.Float), sa.Column("notional", sa.Float), sa.Column("placed_bar", sa.DateTime, nullable=False),
-    sa.Column("status", _S(16), nullable=False), sa.Column("reason", sa.Text),
-    sa.Column("fill_time", sa.DateTime), sa.Column("fill_price", sa.Float), sa.Column("fill_qty", sa.Float),
+    sa.Column("symbol", _S(40), nullable=False),
+    sa.Column("side", _S(4), nullable=False),
+    sa.Column("qty", sa.Float),
+    sa.Column("notional", sa.Float),
+    sa.Column("placed_bar", sa.DateTime, nullable=False),
+    sa.Column("status", _S(16), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("fill_time", sa.DateTime),
+    sa.Column("fill_price", sa.Float),
+    sa.Column("fill_qty", sa.Float),
     sa.Column("fee", sa.Float),
-    sa.Index("ix_paper_orders_account_status", "account", "status"))
+    sa.Index("ix_paper_orders_account_status", "account", "status"),
+)
 
 OPEN_STATUSES = ("new", "sent", "open", "partial")
 
 # %% ../nbs/09_store.ipynb #220681ef
 def to_db_time(ts) -> dt.datetime | None:
     "A naive UTC datetime for the database (None stays None)."
-    if ts is None: return None
+    if ts is None:
+        return None
     t = pd.Timestamp(ts)
     t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
     return t.tz_localize(None).to_pydatetime()
+
 
 def from_db_time(value) -> pd.Timestamp | None:
     "A UTC timestamp from a database value."
     return None if value is None else pd.Timestamp(value).tz_localize("UTC")
 
-def utc_now() -> dt.datetime: return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 # %% ../nbs/09_store.ipynb #1522ab2e
 MIGRATIONS = Path(__file__).parent / "migrations" if "__file__" in globals() else Path("../tradelab/migrations")
 
+
 def _sqlite_pragmas(dbapi_conn, _record):
-    dbapi_conn.isolation_level = None            # we issue BEGIN ourselves (see _sqlite_begin)
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
     cur = dbapi_conn.cursor()
-    for pragma in ("journal_mode=WAL", "busy_timeout=30000", "synchronous=NORMAL", "foreign_keys=ON", "wal_autocheckpoint=0"):
+    for pragma in (
+        "journal_mode=WAL",
+        "busy_timeout=30000",
+        "synchronous=NORMAL",
+        "foreign_keys=ON",
+        "wal_autocheckpoint=0",
+    ):
         cur.execute(f"PRAGMA {pragma}")
     cur.close()
+
 
 def _sqlite_begin(conn):
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+
 def make_engine(url: str) -> sa.Engine:
     "An engine for `url`: SQLite in WAL mode with a busy timeout, or PostgreSQL through psycopg 3."
     fix = "use sqlite:///path/to/tradelab.db or postgresql://user:password@host:5432/dbname"
-    try: u = sa.make_url(url)
-    except sa.exc.ArgumentError: raise BadInputError(f"database URL {scrub_url(str(url))!r} is not a URL; {fix}") from None
-    if u.get_backend_name() == "postgresql" and u.drivername == "postgresql": u = u.set(drivername="postgresql+psycopg")
+    try:
+        u = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise BadInputError(f"database URL {scrub_url(str(url))!r} is not a URL; {fix}") from None
+    if u.get_backend_name() == "postgresql" and u.drivername == "postgresql":
+        u = u.set(drivername="postgresql+psycopg")
     if u.get_backend_name() not in ("sqlite", "postgresql"):
         raise BadInputError(f"database URL {scrub_url(str(url))!r}: only SQLite and PostgreSQL are supported; {fix}")
     try:
         if u.get_backend_name() == "sqlite":
-            if u.database and u.database != ":memory:": Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            if u.database and u.database != ":memory:":
+                Path(u.database).parent.mkdir(parents=True, exist_ok=True)
             eng = sa.create_engine(u, connect_args={"timeout": 30})
             sa.event.listen(eng, "connect", _sqlite_pragmas)
             sa.event.listen(eng, "begin", _sqlite_begin)
@@ -165,45 +243,58 @@ def make_engine(url: str) -> sa.Engine:
         raise BadInputError(f"database URL {scrub_url(str(url))!r}: driver not installed ({e}); {fix}") from None
     return eng
 
+
 def migrate(engine: sa.Engine, revision: str = "head", downgrade: bool = False):
     "Upgrade (or downgrade) the schema with tradelab's Alembic migrations."
     from alembic import command
     from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         (command.downgrade if downgrade else command.upgrade)(cfg, revision)
 
+
 def schema_revision(engine: sa.Engine) -> str | None:
     "The Alembic revision the database is at (None for an empty database)."
     from alembic.runtime.migration import MigrationContext
-    with engine.connect() as conn: return MigrationContext.configure(conn).get_current_revision()
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
 
 # %% ../nbs/09_store.ipynb #d55ef1fa
 def _row(r) -> dict:
     d = dict(r._mapping)
     for k, v in d.items():
-        if isinstance(v, dt.datetime): d[k] = from_db_time(v)
+        if isinstance(v, dt.datetime):
+            d[k] = from_db_time(v)
     return d
+
 
 class RunLockedError(TradelabError):
     "Another live process holds this run."
 
+
 def _hostname() -> str:
     import socket
+
     return socket.gethostname()
 
-_MEMORY_LOCKS: set = set()           # runs held in this process for in-memory SQLite databases (tests)
+
+_MEMORY_LOCKS: set = set()  # runs held in this process for in-memory SQLite databases (tests)
+
 
 class RunLock:
     "The lock that makes one process per run: an OS file lock (SQLite) or a PostgreSQL session advisory lock."
+
     def __init__(self, store: Store, run_id: str):
         self.store, self.run_id, self.held, self._fd, self._conn = store, run_id, False, None, None
 
     def _path(self) -> Path | None:
         db = self.store.engine.url.database
-        if not db or db == ":memory:": return None
+        if not db or db == ":memory:":
+            return None
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in self.run_id)
         return Path(db).with_name(Path(db).name + ".locks") / f"{safe}.lock"
 
@@ -214,70 +305,110 @@ class RunLock:
             conn = eng.connect()
             got = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key(self.run_id)}).scalar())
             conn.commit()
-            if not got: conn.close(); return False
+            if not got:
+                conn.close()
+                return False
             self._conn = conn
         else:
             path = self._path()
             if path is None:
                 key = (str(eng.url), self.run_id)
-                if key in _MEMORY_LOCKS: return False
+                if key in _MEMORY_LOCKS:
+                    return False
                 _MEMORY_LOCKS.add(key)
             else:
                 import fcntl
+
                 path.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-                try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except OSError:
-                    os.close(fd); return False
-                os.ftruncate(fd, 0); os.write(fd, f"{os.getpid()} {_hostname()}\n".encode())
+                    os.close(fd)
+                    return False
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()} {_hostname()}\n".encode())
                 self._fd = fd
         self.held = True
         return True
 
     def release(self):
         "Give the lock back (also done by the OS or the server when the process dies)."
-        if not self.held: return
+        if not self.held:
+            return
         if self._conn is not None:
             try:
                 self._conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(self.run_id)})
                 self._conn.commit()
-            finally: self._conn.close(); self._conn = None
+            finally:
+                self._conn.close()
+                self._conn = None
         elif self._fd is not None:
-            os.close(self._fd); self._fd = None
-        else: _MEMORY_LOCKS.discard((str(self.store.engine.url), self.run_id))
+            os.close(self._fd)
+            self._fd = None
+        else:
+            _MEMORY_LOCKS.discard((str(self.store.engine.url), self.run_id))
         self.held = False
 
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.release()
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
 
 def _lock_key(run_id: str) -> int:
     "A signed 64-bit key for PostgreSQL's advisory locks, stable across processes."
     import hashlib
-    return int.from_bytes(hashlib.blake2b(f"tradelab-run:{run_id}".encode(), digest_size=8).digest(), "big", signed=True)
 
-TABLES = {"runs": runs, "decisions": decisions, "orders": orders, "fills": fills, "equity": equity,
-          "positions": positions, "heartbeats": heartbeats}
-_ORDER_BY = {"runs": "created_at", "decisions": "bar_time", "orders": "created_at", "fills": "time",
-             "equity": "bar_time", "positions": "symbol", "heartbeats": "time"}
+    return int.from_bytes(
+        hashlib.blake2b(f"tradelab-run:{run_id}".encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+TABLES = {
+    "runs": runs,
+    "decisions": decisions,
+    "orders": orders,
+    "fills": fills,
+    "equity": equity,
+    "positions": positions,
+    "heartbeats": heartbeats,
+}
+_ORDER_BY = {
+    "runs": "created_at",
+    "decisions": "bar_time",
+    "orders": "created_at",
+    "fills": "time",
+    "equity": "bar_time",
+    "positions": "symbol",
+    "heartbeats": "time",
+}
+
 
 class Store:
     "The runner's state database (see `open_store`)."
+
     def __init__(self, engine: sa.Engine):
         self.engine = engine
 
-    def __repr__(self): return f"Store({scrub_url(self.engine.url.render_as_string(hide_password=True))})"
+    def __repr__(self):
+        return f"Store({scrub_url(self.engine.url.render_as_string(hide_password=True))})"
 
     @contextmanager
     def begin(self):
         "One transaction: everything inside commits together or not at all."
-        with self.engine.begin() as conn: yield conn
+        with self.engine.begin() as conn:
+            yield conn
 
     def checkpoint(self):
         "Move SQLite's write-ahead log into the database file (housekeeping between bars; no-op elsewhere)."
         if self.engine.dialect.name == "sqlite":
-            raw = self.engine.raw_connection()          # outside any transaction (BEGIN would lock the checkpoint out)
-            try: raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            finally: raw.close()
+            raw = self.engine.raw_connection()  # outside any transaction (BEGIN would lock the checkpoint out)
+            try:
+                raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                raw.close()
 
     # -- runs ------------------------------------------------------------
     def get_run(self, run_id: str) -> dict | None:
@@ -285,24 +416,50 @@ class Store:
             r = c.execute(sa.select(runs).where(runs.c.id == run_id)).first()
         return _row(r) if r else None
 
-    def start_run(self, run: dict, pid: int | None = None, health_port: int | None = None,
-                  host: str | None = None) -> tuple[dict, bool]:
+    def start_run(
+        self, run: dict, pid: int | None = None, health_port: int | None = None, host: str | None = None
+    ) -> tuple[dict, bool]:
         "Create the run row, or mark an existing one running again (hold `lock_run` first); returns (row, resumed)."
         now = utc_now()
         with self.begin() as c:
             old = c.execute(sa.select(runs).where(runs.c.id == run["id"])).first()
             if old is None:
-                c.execute(runs.insert().values(**run, status="running", created_at=now, started_at=now, restarts=0, pid=pid,
-                                               health_port=health_port, host=host, kill_requested=False, kill_flatten=False))
+                c.execute(
+                    runs.insert().values(
+                        **run,
+                        status="running",
+                        created_at=now,
+                        started_at=now,
+                        restarts=0,
+                        pid=pid,
+                        health_port=health_port,
+                        host=host,
+                        kill_requested=False,
+                        kill_flatten=False,
+                    )
+                )
             else:
-                c.execute(runs.update().where(runs.c.id == run["id"]).values(
-                    status="running", started_at=now, stopped_at=None, stop_reason=None, restarts=old.restarts + 1,
-                    pid=pid, health_port=health_port, host=host, version=run["version"]))
+                c.execute(
+                    runs.update()
+                    .where(runs.c.id == run["id"])
+                    .values(
+                        status="running",
+                        started_at=now,
+                        stopped_at=None,
+                        stop_reason=None,
+                        restarts=old.restarts + 1,
+                        pid=pid,
+                        health_port=health_port,
+                        host=host,
+                        version=run["version"],
+                    )
+                )
         return self.get_run(run["id"]), old is not None
 
     def set_health_port(self, run_id: str, port: int | None):
         "Record the port the run's /healthz and /metrics are actually bound to."
-        with self.begin() as c: c.execute(runs.update().where(runs.c.id == run_id).values(health_port=port))
+        with self.begin() as c:
+            c.execute(runs.update().where(runs.c.id == run_id).values(health_port=port))
 
     # -- one process per run ------------------------------------------------
     def lock_run(self, run_id: str) -> RunLock:
@@ -314,10 +471,18 @@ class Store:
             row = self.get_run(run_id) or {}
             pid, host = row.get("pid"), row.get("host")
             where = f"process {pid}" + (f" on {host}" if host else "") if pid else "another process"
-            stop = f"kill -TERM {pid}" if pid and (not host or host == _hostname()) else f"kill -TERM {pid} on {host}" if pid else "stop it"
-            raise RunLockedError(f"run {run_id} is already running in {where} (started {row.get('started_at')}); "
-                                 f"a second process would trade the same account. Stop it first with: {stop} "
-                                 f"(it finishes the bar and records 'stopped'), or halt its trading with: tradelab kill --run {run_id}")
+            stop = (
+                f"kill -TERM {pid}"
+                if pid and (not host or host == _hostname())
+                else f"kill -TERM {pid} on {host}"
+                if pid
+                else "stop it"
+            )
+            raise RunLockedError(
+                f"run {run_id} is already running in {where} (started {row.get('started_at')}); "
+                f"a second process would trade the same account. Stop it first with: {stop} "
+                f"(it finishes the bar and records 'stopped'), or halt its trading with: tradelab kill --run {run_id}"
+            )
         return lock
 
     def run_alive(self, run_id: str) -> bool:
@@ -330,15 +495,22 @@ class Store:
 
     def stop_run(self, run_id: str, status: str, reason: str | None = None):
         with self.begin() as c:
-            c.execute(runs.update().where(runs.c.id == run_id).values(status=status, stop_reason=reason, stopped_at=utc_now()))
+            c.execute(
+                runs.update().where(runs.c.id == run_id).values(status=status, stop_reason=reason, stopped_at=utc_now())
+            )
 
     def request_kill(self, run_id: str | None = None, flatten: bool = False, off: bool = False) -> list[str]:
         "Set (or with `off=True` clear) the kill switch of one run or of every run; returns the run ids."
         with self.begin() as c:
             q = runs.update().values(kill_requested=not off, kill_flatten=bool(flatten and not off))
-            if run_id: q = q.where(runs.c.id == run_id)
+            if run_id:
+                q = q.where(runs.c.id == run_id)
             c.execute(q)
-            ids = c.execute(sa.select(runs.c.id).where(runs.c.id == run_id) if run_id else sa.select(runs.c.id)).scalars().all()
+            ids = (
+                c.execute(sa.select(runs.c.id).where(runs.c.id == run_id) if run_id else sa.select(runs.c.id))
+                .scalars()
+                .all()
+            )
         return list(ids)
 
     def kill_state(self, run_id: str) -> tuple[bool, bool]:
@@ -348,49 +520,103 @@ class Store:
 
     def heartbeat(self, run_id: str, last_bar=None, state: str = "waiting", conn=None):
         values = dict(run_id=run_id, time=utc_now(), last_bar=to_db_time(last_bar), state=state)
-        if conn is not None: conn.execute(heartbeats.insert().values(**values)); return
-        with self.begin() as c: c.execute(heartbeats.insert().values(**values))
+        if conn is not None:
+            conn.execute(heartbeats.insert().values(**values))
+            return
+        with self.begin() as c:
+            c.execute(heartbeats.insert().values(**values))
 
     # -- orders and fills ---------------------------------------------------
     def open_orders(self, run_id: str) -> list[dict]:
         with self.engine.connect() as c:
-            rs = c.execute(sa.select(orders).where(orders.c.run_id == run_id, orders.c.status.in_(OPEN_STATUSES))
-                           .order_by(orders.c.created_at, orders.c.client_order_id)).all()
+            rs = c.execute(
+                sa.select(orders)
+                .where(orders.c.run_id == run_id, orders.c.status.in_(OPEN_STATUSES))
+                .order_by(orders.c.created_at, orders.c.client_order_id)
+            ).all()
         return [_row(r) for r in rs]
 
     def update_order(self, client_order_id: str, **values):
         with self.begin() as c:
-            c.execute(orders.update().where(orders.c.client_order_id == client_order_id).values(**values, updated_at=utc_now()))
+            c.execute(
+                orders.update()
+                .where(orders.c.client_order_id == client_order_id)
+                .values(**values, updated_at=utc_now())
+            )
 
     def add_fills(self, run_id: str, symbol: str, new_fills: list, conn=None) -> int:
         "Insert fills not yet recorded (a fill is identified by client order id + fill id); returns how many were new."
+
         def go(c):
             n = 0
             for f in new_fills:
-                seen = c.execute(sa.select(fills.c.id).where(fills.c.client_order_id == f.client_order_id,
-                                                             fills.c.fill_id == f.fill_id)).first()
-                if seen: continue
-                c.execute(fills.insert().values(run_id=run_id, client_order_id=f.client_order_id, fill_id=f.fill_id,
-                                                symbol=symbol, time=to_db_time(f.time), side=f.side, price=f.price, qty=f.qty,
-                                                fee=f.fee, fee_currency=f.fee_currency))
+                seen = c.execute(
+                    sa.select(fills.c.id).where(
+                        fills.c.client_order_id == f.client_order_id, fills.c.fill_id == f.fill_id
+                    )
+                ).first()
+                if seen:
+                    continue
+                c.execute(
+                    fills.insert().values(
+                        run_id=run_id,
+                        client_order_id=f.client_order_id,
+                        fill_id=f.fill_id,
+                        symbol=symbol,
+                        time=to_db_time(f.time),
+                        side=f.side,
+                        price=f.price,
+                        qty=f.qty,
+                        fee=f.fee,
+                        fee_currency=f.fee_currency,
+                    )
+                )
                 n += 1
             return n
-        if conn is not None: return go(conn)
-        with self.begin() as c: return go(c)
 
-    def record_bar(self, run_id: str, symbol: str, bar_time, decision: dict, order: dict | None, cash: float, qty: float,
-                   close: float, avg_price: float | None = None):
-        "The decision for a bar, its order (status new: not sent yet), equity, position and the run's last bar, in one transaction."
+        if conn is not None:
+            return go(conn)
+        with self.begin() as c:
+            return go(c)
+
+    def record_bar(
+        self,
+        run_id: str,
+        symbol: str,
+        bar_time,
+        decision: dict,
+        order: dict | None,
+        cash: float,
+        qty: float,
+        close: float,
+        avg_price: float | None = None,
+    ):
+        "A bar's decision, its order (status new: not sent), equity, position and the run's last bar: one transaction."
         now, bt = utc_now(), to_db_time(bar_time)
         with self.begin() as c:
-            c.execute(decisions.insert().values(run_id=run_id, symbol=symbol, bar_time=bt, close=close, created_at=now, **decision))
+            c.execute(
+                decisions.insert().values(
+                    run_id=run_id, symbol=symbol, bar_time=bt, close=close, created_at=now, **decision
+                )
+            )
             if order is not None:
-                c.execute(orders.insert().values(run_id=run_id, symbol=symbol, bar_time=bt, status="new", created_at=now,
-                                                 updated_at=now, **order))
-            c.execute(equity.insert().values(run_id=run_id, bar_time=bt, cash=cash, position_value=qty * close,
-                                             equity=cash + qty * close))
+                c.execute(
+                    orders.insert().values(
+                        run_id=run_id, symbol=symbol, bar_time=bt, status="new", created_at=now, updated_at=now, **order
+                    )
+                )
+            c.execute(
+                equity.insert().values(
+                    run_id=run_id, bar_time=bt, cash=cash, position_value=qty * close, equity=cash + qty * close
+                )
+            )
             pos = dict(qty=qty, avg_price=avg_price, cash=cash, updated_at=now)
-            if c.execute(positions.update().where(positions.c.run_id == run_id, positions.c.symbol == symbol).values(**pos)).rowcount == 0:
+            if (
+                c.execute(
+                    positions.update().where(positions.c.run_id == run_id, positions.c.symbol == symbol).values(**pos)
+                ).rowcount
+                == 0
+            ):
                 c.execute(positions.insert().values(run_id=run_id, symbol=symbol, **pos))
             c.execute(runs.update().where(runs.c.id == run_id).values(last_bar=bt))
             self.heartbeat(run_id, bar_time, "bar", conn=c)
@@ -399,39 +625,64 @@ class Store:
         "An order outside a bar's decision (the kill switch's flatten), written before it is sent."
         now = utc_now()
         with self.begin() as c:
-            c.execute(orders.insert().values(run_id=run_id, symbol=symbol, bar_time=to_db_time(bar_time), status="new",
-                                             created_at=now, updated_at=now, **order))
+            c.execute(
+                orders.insert().values(
+                    run_id=run_id,
+                    symbol=symbol,
+                    bar_time=to_db_time(bar_time),
+                    status="new",
+                    created_at=now,
+                    updated_at=now,
+                    **order,
+                )
+            )
 
     def run_summary(self, run_id: str) -> dict:
-        "Last equity, last heartbeat, units held and open orders of a run (for `tradelab status`), without reading whole tables."
+        "Last equity, last heartbeat, units held and open orders of a run (`tradelab status`), without whole tables."
         with self.engine.connect() as c:
-            eq = c.execute(sa.select(equity.c.equity).where(equity.c.run_id == run_id)
-                           .order_by(equity.c.bar_time.desc()).limit(1)).scalar()
+            eq = c.execute(
+                sa.select(equity.c.equity).where(equity.c.run_id == run_id).order_by(equity.c.bar_time.desc()).limit(1)
+            ).scalar()
             beat = c.execute(sa.select(sa.func.max(heartbeats.c.time)).where(heartbeats.c.run_id == run_id)).scalar()
             qty = c.execute(sa.select(sa.func.sum(positions.c.qty)).where(positions.c.run_id == run_id)).scalar()
-            n_open = c.execute(sa.select(sa.func.count()).select_from(orders)
-                               .where(orders.c.run_id == run_id, orders.c.status.in_(OPEN_STATUSES))).scalar()
-        return {"equity": eq, "last_heartbeat": from_db_time(beat), "position": float(qty or 0.0), "open_orders": int(n_open)}
+            n_open = c.execute(
+                sa.select(sa.func.count())
+                .select_from(orders)
+                .where(orders.c.run_id == run_id, orders.c.status.in_(OPEN_STATUSES))
+            ).scalar()
+        return {
+            "equity": eq,
+            "last_heartbeat": from_db_time(beat),
+            "position": float(qty or 0.0),
+            "open_orders": int(n_open),
+        }
 
     # -- reading ---------------------------------------------------------
     def table(self, name: str, run_id: str | None = None) -> pd.DataFrame:
         "A table as a DataFrame (times as UTC timestamps), optionally for one run."
-        if name not in TABLES: raise BadInputError(f"unknown table {name!r}; choose one of {', '.join(TABLES)}")
+        if name not in TABLES:
+            raise BadInputError(f"unknown table {name!r}; choose one of {', '.join(TABLES)}")
         t = TABLES[name]
         q = sa.select(t).order_by(t.c[_ORDER_BY[name]])
-        if run_id: q = q.where((t.c.id if name == "runs" else t.c.run_id) == run_id)
-        with self.engine.connect() as c: rows = [_row(r) for r in c.execute(q)]
+        if run_id:
+            q = q.where((t.c.id if name == "runs" else t.c.run_id) == run_id)
+        with self.engine.connect() as c:
+            rows = [_row(r) for r in c.execute(q)]
         return pd.DataFrame(rows, columns=[col.name for col in t.columns])
+
 
 def open_store(url: str | None = None, settings=None) -> Store:
     "Open (and migrate) the state database at `url`, default `TRADELAB_DB_URL` or SQLite in the data dir."
     url = url or (settings or load_settings()).database_url
     eng = make_engine(url)
-    try: migrate(eng)
+    try:
+        migrate(eng)
     except sa.exc.OperationalError as e:
         msg = scrub_url(str(e.orig) if getattr(e, "orig", None) else str(e)).splitlines()[0]
-        raise TradelabError(f"cannot open the state database {scrub_url(url)}: {msg}. "
-                            "Check TRADELAB_DB_URL (or --db) and that the server is running.") from None
+        raise TradelabError(
+            f"cannot open the state database {scrub_url(url)}: {msg}. "
+            "Check TRADELAB_DB_URL (or --db) and that the server is running."
+        ) from None
     return Store(eng)
 
 # %% ../nbs/09_store.ipynb #cbe11b93
@@ -439,45 +690,100 @@ def schema_drift(engine: sa.Engine) -> list:
     "Differences between the database schema and `metadata` (empty when the migrations are complete)."
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
+
     with engine.connect() as conn:
         return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
 
 # %% ../nbs/09_store.ipynb #954fde72
 EXPORT_COLUMNS = {
-    "runs": ["id", "status", "strategy", "params", "exchange", "symbol", "timeframe", "feed", "broker", "mode", "version",
-             "cash", "created_at", "started_at", "stopped_at", "stop_reason", "last_bar", "restarts", "kill_requested"],
-    "decisions": ["run_id", "bar_time", "symbol", "close", "signal", "position", "action", "verdict", "reason",
-                  "client_order_id", "latency_ms"],
-    "orders": ["run_id", "client_order_id", "symbol", "bar_time", "intent", "side", "qty", "notional", "status",
-               "broker_order_id", "error", "created_at", "updated_at"],
+    "runs": [
+        "id",
+        "status",
+        "strategy",
+        "params",
+        "exchange",
+        "symbol",
+        "timeframe",
+        "feed",
+        "broker",
+        "mode",
+        "version",
+        "cash",
+        "created_at",
+        "started_at",
+        "stopped_at",
+        "stop_reason",
+        "last_bar",
+        "restarts",
+        "kill_requested",
+    ],
+    "decisions": [
+        "run_id",
+        "bar_time",
+        "symbol",
+        "close",
+        "signal",
+        "position",
+        "action",
+        "verdict",
+        "reason",
+        "client_order_id",
+        "latency_ms",
+    ],
+    "orders": [
+        "run_id",
+        "client_order_id",
+        "symbol",
+        "bar_time",
+        "intent",
+        "side",
+        "qty",
+        "notional",
+        "status",
+        "broker_order_id",
+        "error",
+        "created_at",
+        "updated_at",
+    ],
     "fills": ["run_id", "time", "symbol", "side", "price", "qty", "fee", "fee_currency", "client_order_id", "fill_id"],
     "equity": ["run_id", "bar_time", "cash", "position_value", "equity"],
 }
 
+
 def _jsonable(v):
-    if isinstance(v, pd.Timestamp): return v.isoformat()
-    if nan_to_none(v) is None or (not isinstance(v, str) and pd.isna(v)): return None
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    if nan_to_none(v) is None or (not isinstance(v, str) and pd.isna(v)):
+        return None
     return v
+
 
 def export_rows(store: Store, table: str, run_id: str | None = None) -> list[dict]:
     "The rows `tradelab export` writes, as JSON-ready dicts."
-    if table not in EXPORT_COLUMNS: raise BadInputError(f"--table {table!r}: choose one of {', '.join(EXPORT_COLUMNS)}")
+    if table not in EXPORT_COLUMNS:
+        raise BadInputError(f"--table {table!r}: choose one of {', '.join(EXPORT_COLUMNS)}")
     df = store.table(table, run_id)
     return [{k: _jsonable(r[k]) for k in EXPORT_COLUMNS[table]} for r in df.to_dict("records")]
 
+
 def export_table(store: Store, table: str, fmt: str = "csv", out=None, run_id: str | None = None) -> str:
     "Write a table as csv or ndjson to `out` (atomically) and return the text."
-    if fmt not in ("csv", "ndjson"): raise BadInputError(f"--format {fmt!r}: use csv or ndjson")
+    if fmt not in ("csv", "ndjson"):
+        raise BadInputError(f"--format {fmt!r}: use csv or ndjson")
     rows = export_rows(store, table, run_id)
-    if fmt == "ndjson": text = "".join(json.dumps(r) + "\n" for r in rows)
+    if fmt == "ndjson":
+        text = "".join(json.dumps(r) + "\n" for r in rows)
     else:
         import csv
         import io
+
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS[table], lineterminator="\n")
         w.writeheader()
-        for r in rows: w.writerow({k: repr(v) if isinstance(v, float) else ("" if v is None else v) for k, v in r.items()})
+        for r in rows:
+            w.writerow({k: repr(v) if isinstance(v, float) else ("" if v is None else v) for k, v in r.items()})
         text = buf.getvalue()
     if out is not None:
-        with atomic_write(out, "w") as f: f.write(text)
+        with atomic_write(out, "w") as f:
+            f.write(text)
     return text

@@ -25,25 +25,31 @@ __all__ = ['STRATEGIES', 'Signals', 'NoParams', 'Strategy', 'params_model_from_s
 @dataclass
 class Signals:
     "Boolean signal series aligned with the OHLCV frame they were computed on."
+
     entries: pd.Series
     exits: pd.Series
     short_entries: pd.Series | None = None
     short_exits: pd.Series | None = None
 
     @property
-    def has_short(self) -> bool: return self.short_entries is not None or self.short_exits is not None
+    def has_short(self) -> bool:
+        return self.short_entries is not None or self.short_exits is not None
 
     def items(self):
         "(name, series) for every signal that is set."
         return [(k, v) for k, v in vars(self).items() if v is not None]
 
+
 class NoParams(BaseModel):
     "Parameters of a strategy that takes none."
+
     model_config = ConfigDict(extra="forbid")
+
 
 @dataclass
 class Strategy:
     "A registered strategy: its signal function, parameter model and default sweep grid."
+
     name: str
     func: Callable
     params_model: type[BaseModel] = NoParams
@@ -56,70 +62,100 @@ class Strategy:
         unknown = set(params) - set(self.params_model.model_fields)
         if unknown:
             known = ", ".join(self.params_model.model_fields) or "none"
-            raise BadInputError(f"strategy {self.name!r} has no parameter {', '.join(sorted(unknown))}; "
-                                f"its parameters are: {known}")
-        try: return self.params_model(**params).model_dump()
+            raise BadInputError(
+                f"strategy {self.name!r} has no parameter {', '.join(sorted(unknown))}; its parameters are: {known}"
+            )
+        try:
+            return self.params_model(**params).model_dump()
         except ValidationError as e:
-            raise BadInputError(f"strategy {self.name!r}: " + "; ".join(validation_problems(e, default="params"))) from None
+            raise BadInputError(
+                f"strategy {self.name!r}: " + "; ".join(validation_problems(e, default="params"))
+            ) from None
 
     def is_valid(self, params: dict) -> bool:
         "Whether `params` pass the model's checks (used by sweeps to skip combinations such as fast >= slow)."
-        try: self.validate_params(params); return True
-        except BadInputError: return False
+        try:
+            self.validate_params(params)
+            return True
+        except BadInputError:
+            return False
 
     def signals(self, ohlcv: pd.DataFrame, **params) -> Signals:
         "Compute validated, aligned boolean signals."
         p = self.validate_params(params)
         return _as_signals(self.func(ohlcv, **p), ohlcv.index, self.name)
 
-    def __call__(self, ohlcv, **params): return self.signals(ohlcv, **params)
+    def __call__(self, ohlcv, **params):
+        return self.signals(ohlcv, **params)
+
 
 def _as_signals(out, index, name) -> Signals:
-    if isinstance(out, Signals): sig = out
-    elif isinstance(out, dict): sig = Signals(**out)
-    elif isinstance(out, tuple) and len(out) in (2, 4): sig = Signals(*out)
-    else: raise BadInputError(f"strategy {name!r} returned {type(out).__name__}; return Signals, a dict or (entries, exits)")
+    if isinstance(out, Signals):
+        sig = out
+    elif isinstance(out, dict):
+        sig = Signals(**out)
+    elif isinstance(out, tuple) and len(out) in (2, 4):
+        sig = Signals(*out)
+    else:
+        raise BadInputError(
+            f"strategy {name!r} returned {type(out).__name__}; return Signals, a dict or (entries, exits)"
+        )
     clean = {}
     for k, v in vars(sig).items():
-        if v is None: clean[k] = None; continue
+        if v is None:
+            clean[k] = None
+            continue
         v = pd.Series(v, index=index) if not isinstance(v, pd.Series) else v
         if len(v) != len(index) or not v.index.equals(index):
-            raise BadInputError(f"strategy {name!r}: {k} is not aligned with the input bars "
-                                f"({len(v)} values for {len(index)} bars)")
+            raise BadInputError(
+                f"strategy {name!r}: {k} is not aligned with the input bars ({len(v)} values for {len(index)} bars)"
+            )
         clean[k] = v if v.dtype == bool else v.fillna(False).astype(bool)
     return Signals(**clean)
 
 # %% ../nbs/03_strategies.ipynb #5f6faccb
 STRATEGIES: dict[str, Strategy] = {}
 
+
 def params_model_from_signature(func) -> type[BaseModel]:
-    "A pydantic model of a signal function's keyword parameters: their defaults, and types from annotations or defaults."
+    "A pydantic model of a signal function's keyword parameters: defaults, and types from annotations or defaults."
     from pydantic import create_model
+
     fields = {}
     for p in list(inspect.signature(func).parameters.values())[1:]:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD): continue
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
         if p.default is p.empty:
-            raise BadInputError(f"parameter {p.name!r} of {func.__name__} needs a default value (or pass params=Model to register)")
+            raise BadInputError(
+                f"parameter {p.name!r} of {func.__name__} needs a default value (or pass params=Model to register)"
+            )
         ann = p.annotation if p.annotation is not p.empty else (type(p.default) if p.default is not None else object)
         fields[p.name] = (ann, p.default)
     return create_model(f"{func.__name__}_params", __config__=ConfigDict(extra="forbid"), **fields)
 
+
 def register(name: str, params: type[BaseModel] | None = None, grid: dict | None = None, replace: bool = True):
     """Decorator: register a signal function as strategy `name`. Without `params`, its keyword defaults
     become the parameter model."""
+
     def deco(func):
-        if not replace and name in STRATEGIES: raise BadInputError(f"strategy {name!r} is already registered")
+        if not replace and name in STRATEGIES:
+            raise BadInputError(f"strategy {name!r} is already registered")
         doc = inspect.getdoc(func) or ""
         model = params or params_model_from_signature(func)
         STRATEGIES[name] = Strategy(name, func, model, dict(grid or {}), doc.splitlines()[0] if doc else "")
         return func
+
     return deco
+
 
 def get_strategy(strategy) -> Strategy:
     "A `Strategy` from a registered name or a `Strategy` object."
-    if isinstance(strategy, Strategy): return strategy
+    if isinstance(strategy, Strategy):
+        return strategy
     if isinstance(strategy, str):
-        if strategy in STRATEGIES: return STRATEGIES[strategy]
+        if strategy in STRATEGIES:
+            return STRATEGIES[strategy]
         raise BadInputError(f"unknown strategy {strategy!r}; registered: {', '.join(sorted(STRATEGIES)) or 'none'}")
     raise BadInputError(f"strategy must be a name or a Strategy, got {type(strategy).__name__}")
 
@@ -127,17 +163,20 @@ def get_strategy(strategy) -> Strategy:
 def _cross(a, b, up: bool) -> pd.Series:
     x, y = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
     out = np.zeros(len(x), dtype=bool)
-    with np.errstate(invalid="ignore"):                   # NaN (warm-up) compares False, as in pandas
+    with np.errstate(invalid="ignore"):  # NaN (warm-up) compares False, as in pandas
         out[1:] = (x[1:] > y[1:]) & (x[:-1] <= y[:-1]) if up else (x[1:] < y[1:]) & (x[:-1] >= y[:-1])
     return pd.Series(out, index=a.index, copy=False)
+
 
 def crossed_above(a: pd.Series, b: pd.Series) -> pd.Series:
     "True where `a` crosses above `b`: previous bar a <= b, this bar a > b."
     return _cross(a, b, True)
 
+
 def crossed_below(a: pd.Series, b: pd.Series) -> pd.Series:
     "True where `a` crosses below `b`: previous bar a >= b, this bar a < b."
     return _cross(a, b, False)
+
 
 class SmaCrossParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -147,8 +186,10 @@ class SmaCrossParams(BaseModel):
 
     @model_validator(mode="after")
     def _fast_below_slow(self):
-        if self.fast >= self.slow: raise ValueError(f"fast ({self.fast}) must be smaller than slow ({self.slow})")
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be smaller than slow ({self.slow})")
         return self
+
 
 @register("sma_cross", params=SmaCrossParams, grid={"fast": list(range(5, 55, 5)), "slow": list(range(20, 210, 10))})
 def sma_cross(ohlcv, fast=10, slow=50, short=False):
@@ -156,9 +197,11 @@ def sma_cross(ohlcv, fast=10, slow=50, short=False):
     f, s = sma(ohlcv.close, fast), sma(ohlcv.close, slow)
     return _long_or_both(crossed_above(f, s), crossed_below(f, s), short)
 
+
 def _long_or_both(entries, exits, short: bool) -> Signals:
     "Long-only signals, or (short=True) the mirror image too: the exit signal opens a short, the entry closes it."
     return Signals(entries, exits, exits, entries) if short else Signals(entries, exits)
+
 
 class RsiParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -169,15 +212,21 @@ class RsiParams(BaseModel):
 
     @model_validator(mode="after")
     def _ordered(self):
-        if self.lower >= self.upper: raise ValueError(f"lower ({self.lower}) must be below upper ({self.upper})")
+        if self.lower >= self.upper:
+            raise ValueError(f"lower ({self.lower}) must be below upper ({self.upper})")
         return self
 
-@register("rsi_mean_reversion", params=RsiParams,
-          grid={"window": [7, 14, 21, 28], "lower": [20, 25, 30, 35], "upper": [65, 70, 75, 80]})
+
+@register(
+    "rsi_mean_reversion",
+    params=RsiParams,
+    grid={"window": [7, 14, 21, 28], "lower": [20, 25, 30, 35], "upper": [65, 70, 75, 80]},
+)
 def rsi_mean_reversion(ohlcv, window=14, lower=30.0, upper=70.0, short=False):
     "Enter when RSI < lower, exit when RSI > upper."
     r = rsi(ohlcv.close, window)
     return _long_or_both(r < lower, r > upper, short)
+
 
 class BollingerParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -185,8 +234,10 @@ class BollingerParams(BaseModel):
     k: float = Field(2.0, gt=0, description="band width in standard deviations")
     short: bool = Field(False, description="also trade short")
 
-@register("bollinger_breakout", params=BollingerParams,
-          grid={"window": list(range(10, 60, 5)), "k": [1.5, 2.0, 2.5, 3.0]})
+
+@register(
+    "bollinger_breakout", params=BollingerParams, grid={"window": list(range(10, 60, 5)), "k": [1.5, 2.0, 2.5, 3.0]}
+)
 def bollinger_breakout(ohlcv, window=20, k=2.0, short=False):
     "Enter when close > upper band, exit when close < middle band."
     bb = bollinger_bands(ohlcv.close, window, k)
@@ -196,8 +247,15 @@ def bollinger_breakout(ohlcv, window=20, k=2.0, short=False):
 class LookaheadError(BadInputError):
     "A strategy's signals depend on future bars."
 
-def check_lookahead(strategy, ohlcv: pd.DataFrame, params: dict | None = None, n_cuts: int = 25,
-                    min_bars: int | None = None, seed: int = 0) -> None:
+
+def check_lookahead(
+    strategy,
+    ohlcv: pd.DataFrame,
+    params: dict | None = None,
+    n_cuts: int = 25,
+    min_bars: int | None = None,
+    seed: int = 0,
+) -> None:
     "Raise `LookaheadError` if any signal up to a cut changes when the bars after the cut are removed."
     st = get_strategy(strategy)
     params = params or {}
@@ -213,7 +271,9 @@ def check_lookahead(strategy, ohlcv: pd.DataFrame, params: dict | None = None, n
             diff = np.flatnonzero(series.to_numpy() != ref.to_numpy())
             if len(diff):
                 t = ohlcv.index[diff[0]]
-                raise LookaheadError(f"strategy {st.name!r} looks ahead: {name} at {t} is "
-                                     f"{bool(ref.iloc[diff[0]])} with all data but {bool(series.iloc[diff[0]])} "
-                                     f"when the data ends at {ohlcv.index[cut - 1]}; use only bars up to t "
-                                     "(e.g. shift(1), never shift(-1) or centred windows)")
+                raise LookaheadError(
+                    f"strategy {st.name!r} looks ahead: {name} at {t} is "
+                    f"{bool(ref.iloc[diff[0]])} with all data but {bool(series.iloc[diff[0]])} "
+                    f"when the data ends at {ohlcv.index[cut - 1]}; use only bars up to t "
+                    "(e.g. shift(1), never shift(-1) or centred windows)"
+                )

@@ -27,54 +27,72 @@ __all__ = ['FUSED', 'parse_grid', 'expand_grid', 'sim_init_nb', 'sim_bar_nb', 's
 
 # %% ../nbs/05_sweep.ipynb #f822b86b
 def _number(text: str):
-    try: return int(text)
-    except ValueError: pass
-    try: return float(text)
-    except ValueError: return {"true": True, "false": False}.get(text.lower(), text)
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return {"true": True, "false": False}.get(text.lower(), text)
+
 
 def parse_grid(specs: list[str] | dict) -> dict[str, list]:
     "Parse `name=start:stop:step` (stop included) or `name=a,b,c` specs into a grid dict."
-    if isinstance(specs, dict): return {k: list(v) if isinstance(v, (list, tuple, range, np.ndarray)) else [v] for k, v in specs.items()}
+    if isinstance(specs, dict):
+        return {k: list(v) if isinstance(v, (list, tuple, range, np.ndarray)) else [v] for k, v in specs.items()}
     grid = {}
     for spec in specs:
         m = re.fullmatch(r"\s*(\w+)\s*=\s*(.+?)\s*", spec)
-        if not m: raise BadInputError(f"grid {spec!r} is not name=start:stop:step or name=a,b,c (e.g. fast=5:100:5)")
+        if not m:
+            raise BadInputError(f"grid {spec!r} is not name=start:stop:step or name=a,b,c (e.g. fast=5:100:5)")
         name, body = m.groups()
         if ":" in body:
             parts = body.split(":")
-            if len(parts) != 3: raise BadInputError(f"grid {spec!r}: a range is start:stop:step, e.g. fast=5:100:5")
+            if len(parts) != 3:
+                raise BadInputError(f"grid {spec!r}: a range is start:stop:step, e.g. fast=5:100:5")
             a, b, step = (_number(p) for p in parts)
             if not all(isinstance(x, (int, float)) for x in (a, b, step)) or step <= 0 or b < a:
                 raise BadInputError(f"grid {spec!r}: need numbers with start <= stop and step > 0")
             count = int(math.floor((b - a) / step + 1e-9)) + 1
             vals = [a + i * step for i in range(count)]
             grid[name] = [int(v) if all(isinstance(x, int) for x in (a, b, step)) else round(v, 12) for v in vals]
-        else: grid[name] = [_number(v.strip()) for v in body.split(",") if v.strip()]
+        else:
+            grid[name] = [_number(v.strip()) for v in body.split(",") if v.strip()]
     return grid
+
 
 def expand_grid(strategy, grid: dict) -> list[dict]:
     "Every valid parameter combination of a grid (invalid ones, such as fast >= slow, are skipped)."
     st = get_strategy(strategy)
     grid = parse_grid(grid)
     unknown = set(grid) - set(st.params_model.model_fields)
-    if unknown: raise BadInputError(f"strategy {st.name!r} has no parameter {', '.join(sorted(unknown))}; "
-                                    f"its parameters are: {', '.join(st.params_model.model_fields)}")
+    if unknown:
+        raise BadInputError(
+            f"strategy {st.name!r} has no parameter {', '.join(sorted(unknown))}; "
+            f"its parameters are: {', '.join(st.params_model.model_fields)}"
+        )
     from typing import Annotated
 
     from pydantic import TypeAdapter, ValidationError
-    for name, values in grid.items():          # each value must fit its parameter's type and bounds
+
+    for name, values in grid.items():  # each value must fit its parameter's type and bounds
         field = st.params_model.model_fields[name]
         check = TypeAdapter(Annotated[field.annotation, field])
         for v in values:
-            try: check.validate_python(v)
+            try:
+                check.validate_python(v)
             except ValidationError as e:
-                raise BadInputError(f"grid value {name}={v!r} is not valid for {st.name!r}: "
-                                    + "; ".join(validation_problems(e, default=name))) from None
+                raise BadInputError(
+                    f"grid value {name}={v!r} is not valid for {st.name!r}: "
+                    + "; ".join(validation_problems(e, default=name))
+                ) from None
     names = list(grid)
     out = []
     for values in itertools.product(*(grid[n] for n in names)):
         p = dict(zip(names, values, strict=True))
-        if st.is_valid(p): out.append(p)
+        if st.is_valid(p):
+            out.append(p)
     return out
 
 # %% ../nbs/05_sweep.ipynb #c161805e
@@ -84,14 +102,57 @@ def expand_grid(strategy, grid: dict) -> list[dict]:
 @njit(cache=True, nogil=True)
 def sim_init_nb(cash0: float):
     "Fresh simulation state: all cash, flat, no history."
-    return (cash0, 0.0, 0.0, cash0, cash0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-            0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    return (
+        cash0,
+        0.0,
+        0.0,
+        cash0,
+        cash0,
+        0.0,
+        -1.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+    )
+
 
 @njit(inline="always")
 def sim_bar_nb(state, i, open_i, close_i, t, fees, slip, go_in, go_out):
     "Bar i: fill the previous bar's signal at this open, value at the close, update the statistics."
-    (cash, units, entry_cost, eq, peak, mdd, under_start, best_dur, n, sum_r, sum_r2, neg2,
-     trades, closed, wins, gwin, gloss, pnl, held, notional, eq_sum) = state
+    (
+        cash,
+        units,
+        entry_cost,
+        eq,
+        peak,
+        mdd,
+        under_start,
+        best_dur,
+        n,
+        sum_r,
+        sum_r2,
+        neg2,
+        trades,
+        closed,
+        wins,
+        gwin,
+        gloss,
+        pnl,
+        held,
+        notional,
+        eq_sum,
+    ) = state
     traded = False
     if go_in and units == 0.0:
         price = open_i * (1.0 + slip)
@@ -119,7 +180,7 @@ def sim_bar_nb(state, i, open_i, close_i, t, fees, slip, go_in, go_out):
         units = 0.0
         traded = True
     n += 1.0
-    if units == 0.0 and not traded:       # flat all bar: equity, drawdown and duration do not change
+    if units == 0.0 and not traded:  # flat all bar: equity, drawdown and duration do not change
         eq_sum += eq
     else:
         new_eq = cash + units * close_i
@@ -127,29 +188,79 @@ def sim_bar_nb(state, i, open_i, close_i, t, fees, slip, go_in, go_out):
         eq = new_eq
         sum_r += r
         sum_r2 += r * r
-        if r < 0: neg2 += r * r
-        if units != 0.0: held += 1.0
+        if r < 0:
+            neg2 += r * r
+        if units != 0.0:
+            held += 1.0
         eq_sum += eq
-        if eq > peak: peak = eq
+        if eq > peak:
+            peak = eq
         if eq < peak:
             dd = eq / peak - 1.0
-            if dd < mdd: mdd = dd
-            if under_start < 0: under_start = i - 1.0 if i > 0 else 0.0
+            if dd < mdd:
+                mdd = dd
+            if under_start < 0:
+                under_start = i - 1.0 if i > 0 else 0.0
         elif under_start >= 0:
             dur = t[i] - t[int(under_start)]
-            if dur > best_dur: best_dur = dur
+            if dur > best_dur:
+                best_dur = dur
             under_start = -1.0
-    return (cash, units, entry_cost, eq, peak, mdd, under_start, best_dur, n, sum_r, sum_r2, neg2,
-            trades, closed, wins, gwin, gloss, pnl, held, notional, eq_sum)
+    return (
+        cash,
+        units,
+        entry_cost,
+        eq,
+        peak,
+        mdd,
+        under_start,
+        best_dur,
+        n,
+        sum_r,
+        sum_r2,
+        neg2,
+        trades,
+        closed,
+        wins,
+        gwin,
+        gloss,
+        pnl,
+        held,
+        notional,
+        eq_sum,
+    )
+
 
 @njit(cache=True, nogil=True)
 def sim_stats_nb(state, t, cash0, ppy, out):
     "Write the statistics (in `STAT_KEYS` order) of a finished simulation into `out`."
-    (cash, units, entry_cost, eq, peak, mdd, under_start, best_dur, n, sum_r, sum_r2, neg2,
-     trades, closed, wins, gwin, gloss, pnl, held, notional, eq_sum) = state
+    (
+        cash,
+        units,
+        entry_cost,
+        eq,
+        peak,
+        mdd,
+        under_start,
+        best_dur,
+        n,
+        sum_r,
+        sum_r2,
+        neg2,
+        trades,
+        closed,
+        wins,
+        gwin,
+        gloss,
+        pnl,
+        held,
+        notional,
+        eq_sum,
+    ) = state
     if under_start >= 0:
         dur = t[len(t) - 1] - t[int(under_start)]
-        if dur > best_dur: best_dur = dur
+        if dur > best_dur:
+            best_dur = dur
     mean = sum_r / n
     var = (sum_r2 - sum_r * mean) / (n - 1.0) if n > 1 else np.nan
     sd = np.sqrt(var) if var > 0 else 0.0
@@ -181,16 +292,19 @@ def sma_cross_sweep_nb(open_, close, t, fasts, slows, fees, slip, cash0, ppy, ou
         go_in, go_out = False, False
         for i in range(n):
             st = sim_bar_nb(st, i, open_[i], close[i], t, fees, slip, go_in, go_out)
-            sf += close[i]                                       # rolling_mean_nb's running sums, inlined
+            sf += close[i]  # rolling_mean_nb's running sums, inlined
             ss += close[i]
-            if i >= fw: sf -= close[i - fw]
-            if i >= sw: ss -= close[i - sw]
+            if i >= fw:
+                sf -= close[i - fw]
+            if i >= sw:
+                ss -= close[i - sw]
             f = sf / fw if i >= fw - 1 else np.nan
             s = ss / sw if i >= sw - 1 else np.nan
             go_in = f > s and pf <= ps
             go_out = f < s and pf >= ps
             pf, ps = f, s
         sim_stats_nb(st, t, cash0, ppy, out[j])
+
 
 @njit(cache=True, parallel=True)
 def rsi_sweep_nb(open_, close, t, windows, lowers, uppers, fees, slip, cash0, ppy, out):
@@ -205,6 +319,7 @@ def rsi_sweep_nb(open_, close, t, windows, lowers, uppers, fees, slip, cash0, pp
             go_in = r[i] < lowers[j]
             go_out = r[i] > uppers[j]
         sim_stats_nb(st, t, cash0, ppy, out[j])
+
 
 @njit(cache=True, parallel=True)
 def bollinger_sweep_nb(open_, close, t, windows, ks, fees, slip, cash0, ppy, out):
@@ -224,19 +339,51 @@ def bollinger_sweep_nb(open_, close, t, windows, ks, fees, slip, cash0, ppy, out
 
 # %% ../nbs/05_sweep.ipynb #43849f1a
 def _fused_sma(a, combos, fees, slip, cash, ppy, out):
-    sma_cross_sweep_nb(*a, np.array([c["fast"] for c in combos], np.int64), np.array([c["slow"] for c in combos], np.int64),
-                       fees, slip, cash, ppy, out)
+    sma_cross_sweep_nb(
+        *a,
+        np.array([c["fast"] for c in combos], np.int64),
+        np.array([c["slow"] for c in combos], np.int64),
+        fees,
+        slip,
+        cash,
+        ppy,
+        out,
+    )
+
 
 def _fused_rsi(a, combos, fees, slip, cash, ppy, out):
-    rsi_sweep_nb(*a, np.array([c["window"] for c in combos], np.int64), np.array([c["lower"] for c in combos], float),
-                 np.array([c["upper"] for c in combos], float), fees, slip, cash, ppy, out)
+    rsi_sweep_nb(
+        *a,
+        np.array([c["window"] for c in combos], np.int64),
+        np.array([c["lower"] for c in combos], float),
+        np.array([c["upper"] for c in combos], float),
+        fees,
+        slip,
+        cash,
+        ppy,
+        out,
+    )
+
 
 def _fused_bb(a, combos, fees, slip, cash, ppy, out):
-    bollinger_sweep_nb(*a, np.array([c["window"] for c in combos], np.int64), np.array([c["k"] for c in combos], float),
-                       fees, slip, cash, ppy, out)
+    bollinger_sweep_nb(
+        *a,
+        np.array([c["window"] for c in combos], np.int64),
+        np.array([c["k"] for c in combos], float),
+        fees,
+        slip,
+        cash,
+        ppy,
+        out,
+    )
 
-FUSED = {"sma_cross": (sma_cross, _fused_sma), "rsi_mean_reversion": (rsi_mean_reversion, _fused_rsi),
-         "bollinger_breakout": (bollinger_breakout, _fused_bb)}
+
+FUSED = {
+    "sma_cross": (sma_cross, _fused_sma),
+    "rsi_mean_reversion": (rsi_mean_reversion, _fused_rsi),
+    "bollinger_breakout": (bollinger_breakout, _fused_bb),
+}
+
 
 def has_fused_kernel(strategy, combos: list[dict]) -> bool:
     "Whether the fused numba path applies: a built-in strategy, long only."
@@ -246,18 +393,39 @@ def has_fused_kernel(strategy, combos: list[dict]) -> bool:
 # %% ../nbs/05_sweep.ipynb #63f4c976
 _LOWER_IS_BETTER = {"max_drawdown_duration"}
 
-def sweep(data: pd.DataFrame, strategy, grid: dict | list | None = None, metric: str = "sharpe", costs: Costs | None = None,
-          cash: float = 10_000.0, timeframe: str | None = None, calendar: str = "crypto", engine: str = "auto",
-          chunk: int = 256, progress: bool = True) -> pd.DataFrame:
+
+def sweep(
+    data: pd.DataFrame,
+    strategy,
+    grid: dict | list | None = None,
+    metric: str = "sharpe",
+    costs: Costs | None = None,
+    cash: float = 10_000.0,
+    timeframe: str | None = None,
+    calendar: str = "crypto",
+    engine: str = "auto",
+    chunk: int = 256,
+    progress: bool = True,
+) -> pd.DataFrame:
     "Backtest every combination of a parameter grid; one row per combination, best first by `metric`."
     st = get_strategy(strategy)
-    if metric not in STAT_KEYS: raise BadInputError(f"metric={metric!r}; use one of {', '.join(STAT_KEYS)}")
-    if engine not in ("auto", "fused", "vectorbt"): raise BadInputError(f"engine={engine!r}; use auto, fused or vectorbt")
+    if metric not in STAT_KEYS:
+        raise BadInputError(f"metric={metric!r}; use one of {', '.join(STAT_KEYS)}")
+    if engine not in ("auto", "fused", "vectorbt"):
+        raise BadInputError(f"engine={engine!r}; use auto, fused or vectorbt")
     costs = costs or Costs()
     combos = expand_grid(st, grid if grid is not None else st.default_grid)
-    if not combos: raise BadInputError(f"the grid has no valid combination for {st.name!r} (check constraints such as fast < slow)")
+    if not combos:
+        raise BadInputError(
+            f"the grid has no valid combination for {st.name!r} (check constraints such as fast < slow)"
+        )
     combos = [st.validate_params(c) for c in combos]
-    data = to_ohlcv(data) if not isinstance(data.index, pd.DatetimeIndex) or list(data.columns) != ["open", "high", "low", "close", "volume"] else data
+    data = (
+        to_ohlcv(data)
+        if not isinstance(data.index, pd.DatetimeIndex)
+        or list(data.columns) != ["open", "high", "low", "close", "volume"]
+        else data
+    )
     timeframe = timeframe or infer_timeframe(data.index)
     ppy = periods_per_year(timeframe, calendar)
     fused = has_fused_kernel(st, combos) if engine == "auto" else engine == "fused"
@@ -269,10 +437,14 @@ def sweep(data: pd.DataFrame, strategy, grid: dict | list | None = None, metric:
     t0 = time.perf_counter()
     with show_progress(progress, f"Sweeping {st.name}", len(combos)) as bar:
         if fused:
-            arrays = (data.open.to_numpy("float64"), data.close.to_numpy("float64"), data.index.as_unit("ns").asi8.astype("float64"))
+            arrays = (
+                data.open.to_numpy("float64"),
+                data.close.to_numpy("float64"),
+                data.index.as_unit("ns").asi8.astype("float64"),
+            )
             for a in range(0, len(combos), chunk):
-                part = combos[a:a + chunk]
-                FUSED[st.name][1](arrays, part, costs.fees, costs.slippage, float(cash), ppy, out[a:a + len(part)])
+                part = combos[a : a + chunk]
+                FUSED[st.name][1](arrays, part, costs.fees, costs.slippage, float(cash), ppy, out[a : a + len(part)])
                 bar(a + len(part))
         else:
             for j, p in enumerate(combos):
@@ -283,9 +455,16 @@ def sweep(data: pd.DataFrame, strategy, grid: dict | list | None = None, metric:
     stats = pd.DataFrame(out, columns=STAT_KEYS)
     stats["trades"] = stats["trades"].astype("int64")
     result = pd.concat([table, stats], axis=1)
-    result = result.sort_values(metric, ascending=metric in _LOWER_IS_BETTER, na_position="last", kind="stable").reset_index(drop=True)
-    result.attrs.update(n_trials=len(combos), metric=metric, strategy=st.name, engine="fused" if fused else "vectorbt",
-                        seconds=time.perf_counter() - t0)
+    result = result.sort_values(
+        metric, ascending=metric in _LOWER_IS_BETTER, na_position="last", kind="stable"
+    ).reset_index(drop=True)
+    result.attrs.update(
+        n_trials=len(combos),
+        metric=metric,
+        strategy=st.name,
+        engine="fused" if fused else "vectorbt",
+        seconds=time.perf_counter() - t0,
+    )
     return result
 
 # %% ../nbs/05_sweep.ipynb #a608f2d8
@@ -295,13 +474,17 @@ def warm_up(quiet: bool = False) -> float:
 
     from tradelab.backtest import warm_up as warm_backtest
     from tradelab.ohlcv import synthetic_ohlcv
+
     t0 = time.perf_counter()
     warm_backtest(quiet=quiet)
     console = Console(stderr=True, quiet=quiet)
     with console.status("Compiling the fused sweep kernels (first run only)..."):
         df = synthetic_ohlcv(300, "1h", seed=0)
-        for name, g in (("sma_cross", {"fast": [5], "slow": [20]}), ("rsi_mean_reversion", {"window": [14]}),
-                        ("bollinger_breakout", {"window": [20]})):
+        for name, g in (
+            ("sma_cross", {"fast": [5], "slow": [20]}),
+            ("rsi_mean_reversion", {"window": [14]}),
+            ("bollinger_breakout", {"window": [20]}),
+        ):
             sweep(df, name, g, progress=False)
     took = time.perf_counter() - t0
     console.print(f"[green]sweep kernels warm[/] ({took:.1f} s in all)")

@@ -28,81 +28,118 @@ __all__ = ['EULER_GAMMA', 'probabilistic_sharpe', 'expected_max_sharpe', 'trials
 # %% ../nbs/06_validation.ipynb #19f730be
 EULER_GAMMA = 0.5772156649015329
 
+
 def probabilistic_sharpe(sr: float, n_obs: int, skew: float, kurtosis: float, sr_benchmark: float = 0.0) -> float:
     "Probability that the true per-period Sharpe exceeds `sr_benchmark` (kurtosis not in excess: normal = 3)."
     from scipy.stats import norm
-    if n_obs < 2: raise BadInputError(f"n_obs={n_obs!r}: need at least two returns")
+
+    if n_obs < 2:
+        raise BadInputError(f"n_obs={n_obs!r}: need at least two returns")
     denom = 1 - skew * sr + (kurtosis - 1) / 4 * sr**2
-    if denom <= 0: raise BadInputError(f"skew={skew}, kurtosis={kurtosis} and sr={sr} give a non-positive variance; check the inputs")
+    if denom <= 0:
+        raise BadInputError(
+            f"skew={skew}, kurtosis={kurtosis} and sr={sr} give a non-positive variance; check the inputs"
+        )
     return float(norm.cdf((sr - sr_benchmark) * math.sqrt(n_obs - 1) / math.sqrt(denom)))
+
 
 def expected_max_sharpe(n_trials: int, trials_sr_var: float) -> float:
     "The Sharpe ratio the best of `n_trials` unskilled trials reaches by luck (per period)."
     from scipy.stats import norm
-    if n_trials < 1: raise BadInputError(f"n_trials={n_trials!r} must be at least 1")
-    if n_trials == 1: return 0.0
-    return float(math.sqrt(trials_sr_var) * ((1 - EULER_GAMMA) * norm.ppf(1 - 1 / n_trials)
-                                             + EULER_GAMMA * norm.ppf(1 - 1 / (n_trials * math.e))))
+
+    if n_trials < 1:
+        raise BadInputError(f"n_trials={n_trials!r} must be at least 1")
+    if n_trials == 1:
+        return 0.0
+    return float(
+        math.sqrt(trials_sr_var)
+        * ((1 - EULER_GAMMA) * norm.ppf(1 - 1 / n_trials) + EULER_GAMMA * norm.ppf(1 - 1 / (n_trials * math.e)))
+    )
+
 
 def trials_sharpe_variance(sharpes, ppy: float | None = None) -> float:
     """The variance of the trials' Sharpe ratios, per period (annualised ones are divided by sqrt(`ppy`)), that the
     DSR needs; non-finite Sharpes are left out and one trial has no variance (0)."""
     s = pd.Series(sharpes, dtype=float).replace([np.inf, -np.inf], np.nan).dropna()
-    if ppy: s = s / math.sqrt(ppy)
+    if ppy:
+        s = s / math.sqrt(ppy)
     return float(s.var(ddof=1)) if len(s) > 1 else 0.0
+
 
 def deflated_sharpe(sr: float, n_obs: int, skew: float, kurtosis: float, n_trials: int, trials_sr_var: float) -> float:
     "Deflated Sharpe ratio: the PSR against the Sharpe expected from the best of `n_trials` lucky trials."
     return probabilistic_sharpe(sr, n_obs, skew, kurtosis, expected_max_sharpe(n_trials, trials_sr_var))
 
+
 def sharpe_moments(returns) -> dict:
     "Per-period Sharpe, observations, skewness and (non-excess) kurtosis of a return series."
     from scipy.stats import kurtosis, skew
+
     r = np.asarray(pd.Series(returns).dropna(), float)
     sd = r.std(ddof=1)
-    return {"sr": float(r.mean() / sd) if sd > 0 else 0.0, "n_obs": len(r), "skew": float(skew(r)),
-            "kurtosis": float(kurtosis(r, fisher=False))}
+    return {
+        "sr": float(r.mean() / sd) if sd > 0 else 0.0,
+        "n_obs": len(r),
+        "skew": float(skew(r)),
+        "kurtosis": float(kurtosis(r, fisher=False)),
+    }
 
 # %% ../nbs/06_validation.ipynb #008d36f0
 @dataclass
 class PBOResult:
     "Probability of backtest overfitting and its ingredients."
+
     pbo: float
     logits: np.ndarray
-    is_sharpe: np.ndarray        # in-sample Sharpe of the chosen configuration, per split
-    oos_sharpe: np.ndarray       # its out-of-sample Sharpe, per split
-    degradation_slope: float     # regression slope of out-of-sample on in-sample Sharpe
-    prob_oos_loss: float         # share of splits where the chosen configuration loses out of sample
+    is_sharpe: np.ndarray  # in-sample Sharpe of the chosen configuration, per split
+    oos_sharpe: np.ndarray  # its out-of-sample Sharpe, per split
+    degradation_slope: float  # regression slope of out-of-sample on in-sample Sharpe
+    prob_oos_loss: float  # share of splits where the chosen configuration loses out of sample
 
     def to_dict(self) -> dict:
-        return {"pbo": self.pbo, "n_splits_evaluated": len(self.logits), "logit_median": float(np.median(self.logits)),
-                "degradation_slope": self.degradation_slope, "prob_oos_loss": self.prob_oos_loss}
+        return {
+            "pbo": self.pbo,
+            "n_splits_evaluated": len(self.logits),
+            "logit_median": float(np.median(self.logits)),
+            "degradation_slope": self.degradation_slope,
+            "prob_oos_loss": self.prob_oos_loss,
+        }
+
 
 def pbo(returns_matrix, n_splits: int = 16) -> PBOResult:
     "Probability of backtest overfitting by CSCV over a (periods x configurations) returns matrix."
     M = np.asarray(returns_matrix, float)
-    if M.ndim != 2 or M.shape[1] < 2: raise BadInputError("pbo needs a 2-D returns matrix with at least two configurations (columns)")
-    if n_splits < 2 or n_splits % 2: raise BadInputError(f"n_splits={n_splits!r} must be an even number >= 2")
+    if M.ndim != 2 or M.shape[1] < 2:
+        raise BadInputError("pbo needs a 2-D returns matrix with at least two configurations (columns)")
+    if n_splits < 2 or n_splits % 2:
+        raise BadInputError(f"n_splits={n_splits!r} must be an even number >= 2")
     T, N = M.shape
-    if T < 2 * n_splits: raise BadInputError(f"{T} periods are too few for {n_splits} splits")
+    if T < 2 * n_splits:
+        raise BadInputError(f"{T} periods are too few for {n_splits} splits")
     M = np.nan_to_num(M)
     blocks = np.array_split(np.arange(T), n_splits)
-    s1 = np.array([M[b].sum(0) for b in blocks])              # per block: sum, sum of squares, count
+    s1 = np.array([M[b].sum(0) for b in blocks])  # per block: sum, sum of squares, count
     s2 = np.array([(M[b] ** 2).sum(0) for b in blocks])
     cnt = np.array([len(b) for b in blocks], float)
+
     def sharpe(sel):
-        n = cnt[sel].sum(); m = s1[sel].sum(0) / n
+        n = cnt[sel].sum()
+        m = s1[sel].sum(0) / n
         var = (s2[sel].sum(0) - n * m * m) / (n - 1)
         return np.where(var > 0, m / np.sqrt(np.maximum(var, 1e-300)), 0.0)
+
     logits, is_sr, oos_sr = [], [], []
     allb = np.arange(n_splits)
     for train in itertools.combinations(allb, n_splits // 2):
-        train = np.array(train); test = np.setdiff1d(allb, train)
+        train = np.array(train)
+        test = np.setdiff1d(allb, train)
         ins, oos = sharpe(train), sharpe(test)
         best = int(np.argmax(ins))
-        rank = (oos < oos[best]).sum() + 0.5 * ((oos == oos[best]).sum() - 1) + 1   # 1 = worst .. N = best
+        rank = (oos < oos[best]).sum() + 0.5 * ((oos == oos[best]).sum() - 1) + 1  # 1 = worst .. N = best
         w = rank / (N + 1)
-        logits.append(math.log(w / (1 - w))); is_sr.append(ins[best]); oos_sr.append(oos[best])
+        logits.append(math.log(w / (1 - w)))
+        is_sr.append(ins[best])
+        oos_sr.append(oos[best])
     logits, is_sr, oos_sr = np.array(logits), np.array(is_sr), np.array(oos_sr)
     slope = float(np.polyfit(is_sr, oos_sr, 1)[0]) if np.ptp(is_sr) > 0 else float("nan")
     return PBOResult(float((logits <= 0).mean()), logits, is_sr, oos_sr, slope, float((oos_sr < 0).mean()))
@@ -117,21 +154,27 @@ def _paths_stats_nb(paths_r: np.ndarray, out: np.ndarray):
         for i in range(n):
             r = paths_r[s, i]
             w *= 1.0 + r
-            if w > peak: peak = w
+            if w > peak:
+                peak = w
             dd = w / peak - 1.0
-            if dd < mdd: mdd = dd
-            s1 += r; s2 += r * r
+            if dd < mdd:
+                mdd = dd
+            s1 += r
+            s2 += r * r
         m = s1 / n
         var = (s2 - n * m * m) / (n - 1) if n > 1 else 0.0
         out[s, 0], out[s, 1], out[s, 2] = w, mdd, m / np.sqrt(var) if var > 0 else 0.0
+
 
 @njit(cache=True)
 def _bootstrap_trades_nb(r: np.ndarray, n_sims: int, n_draw: int, seed: int) -> np.ndarray:
     np.random.seed(seed)
     out = np.empty((n_sims, n_draw))
     for s in range(n_sims):
-        for i in range(n_draw): out[s, i] = r[np.random.randint(0, len(r))]
+        for i in range(n_draw):
+            out[s, i] = r[np.random.randint(0, len(r))]
     return out
+
 
 @njit(cache=True)
 def _stationary_bootstrap_nb(r: np.ndarray, n_sims: int, mean_block: float, seed: int) -> np.ndarray:
@@ -143,14 +186,18 @@ def _stationary_bootstrap_nb(r: np.ndarray, n_sims: int, mean_block: float, seed
         j = np.random.randint(0, n)
         for i in range(n):
             if i > 0:
-                if np.random.random() < p: j = np.random.randint(0, n)   # start a new block
-                else: j = (j + 1) % n                                      # continue the block (wrapping)
+                if np.random.random() < p:
+                    j = np.random.randint(0, n)  # start a new block
+                else:
+                    j = (j + 1) % n  # continue the block (wrapping)
             out[s, i] = r[j]
     return out
+
 
 @dataclass
 class MonteCarloResult:
     "Simulated final equity (per unit of capital), max drawdown and Sharpe, one row per simulation."
+
     sims: pd.DataFrame
 
     def percentiles(self, q=(5, 25, 50, 75, 95)) -> pd.DataFrame:
@@ -160,44 +207,62 @@ class MonteCarloResult:
     def to_dict(self) -> dict:
         return {k: {p: float(v) for p, v in col.items()} for k, col in self.percentiles().items()}
 
+
 def _sim_stats(paths) -> MonteCarloResult:
     out = np.empty((paths.shape[0], 3))
     _paths_stats_nb(paths, out)
     return MonteCarloResult(pd.DataFrame(out, columns=["final_equity", "max_drawdown", "sharpe"]))
 
+
 def monte_carlo(trade_returns, n_sims: int = 10_000, seed: int = 0, n_trades: int | None = None) -> MonteCarloResult:
     "Bootstrap of trade returns: `n_sims` histories of `n_trades` (default: as many as given) drawn with replacement."
     r = np.asarray(pd.Series(trade_returns).dropna(), float)
-    if len(r) < 2: raise BadInputError(f"monte_carlo needs at least two trade returns, got {len(r)}")
-    if n_sims < 1: raise BadInputError(f"n_sims={n_sims!r} must be positive")
+    if len(r) < 2:
+        raise BadInputError(f"monte_carlo needs at least two trade returns, got {len(r)}")
+    if n_sims < 1:
+        raise BadInputError(f"n_sims={n_sims!r} must be positive")
     return _sim_stats(_bootstrap_trades_nb(r, int(n_sims), int(n_trades or len(r)), int(seed)))
+
 
 def block_bootstrap(returns, n_sims: int = 1000, mean_block: float = 24.0, seed: int = 0) -> MonteCarloResult:
     "Stationary block bootstrap of bar returns (mean block length `mean_block` bars)."
     r = np.asarray(pd.Series(returns).dropna(), float)
-    if len(r) < 10: raise BadInputError(f"block_bootstrap needs at least 10 returns, got {len(r)}")
-    if mean_block < 1: raise BadInputError(f"mean_block={mean_block!r} must be at least 1 bar")
+    if len(r) < 10:
+        raise BadInputError(f"block_bootstrap needs at least 10 returns, got {len(r)}")
+    if mean_block < 1:
+        raise BadInputError(f"mean_block={mean_block!r} must be at least 1 bar")
     return _sim_stats(_stationary_bootstrap_nb(r, int(n_sims), float(mean_block), int(seed)))
 
 # %% ../nbs/06_validation.ipynb #d87c2e11
 def _span(value, timeframe: str) -> pd.Timedelta:
     "A window length: '90d', '12h', '4w', a Timedelta, or a number of bars."
-    if isinstance(value, pd.Timedelta): return value
-    if isinstance(value, (int, np.integer)): return int(value) * timeframe_to_timedelta(timeframe)
-    try: return pd.Timedelta(str(value).replace("w", "W") if str(value).endswith("w") else str(value))
-    except ValueError: raise BadInputError(f"window {value!r}: use a length such as 90d, 12h or 4w, or a number of bars") from None
+    if isinstance(value, pd.Timedelta):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value) * timeframe_to_timedelta(timeframe)
+    try:
+        return pd.Timedelta(str(value).replace("w", "W") if str(value).endswith("w") else str(value))
+    except ValueError:
+        raise BadInputError(f"window {value!r}: use a length such as 90d, 12h or 4w, or a number of bars") from None
+
 
 def _entries_from(st: Strategy, start: pd.Timestamp) -> Strategy:
     "The strategy, taking no entry before `start` (its indicators still see the earlier bars)."
+
     def func(ohlcv, **p):
         s = st.signals(ohlcv, **p)
         before = ohlcv.index < start
-        return Signals(s.entries & ~before, s.exits, None if s.short_entries is None else s.short_entries & ~before, s.short_exits)
+        return Signals(
+            s.entries & ~before, s.exits, None if s.short_entries is None else s.short_entries & ~before, s.short_exits
+        )
+
     return Strategy(st.name, func, st.params_model, st.default_grid, st.description)
+
 
 @dataclass
 class WalkForwardResult:
     "Folds, stitched out-of-sample returns and equity, and walk-forward efficiency."
+
     folds: pd.DataFrame
     oos_returns: pd.Series
     oos_equity: pd.Series
@@ -207,70 +272,141 @@ class WalkForwardResult:
 
     def to_dict(self) -> dict:
         iso = lambda t: pd.Timestamp(t).isoformat()
-        folds = [{"fold": int(f.fold), "train_start": iso(f.train_start), "train_end": iso(f.train_end),
-                  "test_start": iso(f.test_start), "test_end": iso(f.test_end), "params": f.params,
-                  "in_sample": _num(f.in_sample), "out_of_sample": _num(f.out_of_sample), "oos_return": _num(f.oos_return),
-                  "trades": int(f.trades)} for f in self.folds.itertuples()]
-        return {"metric": self.metric, "efficiency": _num(self.efficiency), "n_trials_per_fold": self.n_trials,
-                "oos_total_return": _num(float(self.oos_equity.iloc[-1] / self.oos_equity.iloc[0] - 1)) if len(self.oos_equity) else None,
-                "folds": folds}
+        folds = [
+            {
+                "fold": int(f.fold),
+                "train_start": iso(f.train_start),
+                "train_end": iso(f.train_end),
+                "test_start": iso(f.test_start),
+                "test_end": iso(f.test_end),
+                "params": f.params,
+                "in_sample": _num(f.in_sample),
+                "out_of_sample": _num(f.out_of_sample),
+                "oos_return": _num(f.oos_return),
+                "trades": int(f.trades),
+            }
+            for f in self.folds.itertuples()
+        ]
+        return {
+            "metric": self.metric,
+            "efficiency": _num(self.efficiency),
+            "n_trials_per_fold": self.n_trials,
+            "oos_total_return": _num(float(self.oos_equity.iloc[-1] / self.oos_equity.iloc[0] - 1))
+            if len(self.oos_equity)
+            else None,
+            "folds": folds,
+        }
 
     def deflated_sharpe(self, ppy: float) -> dict:
         """The stitched out-of-sample Sharpe (annualised) and its deflated Sharpe ratio over the trials of a fold;
         the trials' Sharpe variance is taken from the folds' in-sample winners when the metric is the Sharpe ratio.
         Empty when there are too few out-of-sample returns."""
-        if len(self.oos_returns) <= 2: return {}
+        if len(self.oos_returns) <= 2:
+            return {}
         m = sharpe_moments(self.oos_returns)
         var = trials_sharpe_variance(self.folds.in_sample, ppy) if self.metric == "sharpe" else 0.0
-        return {"oos_sharpe_annualised": m["sr"] * math.sqrt(ppy),
-                "deflated_sharpe": deflated_sharpe(m["sr"], m["n_obs"], m["skew"], m["kurtosis"], max(self.n_trials, 1), var)}
+        return {
+            "oos_sharpe_annualised": m["sr"] * math.sqrt(ppy),
+            "deflated_sharpe": deflated_sharpe(
+                m["sr"], m["n_obs"], m["skew"], m["kurtosis"], max(self.n_trials, 1), var
+            ),
+        }
+
 
 def _num(x):
     return None if nan_to_none(x) is None else float(x)
 
-def walk_forward(data: pd.DataFrame, strategy, grid, train, test, anchored: bool = False, metric: str = "sharpe",
-                 step=None, costs: Costs | None = None, cash: float = 10_000.0, timeframe: str | None = None,
-                 calendar: str = "crypto", progress: bool = False) -> WalkForwardResult:
+
+def walk_forward(
+    data: pd.DataFrame,
+    strategy,
+    grid,
+    train,
+    test,
+    anchored: bool = False,
+    metric: str = "sharpe",
+    step=None,
+    costs: Costs | None = None,
+    cash: float = 10_000.0,
+    timeframe: str | None = None,
+    calendar: str = "crypto",
+    progress: bool = False,
+) -> WalkForwardResult:
     "Walk-forward optimisation: optimise on each train window, trade the next test window, stitch the results."
     st = get_strategy(strategy)
     costs = costs or Costs()
     timeframe = timeframe or infer_timeframe(data.index)
     tr, te = _span(train, timeframe), _span(test, timeframe)
     stp = _span(step, timeframe) if step is not None else te
-    if tr <= pd.Timedelta(0) or te <= pd.Timedelta(0): raise BadInputError("train and test windows must be positive")
+    if tr <= pd.Timedelta(0) or te <= pd.Timedelta(0):
+        raise BadInputError("train and test windows must be positive")
     grid = parse_grid(grid) if isinstance(grid, list) else grid
     n_trials = len(expand_grid(st, grid))
     first, last = data.index[0], data.index[-1] + timeframe_to_timedelta(timeframe)
     starts = []
     t = first + tr
     while t < last:
-        starts.append(t); t += stp
-    if not starts: raise BadInputError(f"the data ({first:%Y-%m-%d} .. {last:%Y-%m-%d}) is shorter than one train window ({train})")
+        starts.append(t)
+        t += stp
+    if not starts:
+        raise BadInputError(
+            f"the data ({first:%Y-%m-%d} .. {last:%Y-%m-%d}) is shorter than one train window ({train})"
+        )
     ppy = periods_per_year(timeframe, calendar)
     rows, pieces, equity_now = [], [], float(cash)
     for k, test_start in enumerate(starts):
         train_start = first if anchored else test_start - tr
         test_end = min(test_start + te, last)
         train_df = data[(data.index >= train_start) & (data.index < test_start)]
-        test_df = data[(data.index >= train_start) & (data.index < test_end)]     # the train window is the warm-up
-        if len(train_df) < 10 or (test_df.index >= test_start).sum() < 2: continue
-        table = sweep(train_df, st, grid, metric=metric, costs=costs, cash=cash, timeframe=timeframe, calendar=calendar, progress=progress)
+        test_df = data[(data.index >= train_start) & (data.index < test_end)]  # the train window is the warm-up
+        if len(train_df) < 10 or (test_df.index >= test_start).sum() < 2:
+            continue
+        table = sweep(
+            train_df,
+            st,
+            grid,
+            metric=metric,
+            costs=costs,
+            cash=cash,
+            timeframe=timeframe,
+            calendar=calendar,
+            progress=progress,
+        )
         best = table.iloc[0]
         params = {p: (best[p].item() if hasattr(best[p], "item") else best[p]) for p in grid}
-        res = backtest(test_df, _entries_from(st, test_start), params, costs, equity_now, timeframe=timeframe, calendar=calendar)
+        res = backtest(
+            test_df, _entries_from(st, test_start), params, costs, equity_now, timeframe=timeframe, calendar=calendar
+        )
         eq = res.equity[res.equity.index >= test_start]
         r = eq / np.r_[equity_now, eq.to_numpy()[:-1]] - 1
-        oos = returns_stats(eq, equity_now, ppy)[metric] if metric in ("total_return", "cagr", "sharpe", "sortino", "calmar", "max_drawdown") \
+        oos = (
+            returns_stats(eq, equity_now, ppy)[metric]
+            if metric in ("total_return", "cagr", "sharpe", "sortino", "calmar", "max_drawdown")
             else float("nan")
-        rows.append({"fold": k, "train_start": train_start, "train_end": test_start, "test_start": test_start, "test_end": test_end,
-                     "params": params, "in_sample": float(best[metric]), "out_of_sample": float(oos),
-                     "oos_return": float(eq.iloc[-1] / equity_now - 1), "trades": int((res.trades.entry_time >= test_start).sum())})
+        )
+        rows.append(
+            {
+                "fold": k,
+                "train_start": train_start,
+                "train_end": test_start,
+                "test_start": test_start,
+                "test_end": test_end,
+                "params": params,
+                "in_sample": float(best[metric]),
+                "out_of_sample": float(oos),
+                "oos_return": float(eq.iloc[-1] / equity_now - 1),
+                "trades": int((res.trades.entry_time >= test_start).sum()),
+            }
+        )
         pieces.append(r)
         equity_now = float(eq.iloc[-1])
     folds = pd.DataFrame(rows)
     oos_r = pd.concat(pieces).rename("returns") if pieces else pd.Series(dtype=float)
     oos_eq = (float(cash) * (1 + oos_r).cumprod()).rename("equity")
-    ins, outs = folds.in_sample.replace([np.inf, -np.inf], np.nan).mean(), folds.out_of_sample.replace([np.inf, -np.inf], np.nan).mean()
+    ins, outs = (
+        folds.in_sample.replace([np.inf, -np.inf], np.nan).mean(),
+        folds.out_of_sample.replace([np.inf, -np.inf], np.nan).mean(),
+    )
     eff = float(outs / ins) if ins and np.isfinite(ins) and ins != 0 else float("nan")
     return WalkForwardResult(folds, oos_r, oos_eq, eff, metric, n_trials)
 
@@ -279,26 +415,38 @@ def sensitivity(table: pd.DataFrame, x: str, y: str, metric: str = "sharpe") -> 
     "A y x x grid of the metric from a sweep table (the best value where other parameters vary)."
     return table.pivot_table(index=y, columns=x, values=metric, aggfunc="max").sort_index().sort_index(axis=1)
 
+
 def plateau_score(grid: pd.DataFrame, x_value, y_value) -> float:
     "Mean metric of the neighbours one grid step away, over the metric at the chosen point."
     i, j = grid.index.get_loc(y_value), grid.columns.get_loc(x_value)
     v = grid.iat[i, j]
-    nb = [grid.iat[a, b] for a, b in ((i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1))
-          if 0 <= a < grid.shape[0] and 0 <= b < grid.shape[1] and np.isfinite(grid.iat[a, b])]
+    nb = [
+        grid.iat[a, b]
+        for a, b in ((i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1))
+        if 0 <= a < grid.shape[0] and 0 <= b < grid.shape[1] and np.isfinite(grid.iat[a, b])
+    ]
     return float(np.mean(nb) / v) if nb and v not in (0, np.nan) and np.isfinite(v) else float("nan")
+
 
 def plot_sensitivity(grid: pd.DataFrame, x_value=None, y_value=None, metric: str = "sharpe", path=None):
     "Heatmap of a sensitivity grid with the chosen point marked; saved to `path` when given."
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(8, 5))
     im = ax.imshow(grid.values, origin="lower", aspect="auto", cmap="viridis")
-    ax.set_xticks(range(grid.shape[1]), grid.columns); ax.set_yticks(range(grid.shape[0]), grid.index)
-    ax.set_xlabel(grid.columns.name); ax.set_ylabel(grid.index.name); fig.colorbar(im, label=metric)
+    ax.set_xticks(range(grid.shape[1]), grid.columns)
+    ax.set_yticks(range(grid.shape[0]), grid.index)
+    ax.set_xlabel(grid.columns.name)
+    ax.set_ylabel(grid.index.name)
+    fig.colorbar(im, label=metric)
     if x_value is not None:
-        ax.scatter([grid.columns.get_loc(x_value)], [grid.index.get_loc(y_value)], marker="*", s=300, c="red", label="chosen")
+        ax.scatter(
+            [grid.columns.get_loc(x_value)], [grid.index.get_loc(y_value)], marker="*", s=300, c="red", label="chosen"
+        )
         ax.legend(loc="upper right")
     fig.tight_layout()
-    if path: fig.savefig(path, dpi=110)
+    if path:
+        fig.savefig(path, dpi=110)
     return fig
 
 # %% ../nbs/06_validation.ipynb #c4bef654
@@ -307,13 +455,25 @@ def sweep_deflated_sharpe(table: pd.DataFrame, best_returns, ppy: float) -> dict
     mom = sharpe_moments(best_returns)
     n = int(table.attrs.get("n_trials", len(table)))
     var = trials_sharpe_variance(table["sharpe"], ppy)
-    return {**mom, "n_trials": n, "trials_sr_var": var, "threshold_sr": expected_max_sharpe(n, var),
-            "psr": probabilistic_sharpe(mom["sr"], mom["n_obs"], mom["skew"], mom["kurtosis"]),
-            "dsr": deflated_sharpe(mom["sr"], mom["n_obs"], mom["skew"], mom["kurtosis"], n, var)}
+    return {
+        **mom,
+        "n_trials": n,
+        "trials_sr_var": var,
+        "threshold_sr": expected_max_sharpe(n, var),
+        "psr": probabilistic_sharpe(mom["sr"], mom["n_obs"], mom["skew"], mom["kurtosis"]),
+        "dsr": deflated_sharpe(mom["sr"], mom["n_obs"], mom["skew"], mom["kurtosis"], n, var),
+    }
 
 # %% ../nbs/06_validation.ipynb #a5a28769
-def returns_matrix(data: pd.DataFrame, strategy, grid, costs: Costs | None = None, cash: float = 10_000.0,
-                   timeframe: str | None = None, resample_to: str | None = "1d") -> pd.DataFrame:
+def returns_matrix(
+    data: pd.DataFrame,
+    strategy,
+    grid,
+    costs: Costs | None = None,
+    cash: float = 10_000.0,
+    timeframe: str | None = None,
+    resample_to: str | None = "1d",
+) -> pd.DataFrame:
     "Per-period returns of every grid combination: one column per combination (labelled by its parameters)."
     st = get_strategy(strategy)
     combos = expand_grid(st, parse_grid(grid) if isinstance(grid, list) else grid)

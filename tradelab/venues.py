@@ -21,6 +21,7 @@ __all__ = ['RetryPolicy', 'with_retries', 'suggest', 'point_ccxt_at', 'ccxt_exch
 @dataclass(frozen=True)
 class RetryPolicy:
     "How to retry transient errors: exponential backoff with full jitter, capped."
+
     max_retries: int = 5
     base_delay: float = 0.5
     max_delay: float = 30.0
@@ -28,18 +29,29 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: float | None = None, rng=random) -> float:
         "Seconds to wait before retry number `attempt` (1-based)."
         d = rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
-        if retry_after: d = max(d, min(float(retry_after), self.max_delay))
+        if retry_after:
+            d = max(d, min(float(retry_after), self.max_delay))
         return d
 
-def with_retries(call: Callable, what: str, transient: tuple, policy: RetryPolicy = RetryPolicy(),
-                 retry_after: Callable[[], float | None] = lambda: None, sleep: Callable = time.sleep):
+
+def with_retries(
+    call: Callable,
+    what: str,
+    transient: tuple,
+    policy: RetryPolicy = RetryPolicy(),
+    retry_after: Callable[[], float | None] = lambda: None,
+    sleep: Callable = time.sleep,
+):
     "Run `call()`, retrying `transient` exceptions per `policy`; raise `DataError` when retries run out."
     for attempt in range(policy.max_retries + 1):
-        try: return call()
+        try:
+            return call()
         except transient as e:
             if attempt == policy.max_retries:
-                raise DataError(f"{what} failed after {attempt + 1} attempts ({type(e).__name__}: {str(e)[:200]}); "
-                                "the service may be down or rate-limiting: try again later") from None
+                raise DataError(
+                    f"{what} failed after {attempt + 1} attempts ({type(e).__name__}: {str(e)[:200]}); "
+                    "the service may be down or rate-limiting: try again later"
+                ) from None
             sleep(policy.delay(attempt + 1, retry_after()))
 
 # %% ../nbs/00b_venues.ipynb #7b2c7557
@@ -48,30 +60,50 @@ def suggest(value: str, options, n: int = 3, cutoff: float = 0.5) -> str:
     close = difflib.get_close_matches(value, list(options), n=n, cutoff=cutoff)
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
+
 def point_ccxt_at(exchange, base_url: str):
     "Rewrite every REST URL of a ccxt exchange object to `base_url`, keeping the paths (for local fakes or proxies)."
+
     def rewrite(v):
-        if isinstance(v, dict): return {k: rewrite(x) for k, x in v.items()}
+        if isinstance(v, dict):
+            return {k: rewrite(x) for k, x in v.items()}
         if isinstance(v, str) and v.startswith("http"):
             return base_url.rstrip("/") + urlparse(v).path
         return v
+
     exchange.urls["api"] = rewrite(exchange.urls["api"])
     return exchange
 
-def ccxt_exchange(exchange: str, api_url: str | None = None, timeout_ms: int = 30_000, api_key: str | None = None,
-                  secret: str | None = None, sandbox: bool = False, options: dict | None = None):
+
+def ccxt_exchange(
+    exchange: str,
+    api_url: str | None = None,
+    timeout_ms: int = 30_000,
+    api_key: str | None = None,
+    secret: str | None = None,
+    sandbox: bool = False,
+    options: dict | None = None,
+):
     "A ccxt client for `exchange` (rate-limited), optionally with keys, pointed at `api_url` or at the sandbox."
     import ccxt
+
     if exchange not in ccxt.exchanges:
-        raise BadInputError(f"unknown exchange {exchange!r}{suggest(exchange, ccxt.exchanges)}; "
-                            "use a ccxt exchange id (binance, kraken, coinbase, bybit, okx, ...)")
+        raise BadInputError(
+            f"unknown exchange {exchange!r}{suggest(exchange, ccxt.exchanges)}; "
+            "use a ccxt exchange id (binance, kraken, coinbase, bybit, okx, ...)"
+        )
     config = {"enableRateLimit": True, "timeout": timeout_ms, **({"options": options} if options else {})}
-    if api_key or secret: config.update(apiKey=api_key, secret=secret)
+    if api_key or secret:
+        config.update(apiKey=api_key, secret=secret)
     ex = getattr(ccxt, exchange)(config)
-    if api_url: point_ccxt_at(ex, api_url)
+    if api_url:
+        point_ccxt_at(ex, api_url)
     elif sandbox:
-        try: ex.set_sandbox_mode(True)
+        try:
+            ex.set_sandbox_mode(True)
         except ccxt.NotSupported:
-            raise BadInputError(f"{exchange} has no sandbox in ccxt; set TRADELAB_CCXT_SANDBOX=false "
-                                "only for live trading (TRADELAB_MODE=live)") from None
+            raise BadInputError(
+                f"{exchange} has no sandbox in ccxt; set TRADELAB_CCXT_SANDBOX=false "
+                "only for live trading (TRADELAB_MODE=live)"
+            ) from None
     return ex
