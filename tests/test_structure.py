@@ -95,3 +95,34 @@ def test_importing_the_runner_loads_no_research_engine():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = {m.split(".")[1] if m.startswith("tradelab.") else "vectorbt" for m in eval(out)}
     assert not loaded & (RESEARCH | {"vectorbt"}), sorted(loaded)
+
+
+def test_public_surface_leaves_out_kernels_tables_and_cli_commands():
+    import importlib
+
+    import sqlalchemy as sa
+
+    for p in PKG.glob("*.py"):
+        if p.stem.startswith("_"):
+            continue
+        mod = importlib.import_module(f"tradelab.{p.stem}")
+        public = getattr(mod, "__all__", [])
+        assert not [n for n in public if n.endswith("_nb")], p.stem
+        assert not [n for n in public if isinstance(getattr(mod, n, None), sa.Table | sa.MetaData)], p.stem
+    assert sorted(importlib.import_module("tradelab.cli").__all__) == [
+        "app",
+        "config_app",
+        "console",
+        "err_console",
+        "main",
+    ]
+
+
+def test_strategy_parameter_models_carry_their_own_docstring():
+    from pydantic import BaseModel
+
+    from tradelab.strategies import STRATEGIES
+
+    for name, st in STRATEGIES.items():
+        doc = st.params_model.__doc__
+        assert doc and doc != BaseModel.__doc__ and "concepts/models" not in doc, name

@@ -20,7 +20,31 @@ from .riskbacktest import backtest_with_risk
 from .strategies import Strategy, get_strategy
 
 # %% auto #0
-__all__ = ['Stops', 'equity_from_orders_nb', 'backtest', 'warm_up']
+__all__ = ['Stops', 'backtest', 'warm_up']
+
+# %% ../nbs/04_backtest.ipynb #d40c243c
+@njit(cache=True, nogil=True)
+def equity_from_orders_nb(close, cols, idxs, sizes, prices, fees, sides, cash0):
+    "Equity at each close and whether any position is open, from filled orders (shared cash across columns)."
+    n, m = close.shape
+    pos = np.zeros(m)
+    cash = cash0
+    equity = np.empty(n)
+    held = np.zeros(n, np.bool_)
+    k = 0
+    for i in range(n):
+        while k < len(idxs) and idxs[k] == i:
+            q = sizes[k] if sides[k] == 0 else -sizes[k]
+            cash -= q * prices[k] + fees[k]
+            pos[cols[k]] += q
+            k += 1
+        v = cash
+        for c in range(m):
+            if pos[c] != 0.0:
+                v += pos[c] * close[i, c]
+                held[i] = True
+        equity[i] = v
+    return equity, held
 
 # %% ../nbs/04_backtest.ipynb #5cdcb40a
 @dataclass(frozen=True)
@@ -58,30 +82,6 @@ def _vbt():
 
     vbt_nb.simulate_from_signals_nb.enable_caching()
     return vbt
-
-
-@njit(cache=True, nogil=True)
-def equity_from_orders_nb(close, cols, idxs, sizes, prices, fees, sides, cash0):
-    "Equity at each close and whether any position is open, from filled orders (shared cash across columns)."
-    n, m = close.shape
-    pos = np.zeros(m)
-    cash = cash0
-    equity = np.empty(n)
-    held = np.zeros(n, np.bool_)
-    k = 0
-    for i in range(n):
-        while k < len(idxs) and idxs[k] == i:
-            q = sizes[k] if sides[k] == 0 else -sizes[k]
-            cash -= q * prices[k] + fees[k]
-            pos[cols[k]] += q
-            k += 1
-        v = cash
-        for c in range(m):
-            if pos[c] != 0.0:
-                v += pos[c] * close[i, c]
-                held[i] = True
-        equity[i] = v
-    return equity, held
 
 
 def backtest(

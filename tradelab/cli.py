@@ -18,9 +18,7 @@ from . import __version__
 from .config import TradelabError
 
 # %% auto #0
-__all__ = ['app', 'config_app', 'console', 'err_console', 'data_app', 'main', 'config_check', 'stats_table', 'demo', 'data_fetch',
-           'data_update', 'data_import', 'data_list', 'data_validate', 'data_resample', 'parse_params', 'backtest_cmd',
-           'sweep_cmd', 'report_cmd', 'walkforward_cmd', 'run_cmd', 'status_cmd', 'kill_cmd', 'export_cmd']
+__all__ = ['app', 'config_app', 'console', 'err_console', 'main']
 
 # %% ../nbs/12_cli.ipynb #10c5321b
 app = typer.Typer(

@@ -12,8 +12,30 @@ from numba import njit
 from .config import BadInputError
 
 # %% auto #0
-__all__ = ['kahan_add_nb', 'rolling_mean_nb', 'sma', 'ema', 'rsi_nb', 'rsi', 'rolling_std_nb', 'bollinger_bands', 'true_range',
-           'atr', 'macd', 'obv']
+__all__ = ['sma', 'ema', 'rsi', 'bollinger_bands', 'true_range', 'atr', 'macd', 'obv']
+
+# %% ../nbs/02_indicators.ipynb #c504dca6
+@njit(cache=True, nogil=True)
+def kahan_add_nb(s: float, c: float, x: float):
+    "One step of compensated (Kahan) summation: returns the new sum and compensation."
+    y = x - c
+    t = s + y
+    return t, (t - s) - y
+
+
+@njit(cache=True, nogil=True)
+def rolling_mean_nb(x: np.ndarray, w: int) -> np.ndarray:
+    "Rolling mean over `w` values from a running sum, as TA-Lib computes it; NaN for the first w-1 values."
+    n = len(x)
+    out = np.full(n, np.nan)
+    s = 0.0
+    for i in range(n):
+        s += x[i]
+        if i >= w:
+            s -= x[i - w]
+        if i >= w - 1:
+            out[i] = s / w
+    return out
 
 # %% ../nbs/02_indicators.ipynb #005d8461
 def _check_window(n, name="window", minimum=1):
@@ -37,29 +59,6 @@ def _seeded_ewm(x: pd.Series, n: int, alpha: float) -> pd.Series:
     return pd.Series(out, index=x.index)
 
 
-@njit(cache=True, nogil=True)
-def kahan_add_nb(s: float, c: float, x: float):
-    "One step of compensated (Kahan) summation: returns the new sum and compensation."
-    y = x - c
-    t = s + y
-    return t, (t - s) - y
-
-
-@njit(cache=True, nogil=True)
-def rolling_mean_nb(x: np.ndarray, w: int) -> np.ndarray:
-    "Rolling mean over `w` values from a running sum, as TA-Lib computes it; NaN for the first w-1 values."
-    n = len(x)
-    out = np.full(n, np.nan)
-    s = 0.0
-    for i in range(n):
-        s += x[i]
-        if i >= w:
-            s -= x[i - w]
-        if i >= w - 1:
-            out[i] = s / w
-    return out
-
-
 def sma(close: pd.Series, window: int = 30) -> pd.Series:
     "Simple moving average (TA-Lib SMA)."
     n = _check_window(window)
@@ -74,7 +73,7 @@ def ema(close: pd.Series, window: int = 30) -> pd.Series:
     n = _check_window(window)
     return _seeded_ewm(close, n, 2.0 / (n + 1))
 
-# %% ../nbs/02_indicators.ipynb #25c0eaf6
+# %% ../nbs/02_indicators.ipynb #158b22ec
 @njit(cache=True, nogil=True)
 def rsi_nb(close: np.ndarray, n: int) -> np.ndarray:
     "Wilder's RSI as TA-Lib computes it: averages seeded with the mean of the first n moves."
@@ -99,7 +98,7 @@ def rsi_nb(close: np.ndarray, n: int) -> np.ndarray:
         out[i] = 100.0 * gain / (gain + loss) if gain + loss != 0 else 0.0
     return out
 
-
+# %% ../nbs/02_indicators.ipynb #25c0eaf6
 def rsi(close: pd.Series, window: int = 14) -> pd.Series:
     "Relative strength index with Wilder smoothing (TA-Lib RSI), 0..100."
     n = _check_window(window, minimum=2)
@@ -112,7 +111,7 @@ def rsi(close: pd.Series, window: int = 14) -> pd.Series:
         return (100 * gain / total.where(total != 0)).where(total != 0, 0.0).where(total.notna())
     return pd.Series(rsi_nb(x, n), index=close.index, copy=False)
 
-# %% ../nbs/02_indicators.ipynb #851b423c
+# %% ../nbs/02_indicators.ipynb #0c006f43
 @njit(cache=True, nogil=True)
 def rolling_std_nb(x: np.ndarray, w: int) -> np.ndarray:
     "Rolling population standard deviation from compensated running sums of x and x**2."
@@ -131,7 +130,7 @@ def rolling_std_nb(x: np.ndarray, w: int) -> np.ndarray:
             out[i] = np.sqrt(var) if var > 0 else 0.0
     return out
 
-
+# %% ../nbs/02_indicators.ipynb #851b423c
 def bollinger_bands(close: pd.Series, window: int = 20, k: float = 2.0) -> pd.DataFrame:
     "Bollinger bands (TA-Lib BBANDS with SMA middle and population std): columns lower, middle, upper."
     n = _check_window(window)

@@ -16,26 +16,9 @@ from .costs import Costs
 from .ohlcv import to_ohlcv
 
 # %% auto #0
-__all__ = ['STAT_KEYS', 'equity_stats_nb', 'returns_stats', 'trade_stats', 'BacktestResult', 'common_frames', 'collect_stats']
+__all__ = ['STAT_KEYS', 'returns_stats', 'trade_stats', 'BacktestResult', 'common_frames', 'collect_stats']
 
-# %% ../nbs/03a_results.ipynb #e6e72c20
-STAT_KEYS = [
-    "total_return",
-    "cagr",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "max_drawdown",
-    "max_drawdown_duration",
-    "win_rate",
-    "profit_factor",
-    "expectancy",
-    "exposure",
-    "turnover",
-    "trades",
-]
-
-
+# %% ../nbs/03a_results.ipynb #c6711954
 @njit(cache=True, nogil=True)
 def equity_stats_nb(eq, t, cash0, ppy):
     """Return statistics of an equity curve in one pass: total return, CAGR, Sharpe, Sortino, max drawdown and
@@ -71,6 +54,23 @@ def equity_stats_nb(eq, t, cash0, ppy):
     sharpe = mean / sd * np.sqrt(ppy) if sd > 0 else np.nan
     sortino = mean / down * np.sqrt(ppy) if down > 0 else np.nan
     return total, cagr, sharpe, sortino, mdd, best
+
+# %% ../nbs/03a_results.ipynb #e6e72c20
+STAT_KEYS = [
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "max_drawdown_duration",
+    "win_rate",
+    "profit_factor",
+    "expectancy",
+    "exposure",
+    "turnover",
+    "trades",
+]
 
 
 def returns_stats(equity: pd.Series, init_cash: float, ppy: float) -> dict:

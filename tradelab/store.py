@@ -17,10 +17,9 @@ import sqlalchemy as sa
 from .config import BadInputError, TradelabError, atomic_write, load_settings, nan_to_none, scrub_url
 
 # %% auto #0
-__all__ = ['metadata', 'runs', 'heartbeats', 'decisions', 'orders', 'fills', 'positions', 'equity', 'paper_accounts',
-           'paper_positions', 'paper_orders', 'OPEN_STATUSES', 'MIGRATIONS', 'TABLES', 'EXPORT_COLUMNS', 'to_db_time',
-           'from_db_time', 'utc_now', 'make_engine', 'migrate', 'schema_revision', 'RunLockedError', 'RunLock', 'Store',
-           'open_store', 'schema_drift', 'export_rows', 'export_table']
+__all__ = ['MIGRATIONS', 'TABLES', 'EXPORT_COLUMNS', 'to_db_time', 'from_db_time', 'utc_now', 'make_engine', 'migrate',
+           'schema_revision', 'RunLockedError', 'RunLock', 'Store', 'open_store', 'schema_drift', 'export_rows',
+           'export_table']
 
 # %% ../nbs/09_store.ipynb #22ec1723
 metadata = sa.MetaData()

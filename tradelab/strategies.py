@@ -131,7 +131,8 @@ def params_model_from_signature(func) -> type[BaseModel]:
             )
         ann = p.annotation if p.annotation is not p.empty else (type(p.default) if p.default is not None else object)
         fields[p.name] = (ann, p.default)
-    return create_model(f"{func.__name__}_params", __config__=ConfigDict(extra="forbid"), **fields)
+    doc = f"Parameters of `{func.__name__}`: " + (", ".join(f"{k}={v[1]!r}" for k, v in fields.items()) or "none")
+    return create_model(f"{func.__name__}_params", __config__=ConfigDict(extra="forbid"), __doc__=doc, **fields)
 
 
 def register(name: str, params: type[BaseModel] | None = None, grid: dict | None = None, replace: bool = True):
@@ -179,6 +180,8 @@ def crossed_below(a: pd.Series, b: pd.Series) -> pd.Series:
 
 
 class SmaCrossParams(BaseModel):
+    "Parameters of `sma_cross`: the two SMA windows (fast < slow) and whether to trade short."
+
     model_config = ConfigDict(extra="forbid")
     fast: int = Field(10, ge=1, description="fast SMA window")
     slow: int = Field(50, ge=2, description="slow SMA window")
@@ -204,6 +207,8 @@ def _long_or_both(entries, exits, short: bool) -> Signals:
 
 
 class RsiParams(BaseModel):
+    "Parameters of `rsi_mean_reversion`: the RSI window and the oversold/overbought levels."
+
     model_config = ConfigDict(extra="forbid")
     window: int = Field(14, ge=2, description="RSI window")
     lower: float = Field(30.0, gt=0, lt=100, description="enter below this RSI")
@@ -229,6 +234,8 @@ def rsi_mean_reversion(ohlcv, window=14, lower=30.0, upper=70.0, short=False):
 
 
 class BollingerParams(BaseModel):
+    "Parameters of `bollinger_breakout`: the band window and width in standard deviations."
+
     model_config = ConfigDict(extra="forbid")
     window: int = Field(20, ge=2, description="band window")
     k: float = Field(2.0, gt=0, description="band width in standard deviations")

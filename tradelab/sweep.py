@@ -22,8 +22,7 @@ from .ohlcv import infer_timeframe, to_ohlcv
 from .strategies import bollinger_breakout, get_strategy, rsi_mean_reversion, sma_cross
 
 # %% auto #0
-__all__ = ['FUSED', 'parse_grid', 'expand_grid', 'sim_init_nb', 'sim_bar_nb', 'sim_stats_nb', 'sma_cross_sweep_nb',
-           'rsi_sweep_nb', 'bollinger_sweep_nb', 'has_fused_kernel', 'sweep', 'warm_up']
+__all__ = ['FUSED', 'parse_grid', 'expand_grid', 'has_fused_kernel', 'sweep', 'warm_up']
 
 # %% ../nbs/05_sweep.ipynb #f822b86b
 def _number(text: str):
@@ -95,10 +94,7 @@ def expand_grid(strategy, grid: dict) -> list[dict]:
             out.append(p)
     return out
 
-# %% ../nbs/05_sweep.ipynb #c161805e
-# The simulation state is a tuple of scalars (numba keeps it in registers once inlined):
-# cash, units, entry_cost, equity, peak, max_dd, under_start, best_dur, n, sum_r, sum_r2, sum_neg2,
-# trades, closed, wins, gross_win, gross_loss, pnl, held, notional, eq_sum
+# %% ../nbs/05_sweep.ipynb #26b10c11
 @njit(cache=True, nogil=True)
 def sim_init_nb(cash0: float):
     "Fresh simulation state: all cash, flat, no history."
@@ -279,7 +275,12 @@ def sim_stats_nb(state, t, cash0, ppy, out):
     out[11] = notional / (eq_sum / n)
     out[12] = trades
 
-# %% ../nbs/05_sweep.ipynb #2471001a
+# %% ../nbs/05_sweep.ipynb #c161805e
+# The simulation state is a tuple of scalars (numba keeps it in registers once inlined):
+# cash, units, entry_cost, equity, peak, max_dd, under_start, best_dur, n, sum_r, sum_r2, sum_neg2,
+# trades, closed, wins, gross_win, gross_loss, pnl, held, notional, eq_sum
+
+# %% ../nbs/05_sweep.ipynb #9763281b
 @njit(cache=True, parallel=True)
 def sma_cross_sweep_nb(open_, close, t, fasts, slows, fees, slip, cash0, ppy, out):
     "Stats of sma_cross(fast, slow) for every combination j, in parallel."
