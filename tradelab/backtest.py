@@ -85,16 +85,16 @@ def _vbt():
 
 
 def backtest(
-    data: pd.DataFrame | dict,
-    strategy: str | Strategy,
-    params: dict | None = None,
-    costs: Costs | None = None,
-    cash: float = 10_000.0,
-    size: float | None = None,
-    stops: Stops | None = None,
-    timeframe: str | None = None,
-    calendar: str = "crypto",
-    risk=None,
+    data: pd.DataFrame | dict,  # OHLCV frame, or {symbol: frame} for a panel with shared cash
+    strategy: str | Strategy,  # registered strategy name or `Strategy`
+    params: dict | None = None,  # strategy parameters (validated against its model)
+    costs: Costs | None = None,  # fees and slippage per side (default `Costs()`: 0.1% fees, no slippage)
+    cash: float = 10_000.0,  # starting cash
+    size: float | None = None,  # units per entry (default: all cash; panels: an equal share each)
+    stops: Stops | None = None,  # stop-loss / take-profit / trailing stop
+    timeframe: str | None = None,  # bar size (default: inferred from the index)
+    calendar: str = "crypto",  # annualisation: crypto or stocks
+    risk=None,  # `RiskConfig`: sizing, limits and breakers applied bar by bar
 ) -> BacktestResult:
     """Backtest `strategy` on an OHLCV frame (or a dict of frames: a panel with shared cash).
     Signals on bar t fill at the open of bar t+1. `size` is in units of the asset (default: all available cash;

@@ -423,15 +423,15 @@ def load(
 
 
 def fetch(
-    exchange: str,
-    symbol: str,
-    timeframe: str,
-    start=None,
-    end=None,
-    store: CandleStore | None = None,
-    source=None,
-    replace: bool = False,
-    progress: bool = True,
+    exchange: str,  # ccxt exchange id, or alpaca
+    symbol: str,  # symbol, e.g. BTC/USDT or AAPL
+    timeframe: str,  # bar size, e.g. 1h
+    start=None,  # first bar (UTC; default 30 days ago)
+    end=None,  # end, exclusive (UTC; default now)
+    store: CandleStore | None = None,  # store (default: TRADELAB_DATA_DIR)
+    source=None,  # data source (default: `source_for(exchange)`)
+    replace: bool = False,  # let downloaded bars win where they differ from stored ones
+    progress: bool = True,  # show a Rich progress bar
 ) -> pd.DataFrame:
     """Download [start, end) and merge it into the store; returns the downloaded bars, with the `WriteReport` in
     `.attrs["report"]`. Bars that differ from stored ones stop the write unless `replace=True` (the download wins)."""
@@ -507,13 +507,13 @@ def parse_filename(path) -> tuple[str, str]:
 
 
 def import_file(
-    path,
-    exchange: str,
-    symbol: str | None = None,
-    timeframe: str | None = None,
-    store: CandleStore | None = None,
-    progress: bool = True,
-    replace: bool = False,
+    path,  # candle file, or a folder of files named like BTC_USDT-1h.feather
+    exchange: str,  # exchange id to store under
+    symbol: str | None = None,  # symbol (default: from the file name)
+    timeframe: str | None = None,  # bar size (default: from the file name)
+    store: CandleStore | None = None,  # store (default: TRADELAB_DATA_DIR)
+    progress: bool = True,  # show a Rich progress bar
+    replace: bool = False,  # let the file's bars win where they differ from stored ones
 ) -> list[WriteReport]:
     """Merge a candle file, or every candle file in a directory (names carry symbol and timeframe), into the store;
     returns one `WriteReport` per file. Every file is checked against the store before anything is written, so a

@@ -279,18 +279,18 @@ class RiskManager:
 
     def size(
         self,
-        time,
-        symbol: str,
-        price: float,
-        equity: float,
-        cash: float,
-        gross: float,
-        fees: float,
-        n_symbols: int = 1,
-        init_cash: float | None = None,
-        high=None,
-        low=None,
-        close=None,
+        time,  # bar time of the decision
+        symbol: str,  # symbol to enter
+        price: float,  # expected fill price
+        equity: float,  # account equity now
+        cash: float,  # cash available
+        gross: float,  # gross position value held now
+        fees: float,  # fee fraction per side
+        n_symbols: int = 1,  # symbols traded (auto sizing: all-in for one, equal notional for several)
+        init_cash: float | None = None,  # starting cash (fixed-notional default share)
+        high=None,  # recent highs (ATR volatility sizing)
+        low=None,  # recent lows (ATR volatility sizing)
+        close=None,  # recent closes (volatility and correlation)
     ) -> float:
         "Units to buy at `price` under the sizing rule, caps, available cash and lot rules (0 = refused, with an event)"
         c = self.config

@@ -396,17 +396,17 @@ _LOWER_IS_BETTER = {"max_drawdown_duration"}
 
 
 def sweep(
-    data: pd.DataFrame,
-    strategy,
-    grid: dict | list | None = None,
-    metric: str = "sharpe",
-    costs: Costs | None = None,
-    cash: float = 10_000.0,
-    timeframe: str | None = None,
-    calendar: str = "crypto",
-    engine: str = "auto",
-    chunk: int = 256,
-    progress: bool = True,
+    data: pd.DataFrame,  # OHLCV frame (bar-open times, UTC)
+    strategy,  # registered strategy name or `Strategy`
+    grid: dict | list | None = None,  # {name: values} or parameter dicts; None: the strategy's grid
+    metric: str = "sharpe",  # statistic to rank by (one of `STAT_KEYS`)
+    costs: Costs | None = None,  # fees and slippage per side (default `Costs()`: 0.1% fees, no slippage)
+    cash: float = 10_000.0,  # starting cash per combination
+    timeframe: str | None = None,  # bar size (default: inferred from the index)
+    calendar: str = "crypto",  # annualisation: crypto or stocks
+    engine: str = "auto",  # auto (fused numba kernel when the strategy has one), fused or vectorbt
+    chunk: int = 256,  # combinations per vectorbt call (bounds memory)
+    progress: bool = True,  # show a Rich progress bar
 ) -> pd.DataFrame:
     "Backtest every combination of a parameter grid; one row per combination, best first by `metric`."
     st = get_strategy(strategy)

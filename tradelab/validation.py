@@ -318,19 +318,19 @@ def _num(x):
 
 
 def walk_forward(
-    data: pd.DataFrame,
-    strategy,
-    grid,
-    train,
-    test,
-    anchored: bool = False,
-    metric: str = "sharpe",
-    step=None,
-    costs: Costs | None = None,
-    cash: float = 10_000.0,
-    timeframe: str | None = None,
-    calendar: str = "crypto",
-    progress: bool = False,
+    data: pd.DataFrame,  # OHLCV frame (bar-open times, UTC)
+    strategy,  # registered strategy name or `Strategy`
+    grid,  # parameter grid: {name: values} or a list of parameter dicts
+    train,  # train window: '90d', '12w' or a number of bars
+    test,  # test window, same units as `train`
+    anchored: bool = False,  # train from the first bar every time (expanding window)
+    metric: str = "sharpe",  # statistic the sweep maximises on each train window
+    step=None,  # how far windows move (default: `test`)
+    costs: Costs | None = None,  # fees and slippage per side (default `Costs()`: 0.1% fees, no slippage)
+    cash: float = 10_000.0,  # starting cash
+    timeframe: str | None = None,  # bar size (default: inferred from the index)
+    calendar: str = "crypto",  # annualisation: crypto (365 days) or stocks (252 sessions)
+    progress: bool = False,  # show a Rich progress bar
 ) -> WalkForwardResult:
     "Walk-forward optimisation: optimise on each train window, trade the next test window, stitch the results."
     st = get_strategy(strategy)
