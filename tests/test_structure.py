@@ -126,3 +126,38 @@ def test_strategy_parameter_models_carry_their_own_docstring():
     for name, st in STRATEGIES.items():
         doc = st.params_model.__doc__
         assert doc and doc != BaseModel.__doc__ and "concepts/models" not in doc, name
+
+
+def test_wide_public_functions_document_their_parameters():
+    "nbdev's docments convention: every public function or method with more than four parameters says what each is."
+    import dataclasses
+    import importlib
+    import inspect
+
+    from fastcore.docments import docments
+
+    missing = []
+    for p in sorted(PKG.glob("*.py")):
+        if p.stem.startswith("_") or p.stem == "data":
+            continue
+        mod = importlib.import_module(f"tradelab.{p.stem}")
+        for name in getattr(mod, "__all__", []):
+            obj = getattr(mod, name)
+            if inspect.isclass(obj):
+                if dataclasses.is_dataclass(obj) or issubclass(obj, BaseException):
+                    continue
+                members = [(f"{name}.{k}", v) for k, v in vars(obj).items() if inspect.isfunction(v)]
+                members = [(n, f) for n, f in members if not n.split(".")[-1].startswith("_") or n.endswith("__init__")]
+            elif inspect.isfunction(obj) and obj.__module__.startswith("tradelab"):
+                members = [(name, obj)]
+            else:
+                continue
+            for qual, f in members:
+                params = [q for q in inspect.signature(f).parameters if q not in ("self", "cls")]
+                if len(params) <= 4:
+                    continue
+                notes = docments(f)
+                undocumented = [q for q in params if not notes.get(q)]
+                if undocumented:
+                    missing.append(f"{p.stem}.{qual}: {', '.join(undocumented)}")
+    assert not missing, missing

@@ -279,14 +279,14 @@ class CcxtBroker:
 
     def __init__(
         self,
-        exchange: str = "binance",
-        api_key: str | None = None,
-        secret: str | None = None,
-        sandbox: bool = True,
-        api_url: str | None = None,
-        timeout_ms: int = 10_000,
-        retry: RetryPolicy = RetryPolicy(),
-        sleep: Callable = time.sleep,
+        exchange: str = "binance",  # ccxt exchange id
+        api_key: str | None = None,  # API key
+        secret: str | None = None,  # API secret
+        sandbox: bool = True,  # trade on the exchange's testnet
+        api_url: str | None = None,  # send REST calls here (proxy or fake)
+        timeout_ms: int = 10_000,  # HTTP timeout
+        retry: RetryPolicy = RetryPolicy(),  # backoff policy between lookups
+        sleep: Callable = time.sleep,  # how to wait (tests pass a fake)
     ):
         import ccxt
 
@@ -429,12 +429,12 @@ class AlpacaBroker:
 
     def __init__(
         self,
-        api_key: str | None,
-        secret_key: str | None,
-        paper: bool = True,
-        url_override: str | None = None,
-        retry: RetryPolicy = RetryPolicy(),
-        sleep: Callable = time.sleep,
+        api_key: str | None,  # key id
+        secret_key: str | None,  # secret
+        paper: bool = True,  # use the paper endpoint
+        url_override: str | None = None,  # trading base URL (proxy or fake)
+        retry: RetryPolicy = RetryPolicy(),  # backoff policy between lookups
+        sleep: Callable = time.sleep,  # how to wait (tests pass a fake)
     ):
         if not api_key or not secret_key:
             raise BadInputError(

@@ -82,12 +82,12 @@ class WriteReport:
 
 
 def merge_candles(
-    old: pd.DataFrame | None,
-    new: pd.DataFrame,
-    replace: bool = False,
-    replace_from=None,
-    rtol: float = 1e-9,
-    what: str = "",
+    old: pd.DataFrame | None,  # stored bars (None: nothing stored)
+    new: pd.DataFrame,  # incoming bars
+    replace: bool = False,  # incoming bars win where they differ
+    replace_from=None,  # bars at or after this time may be replaced (update's window)
+    rtol: float = 1e-9,  # relative tolerance for 'the same value'
+    what: str = "",  # what is written, for messages
 ) -> tuple[pd.DataFrame, dict]:
     """Union of `old` and `new` by bar time. On bars both hold, values that differ (beyond `rtol`) raise
     `MergeConflictError` unless `replace` (or the bar is at/after `replace_from`); then the incoming bar wins.
@@ -198,13 +198,13 @@ class CandleStore:
 
     def write(
         self,
-        df: pd.DataFrame,
-        exchange: str,
-        symbol: str,
-        timeframe: str,
-        source: str,
-        replace: bool = False,
-        replace_from=None,
+        df: pd.DataFrame,  # incoming OHLCV bars
+        exchange: str,  # ccxt exchange id, or alpaca
+        symbol: str,  # symbol, e.g. BTC/USDT or AAPL
+        timeframe: str,  # bar size, e.g. 1h
+        source: str,  # where the bars came from (kept in the metadata)
+        replace: bool = False,  # incoming bars win where they differ
+        replace_from=None,  # bars at or after this time may be replaced
     ) -> WriteReport:
         """Merge `df` into the stored candles (see `merge_candles`) and write the result atomically; returns what
         changed. Nothing stored is dropped; bars that differ are replaced only with `replace=True`."""
@@ -291,7 +291,13 @@ class CandleStore:
         return self.path(exchange, symbol, timeframe).exists()
 
     def read(
-        self, exchange: str, symbol: str, timeframe: str, start=None, end=None, verify: bool = True
+        self,
+        exchange: str,  # ccxt exchange id, or alpaca
+        symbol: str,  # symbol, e.g. BTC/USDT or AAPL
+        timeframe: str,  # bar size, e.g. 1h
+        start=None,  # first bar (UTC), inclusive
+        end=None,  # end (UTC), exclusive
+        verify: bool = True,  # check the content hash
     ) -> pd.DataFrame:
         "Stored candles in [start, end), verified against their content hash."
         path = self.path(exchange, symbol, timeframe)
@@ -408,7 +414,12 @@ def source_for(exchange: str, settings=None):
 
 
 def load(
-    exchange: str, symbol: str, timeframe: str, start=None, end=None, store: CandleStore | None = None
+    exchange: str,  # ccxt exchange id, or alpaca
+    symbol: str,  # symbol, e.g. BTC/USDT or AAPL
+    timeframe: str,  # bar size, e.g. 1h
+    start=None,  # first bar (UTC), inclusive
+    end=None,  # end (UTC), exclusive
+    store: CandleStore | None = None,  # store (default: TRADELAB_DATA_DIR)
 ) -> pd.DataFrame:
     "Stored candles for [start, end); raises `DataError` with the fetch command when there are none."
     store = store or CandleStore()
@@ -452,13 +463,13 @@ def fetch(
 
 
 def update(
-    exchange: str,
-    symbol: str,
-    timeframe: str,
-    overlap: int = 2,
-    store: CandleStore | None = None,
-    source=None,
-    progress: bool = True,
+    exchange: str,  # ccxt exchange id, or alpaca
+    symbol: str,  # symbol, e.g. BTC/USDT or AAPL
+    timeframe: str,  # bar size, e.g. 1h
+    overlap: int = 2,  # stored bars to download again
+    store: CandleStore | None = None,  # store (default: TRADELAB_DATA_DIR)
+    source=None,  # data source (default: `source_for(exchange)`)
+    progress: bool = True,  # show a Rich progress bar
 ) -> pd.DataFrame:
     """Fetch only the bars after the last stored one (plus `overlap` bars, which the exchange may have corrected and
     which may be replaced), merge and store; returns the whole series with the `WriteReport` in `.attrs["report"]`."""

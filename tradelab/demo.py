@@ -29,7 +29,11 @@ def _download_ccxt(exchange: str, symbol: str, timeframe: str, bars: int, api_ur
 
 
 def demo_data(
-    symbol: str = "BTC/USDT", timeframe: str = "1h", settings=None, download: bool = True, bars: int = 8760
+    symbol: str = "BTC/USDT",  # symbol, e.g. BTC/USDT or AAPL
+    timeframe: str = "1h",  # bar size, e.g. 1h
+    settings=None,  # settings (default: `load_settings()`)
+    download: bool = True,  # try the exchange's public API when nothing local is found
+    bars: int = 8760,  # bars to download or generate
 ) -> tuple[pd.DataFrame, str, bool]:
     "Candles for the demo: (frame, where they came from, is_synthetic)."
     settings = settings or load_settings()

@@ -276,11 +276,11 @@ class FakeBinanceSpot(FakeBinance):
 
     def __init__(
         self,
-        candles: dict[str, pd.DataFrame],
-        balances: dict | None = None,
-        key: str = "fake-key",
-        secret: str = "fake-secret",
-        fee: float = 0.001,
+        candles: dict[str, pd.DataFrame],  # {symbol: OHLCV frame} the market trades on
+        balances: dict | None = None,  # starting balances {asset: free amount}
+        key: str = "fake-key",  # API key the fake accepts
+        secret: str = "fake-secret",  # secret it signs with
+        fee: float = 0.001,  # fee fraction per trade
     ):
         super().__init__(candles)
         self.key, self.secret, self.fee = key, secret, fee

@@ -173,7 +173,12 @@ def find_sample_file(sample_dir, symbol: str, timeframe: str) -> Path | None:
 
 
 def synthetic_ohlcv(
-    n: int = 5000, timeframe: str = "1h", seed: int = 0, start="2022-01-01", price: float = 30_000.0, vol: float = 0.01
+    n: int = 5000,  # number of bars
+    timeframe: str = "1h",  # bar size, e.g. 1h
+    seed: int = 0,  # random seed
+    start="2022-01-01",  # first bar time
+    price: float = 30_000.0,  # starting price
+    vol: float = 0.01,  # volatility of log returns per bar
 ) -> pd.DataFrame:
     "A seeded geometric random walk in the OHLCV contract. For plumbing tests only: its stats mean nothing."
     rng = np.random.default_rng(seed)

@@ -134,12 +134,12 @@ def spacing_error(index: pd.DatetimeIndex, timeframe: str, calendar: str = "cryp
 
 
 def validate(
-    df: pd.DataFrame,
-    timeframe: str | None = None,
-    outlier_threshold: float = 10.0,
-    stale_run: int = 3,
-    max_listed: int = 1000,
-    calendar: str = "crypto",
+    df: pd.DataFrame,  # OHLCV frame
+    timeframe: str | None = None,  # bar size (default: inferred)
+    outlier_threshold: float = 10.0,  # robust z-score above which a return is an outlier
+    stale_run: int = 3,  # flat bars in a row that count as stale
+    max_listed: int = 1000,  # most gaps, runs and outliers listed
+    calendar: str = "crypto",  # crypto (24/7) or stocks (closed hours are not gaps)
 ) -> DataQualityReport:
     """Check an OHLCV frame and report every problem found (the frame is not changed). With `calendar="stocks"`
     the market's closed hours are not gaps: intraday bars may stop at one New York trading day's close and resume

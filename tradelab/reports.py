@@ -408,7 +408,12 @@ def _daily(r: pd.Series) -> pd.Series:
 
 
 def _overfit(
-    self, sweep_grid: str = "", n_trials: int = 1, wf_train: str = "", wf_test: str = "", metric: str = "sharpe"
+    self,
+    sweep_grid: str = "",  # JSON grid of the sweep the parameters came from
+    n_trials: int = 1,  # trials behind the choice when there was no sweep
+    wf_train: str = "",  # walk-forward train window
+    wf_test: str = "",  # walk-forward test window
+    metric: str = "sharpe",  # statistic optimised
 ):
     "The 'Is it overfit?' section: DSR, PBO (when a selection was made), walk-forward summary, Monte Carlo bands."
     from IPython.display import Markdown, display

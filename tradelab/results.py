@@ -234,7 +234,12 @@ def common_frames(data) -> tuple[bool, dict, pd.DatetimeIndex]:
 
 
 def collect_stats(
-    equity: pd.Series, trades: pd.DataFrame, cash: float, ppy: float, exposure: float, traded: float
+    equity: pd.Series,  # equity at each close
+    trades: pd.DataFrame,  # the trade list
+    cash: float,  # starting cash
+    ppy: float,  # bars per year
+    exposure: float,  # fraction of bars with a position
+    traded: float,  # traded notional
 ) -> dict:
     "All of `STAT_KEYS`: return and trade statistics, the exposure, and turnover (traded notional / mean equity)."
     stats = returns_stats(equity, cash, ppy)

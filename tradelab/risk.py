@@ -82,7 +82,13 @@ def realised_vol(close: np.ndarray, window: int, ppy: float) -> float:
     return float(np.std(np.diff(c) / c[:-1], ddof=1) * math.sqrt(ppy))
 
 
-def atr_vol(high, low, close, window: int, ppy: float) -> float:
+def atr_vol(
+    high,  # highs
+    low,  # lows
+    close,  # closes
+    window: int,  # ATR window in bars
+    ppy: float,  # bars per year
+) -> float:
     "Annualised volatility from the average true range over `window` bars, relative to the last close."
     h, lo, c = (np.asarray(x, float)[-(window + 1) :] for x in (high, low, close))
     if len(c) < 3:

@@ -20,14 +20,14 @@ __all__ = ['backtest_with_risk']
 
 # %% ../nbs/07a_risk_backtest.ipynb #b15e2968
 def backtest_with_risk(
-    data,
-    strategy,
-    params=None,
-    costs: Costs | None = None,
-    cash: float = 10_000.0,
-    risk: RiskConfig | None = None,
-    timeframe: str | None = None,
-    calendar: str = "crypto",
+    data,  # OHLCV frame or {symbol: frame}
+    strategy,  # registered strategy name or `Strategy`
+    params=None,  # strategy parameters
+    costs: Costs | None = None,  # fees and slippage per side (default `Costs()`)
+    cash: float = 10_000.0,  # starting cash
+    risk: RiskConfig | None = None,  # `RiskConfig` to apply bar by bar
+    timeframe: str | None = None,  # bar size (default: inferred)
+    calendar: str = "crypto",  # crypto or stocks
 ) -> BacktestResult:
     "Backtest with sizing rules, limits and circuit breakers applied bar by bar."
     st, costs, risk = get_strategy(strategy), costs or Costs(), risk or RiskConfig()

@@ -114,7 +114,12 @@ class ReplayFeed:
     kind = "replay"
 
     def __init__(
-        self, bars: pd.DataFrame, timeframe: str, speed: float | None = None, sleep=time.sleep, clock=time.monotonic
+        self,
+        bars: pd.DataFrame,  # stored bars to play
+        timeframe: str,  # bar size, e.g. 1h
+        speed: float | None = None,  # multiple of real time (None: as fast as possible)
+        sleep=time.sleep,  # how to wait (tests pass a fake)
+        clock=time.monotonic,  # monotonic clock (tests pass a fake)
     ):
         self.bars, self.step, self.speed, self.sleep, self.clock = (
             bars,
@@ -160,14 +165,14 @@ class PollingFeed:
 
     def __init__(
         self,
-        source,
-        symbol: str,
-        timeframe: str,
-        poll_seconds: float | None = None,
-        kind: str = "ccxt",
-        now=lambda: pd.Timestamp.now(tz="UTC"),
-        sleep=time.sleep,
-        log=None,
+        source,  # `CcxtSource` or `AlpacaSource`
+        symbol: str,  # symbol, e.g. BTC/USDT or AAPL
+        timeframe: str,  # bar size, e.g. 1h
+        poll_seconds: float | None = None,  # seconds between polls (default: timeframe/20, 1-30 s)
+        kind: str = "ccxt",  # ccxt or alpaca
+        now=lambda: pd.Timestamp.now(tz="UTC"),  # UTC clock (tests)
+        sleep=time.sleep,  # how to wait (tests pass a fake)
+        log=None,  # logger
     ):
         self.source, self.symbol, self.timeframe, self.kind = source, symbol, timeframe, kind
         self.step = timeframe_to_timedelta(timeframe)
@@ -276,15 +281,15 @@ class Runner:
 
     def __init__(
         self,
-        spec: RunSpec,
-        store: Store,
-        broker: Broker,
-        feed,
-        settings=None,
-        log: logging.Logger | None = None,
-        health_port: int | None = None,
-        max_bars: int | None = None,
-        clock=time.monotonic,
+        spec: RunSpec,  # what to run
+        store: Store,  # the state database
+        broker: Broker,  # where orders go
+        feed,  # where closed bars come from
+        settings=None,  # settings (default: `load_settings()`)
+        log: logging.Logger | None = None,  # logger
+        health_port: int | None = None,  # port of /healthz and /metrics (0: any free; None: off)
+        max_bars: int | None = None,  # stop after this many bars
+        clock=time.monotonic,  # monotonic clock for the heartbeat (tests pass a fake)
     ):
         self.spec, self.store, self.broker, self.feed, self.clock = spec, store, broker, feed, clock
         self.settings = settings or load_settings()
@@ -844,12 +849,12 @@ def run_status(store: Store) -> list[dict]:
 
 
 def kill_runs(
-    store: Store,
-    run_id: str | None = None,
-    flatten: bool = False,
-    off: bool = False,
-    wait: float = 10.0,
-    sleep=time.sleep,
+    store: Store,  # the state database
+    run_id: str | None = None,  # one run (default: every run)
+    flatten: bool = False,  # also sell what is held
+    off: bool = False,  # clear the switch instead
+    wait: float = 10.0,  # seconds to wait for a live runner to confirm
+    sleep=time.sleep,  # how to wait (tests pass a fake)
 ) -> list[str]:
     """The kill switch: set (or with `off=True` clear) it for one run or all; a running runner halts, cancels its
     open orders and optionally flattens, and is waited for up to `wait` seconds; for a run no process holds, the
@@ -890,12 +895,12 @@ def kill_runs(
 
 
 def build_runner(
-    spec: RunSpec,
-    db: str | None = None,
-    settings=None,
-    health_port: int | None = None,
-    log=None,
-    max_bars: int | None = None,
+    spec: RunSpec,  # what to run
+    db: str | None = None,  # state database URL (default: from settings)
+    settings=None,  # settings (default: `load_settings()`)
+    health_port: int | None = None,  # port of /healthz and /metrics (0: any free; None: off)
+    log=None,  # logger
+    max_bars: int | None = None,  # stop after this many bars (tests)
 ) -> Runner:
     "A ready-to-run `Runner`: state database, feed and broker from the spec and the settings."
     from tradelab.store import open_store

@@ -28,13 +28,13 @@ class CcxtSource:
 
     def __init__(
         self,
-        exchange: str = "binance",
-        api_url: str | None = None,
-        timeout_ms: int = 30_000,
-        retry: RetryPolicy = RetryPolicy(),
-        page_limit: int = 1000,
-        sleep: Callable = time.sleep,
-        now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC"),
+        exchange: str = "binance",  # ccxt exchange id
+        api_url: str | None = None,  # send REST calls here (proxy or fake)
+        timeout_ms: int = 30_000,  # HTTP timeout
+        retry: RetryPolicy = RetryPolicy(),  # retry policy for transient errors
+        page_limit: int = 1000,  # candles per request
+        sleep: Callable = time.sleep,  # how to wait (tests pass a fake)
+        now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC"),  # UTC clock: which candle is still open
     ):
         import ccxt
 
@@ -81,7 +81,14 @@ class CcxtSource:
                 "symbols are spelled BASE/QUOTE, e.g. BTC/USDT"
             )
 
-    def fetch(self, symbol: str, timeframe: str, start=None, end=None, progress: bool = True) -> pd.DataFrame:
+    def fetch(
+        self,
+        symbol: str,  # symbol, e.g. BTC/USDT or AAPL
+        timeframe: str,  # bar size, e.g. 1h
+        start=None,  # first bar (UTC; default 30 days ago)
+        end=None,  # end, exclusive (UTC; default now)
+        progress: bool = True,  # show a Rich progress bar
+    ) -> pd.DataFrame:
         "Closed candles with bar-open times in [start, end) (default: the last 30 days up to now)."
         step = timeframe_to_timedelta(timeframe)
         now = self.now()
@@ -170,18 +177,25 @@ class AlpacaSource:
 
     def __init__(
         self,
-        api_key: str | None = None,
-        secret_key: str | None = None,
-        url_override: str | None = None,
-        feed: str = "iex",
-        now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC"),
+        api_key: str | None = None,  # key id (default: TRADELAB_ALPACA_API_KEY)
+        secret_key: str | None = None,  # secret (default: TRADELAB_ALPACA_SECRET_KEY)
+        url_override: str | None = None,  # market-data base URL (proxy or fake)
+        feed: str = "iex",  # iex (free) or sip (paid)
+        now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC"),  # UTC clock: which bar is still open
     ):
         if api_key is None and secret_key is None:
             s = load_settings()
             api_key, secret_key = secret_value(s.alpaca_api_key), secret_value(s.alpaca_secret_key)
         self.api_key, self.secret_key, self.url, self.feed, self.now = api_key, secret_key, url_override, feed, now
 
-    def fetch(self, symbol: str, timeframe: str, start=None, end=None, progress: bool = True) -> pd.DataFrame:
+    def fetch(
+        self,
+        symbol: str,  # symbol, e.g. BTC/USDT or AAPL
+        timeframe: str,  # bar size, e.g. 1h
+        start=None,  # first bar (UTC; default 30 days ago)
+        end=None,  # end, exclusive (UTC; default now)
+        progress: bool = True,  # show a Rich progress bar
+    ) -> pd.DataFrame:
         "Closed bars with bar-open times in [start, end) (default: the last 30 days)."
         from alpaca.common.exceptions import APIError
 

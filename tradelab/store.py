@@ -580,15 +580,15 @@ class Store:
 
     def record_bar(
         self,
-        run_id: str,
-        symbol: str,
-        bar_time,
-        decision: dict,
-        order: dict | None,
-        cash: float,
-        qty: float,
-        close: float,
-        avg_price: float | None = None,
+        run_id: str,  # run
+        symbol: str,  # symbol
+        bar_time,  # bar decided on
+        decision: dict,  # signal, action, verdict, reason, latency
+        order: dict | None,  # order to send (None: no order)
+        cash: float,  # cash after the bar
+        qty: float,  # units held
+        close: float,  # closing price
+        avg_price: float | None = None,  # average entry price of the position
     ):
         "A bar's decision, its order (status new: not sent), equity, position and the run's last bar: one transaction."
         now, bt = utc_now(), to_db_time(bar_time)
@@ -765,7 +765,13 @@ def export_rows(store: Store, table: str, run_id: str | None = None) -> list[dic
     return [{k: _jsonable(r[k]) for k in EXPORT_COLUMNS[table]} for r in df.to_dict("records")]
 
 
-def export_table(store: Store, table: str, fmt: str = "csv", out=None, run_id: str | None = None) -> str:
+def export_table(
+    store: Store,  # the state database
+    table: str,  # runs, decisions, orders, fills or equity
+    fmt: str = "csv",  # csv or ndjson
+    out=None,  # file to write atomically (None: only return the text)
+    run_id: str | None = None,  # only this run
+) -> str:
     "Write a table as csv or ndjson to `out` (atomically) and return the text."
     if fmt not in ("csv", "ndjson"):
         raise BadInputError(f"--format {fmt!r}: use csv or ndjson")

@@ -227,7 +227,13 @@ class RsiParams(BaseModel):
     params=RsiParams,
     grid={"window": [7, 14, 21, 28], "lower": [20, 25, 30, 35], "upper": [65, 70, 75, 80]},
 )
-def rsi_mean_reversion(ohlcv, window=14, lower=30.0, upper=70.0, short=False):
+def rsi_mean_reversion(
+    ohlcv,  # OHLCV frame
+    window=14,  # RSI window
+    lower=30.0,  # enter below this RSI
+    upper=70.0,  # exit above this RSI
+    short=False,  # also trade the mirror side
+):
     "Enter when RSI < lower, exit when RSI > upper."
     r = rsi(ohlcv.close, window)
     return _long_or_both(r < lower, r > upper, short)
@@ -256,12 +262,12 @@ class LookaheadError(BadInputError):
 
 
 def check_lookahead(
-    strategy,
-    ohlcv: pd.DataFrame,
-    params: dict | None = None,
-    n_cuts: int = 25,
-    min_bars: int | None = None,
-    seed: int = 0,
+    strategy,  # registered strategy name or `Strategy`
+    ohlcv: pd.DataFrame,  # bars to test on
+    params: dict | None = None,  # strategy parameters
+    n_cuts: int = 25,  # truncation points tried
+    min_bars: int | None = None,  # bars before the first cut
+    seed: int = 0,  # random seed of the cuts
 ) -> None:
     "Raise `LookaheadError` if any signal up to a cut changes when the bars after the cut are removed."
     st = get_strategy(strategy)

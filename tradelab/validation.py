@@ -29,7 +29,13 @@ __all__ = ['EULER_GAMMA', 'probabilistic_sharpe', 'expected_max_sharpe', 'trials
 EULER_GAMMA = 0.5772156649015329
 
 
-def probabilistic_sharpe(sr: float, n_obs: int, skew: float, kurtosis: float, sr_benchmark: float = 0.0) -> float:
+def probabilistic_sharpe(
+    sr: float,  # Sharpe ratio per period
+    n_obs: int,  # number of returns
+    skew: float,  # skewness of the returns
+    kurtosis: float,  # kurtosis (3 for normal)
+    sr_benchmark: float = 0.0,  # Sharpe per period to beat
+) -> float:
     "Probability that the true per-period Sharpe exceeds `sr_benchmark` (kurtosis not in excess: normal = 3)."
     from scipy.stats import norm
 
@@ -66,7 +72,14 @@ def trials_sharpe_variance(sharpes, ppy: float | None = None) -> float:
     return float(s.var(ddof=1)) if len(s) > 1 else 0.0
 
 
-def deflated_sharpe(sr: float, n_obs: int, skew: float, kurtosis: float, n_trials: int, trials_sr_var: float) -> float:
+def deflated_sharpe(
+    sr: float,  # Sharpe ratio per period
+    n_obs: int,  # number of returns
+    skew: float,  # skewness of the returns
+    kurtosis: float,  # kurtosis (3 for normal)
+    n_trials: int,  # configurations tried
+    trials_sr_var: float,  # variance of the trials' Sharpe ratios per period
+) -> float:
     "Deflated Sharpe ratio: the PSR against the Sharpe expected from the best of `n_trials` lucky trials."
     return probabilistic_sharpe(sr, n_obs, skew, kurtosis, expected_max_sharpe(n_trials, trials_sr_var))
 
@@ -428,7 +441,13 @@ def plateau_score(grid: pd.DataFrame, x_value, y_value) -> float:
     return float(np.mean(nb) / v) if nb and v not in (0, np.nan) and np.isfinite(v) else float("nan")
 
 
-def plot_sensitivity(grid: pd.DataFrame, x_value=None, y_value=None, metric: str = "sharpe", path=None):
+def plot_sensitivity(
+    grid: pd.DataFrame,  # sweep table
+    x_value=None,  # chosen value of the x parameter
+    y_value=None,  # chosen value of the y parameter
+    metric: str = "sharpe",  # statistic shown
+    path=None,  # save the figure here
+):
     "Heatmap of a sensitivity grid with the chosen point marked; saved to `path` when given."
     import matplotlib.pyplot as plt
 
@@ -466,13 +485,13 @@ def sweep_deflated_sharpe(table: pd.DataFrame, best_returns, ppy: float) -> dict
 
 # %% ../nbs/06_validation.ipynb #a5a28769
 def returns_matrix(
-    data: pd.DataFrame,
-    strategy,
-    grid,
-    costs: Costs | None = None,
-    cash: float = 10_000.0,
-    timeframe: str | None = None,
-    resample_to: str | None = "1d",
+    data: pd.DataFrame,  # OHLCV frame
+    strategy,  # registered strategy name or `Strategy`
+    grid,  # parameter grid
+    costs: Costs | None = None,  # fees and slippage per side (default `Costs()`)
+    cash: float = 10_000.0,  # starting cash
+    timeframe: str | None = None,  # bar size (default: inferred)
+    resample_to: str | None = "1d",  # compound returns to this period (None: per bar)
 ) -> pd.DataFrame:
     "Per-period returns of every grid combination: one column per combination (labelled by its parameters)."
     st = get_strategy(strategy)

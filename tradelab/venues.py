@@ -35,12 +35,12 @@ class RetryPolicy:
 
 
 def with_retries(
-    call: Callable,
-    what: str,
-    transient: tuple,
-    policy: RetryPolicy = RetryPolicy(),
-    retry_after: Callable[[], float | None] = lambda: None,
-    sleep: Callable = time.sleep,
+    call: Callable,  # the request, without arguments
+    what: str,  # what is tried, for messages
+    transient: tuple,  # exception types worth retrying
+    policy: RetryPolicy = RetryPolicy(),  # backoff policy
+    retry_after: Callable[[], float | None] = lambda: None,  # the server's Retry-After, if any
+    sleep: Callable = time.sleep,  # how to wait (tests pass a fake)
 ):
     "Run `call()`, retrying `transient` exceptions per `policy`; raise `DataError` when retries run out."
     for attempt in range(policy.max_retries + 1):
@@ -76,13 +76,13 @@ def point_ccxt_at(exchange, base_url: str):
 
 
 def ccxt_exchange(
-    exchange: str,
-    api_url: str | None = None,
-    timeout_ms: int = 30_000,
-    api_key: str | None = None,
-    secret: str | None = None,
-    sandbox: bool = False,
-    options: dict | None = None,
+    exchange: str,  # ccxt exchange id
+    api_url: str | None = None,  # send REST calls here (proxy or fake)
+    timeout_ms: int = 30_000,  # HTTP timeout
+    api_key: str | None = None,  # API key (brokers only)
+    secret: str | None = None,  # API secret (brokers only)
+    sandbox: bool = False,  # use the exchange's testnet
+    options: dict | None = None,  # ccxt options
 ):
     "A ccxt client for `exchange` (rate-limited), optionally with keys, pointed at `api_url` or at the sandbox."
     import ccxt
