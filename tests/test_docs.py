@@ -78,3 +78,12 @@ def test_pages_render_in_chromium(site, tmp_path):
             [CHROMIUM, *flags, "--dump-dom", (site / page).as_uri()], capture_output=True, text=True, timeout=120
         ).stdout
         assert 'class="tl-nav"' in dom and "tradelab" in dom
+
+
+def test_every_notebook_has_its_own_page():
+    "Two notebooks with the same name after the number prefix would write one page over the other."
+    sys.path.insert(0, str(ROOT / "docs"))
+    from build import page_name
+
+    names = [page_name(nb) for nb in (ROOT / "nbs").rglob("*.ipynb") if ".ipynb_checkpoints" not in nb.parts]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
