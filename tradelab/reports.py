@@ -5,6 +5,7 @@
 # %% ../nbs/08_reports.ipynb #85c0f40d
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -521,6 +522,7 @@ def templates() -> list[str]:
     return sorted(p.stem for p in TEMPLATES.glob("*.ipynb"))
 
 
+@functools.cache  # papermill parses the template: once per process, not once per caller
 def template_parameters(name: str) -> dict:
     "The template's parameters: {name: {'type': ..., 'default': ..., 'help': ...}} (papermill's own inspection)."
     import papermill as pm
