@@ -71,12 +71,23 @@ def test_live_code_never_reaches_research_code():
 
 def test_neutral_modules_import_neither_side():
     for m in NEUTRAL:
-        assert not reachable(m) & (RESEARCH | LIVE | {"cli"}), (m, sorted(reachable(m)))
+        assert not reachable(m) & (RESEARCH | LIVE | CLI), (m, sorted(reachable(m)))
+
+
+CLI = {m for m in GRAPH if m == "cli" or m.startswith("cli_")}
+CLI_AUDIENCES = {"cli_data", "cli_research", "cli_live"}
 
 
 def test_nothing_imports_the_cli_and_shipped_code_never_imports_the_fakes():
+    assert CLI_AUDIENCES <= CLI and GRAPH["cli"] >= CLI_AUDIENCES | {"cli_common"}
     for m, deps in GRAPH.items():
         assert "cli" not in deps, m
+        if m not in CLI:
+            assert not deps & CLI, (m, sorted(deps & CLI))
+        elif m in CLI_AUDIENCES:  # one audience's commands never reach into another's
+            assert deps & CLI == {"cli_common"}, (m, sorted(deps & CLI))
+        elif m == "cli_common":
+            assert not deps & CLI, m
         if m != "fakes":
             assert "fakes" not in reachable(m), (m, "fakes")
 
@@ -109,13 +120,9 @@ def test_public_surface_leaves_out_kernels_tables_and_cli_commands():
         public = getattr(mod, "__all__", [])
         assert not [n for n in public if n.endswith("_nb")], p.stem
         assert not [n for n in public if isinstance(getattr(mod, n, None), sa.Table | sa.MetaData)], p.stem
-    assert sorted(importlib.import_module("tradelab.cli").__all__) == [
-        "app",
-        "config_app",
-        "console",
-        "err_console",
-        "main",
-    ]
+    assert sorted(importlib.import_module("tradelab.cli").__all__) == ["app", "main", "run_in_process"]
+    for m in CLI - {"cli"}:  # commands, options and consoles are the CLI's own business
+        assert importlib.import_module(f"tradelab.{m}").__all__ == [], m
 
 
 def test_strategy_parameter_models_carry_their_own_docstring():
@@ -129,7 +136,7 @@ def test_strategy_parameter_models_carry_their_own_docstring():
 
 
 def test_wide_public_functions_document_their_parameters():
-    "nbdev's docments convention: every public function or method with more than four parameters says what each is."
+    "docments (nbdev): each public function, method or dataclass with over four parameters says what each one is."
     import dataclasses
     import importlib
     import inspect
@@ -144,7 +151,14 @@ def test_wide_public_functions_document_their_parameters():
         for name in getattr(mod, "__all__", []):
             obj = getattr(mod, name)
             if inspect.isclass(obj):
-                if dataclasses.is_dataclass(obj) or issubclass(obj, BaseException):
+                if issubclass(obj, BaseException):
+                    continue
+                if dataclasses.is_dataclass(obj):  # its fields are its __init__'s parameters
+                    fields = [f.name for f in dataclasses.fields(obj) if f.init]
+                    notes = docments(obj) if len(fields) > 4 else {}
+                    undocumented = [f for f in fields if len(fields) > 4 and not notes.get(f)]
+                    if undocumented:
+                        missing.append(f"{p.stem}.{name}: {', '.join(undocumented)}")
                     continue
                 members = [(f"{name}.{k}", v) for k, v in vars(obj).items() if inspect.isfunction(v)]
                 members = [(n, f) for n, f in members if not n.split(".")[-1].startswith("_") or n.endswith("__init__")]

@@ -32,13 +32,13 @@ class BrokerError(TradelabError):
 class OrderRequest:
     "A market order as the runner decided it: exactly one of `qty` and `notional` is set."
 
-    client_order_id: str
-    symbol: str
+    client_order_id: str  # deterministic id from run, bar and intent: the key for finding the order again
+    symbol: str  # the market, e.g. BTC/USDT or AAPL
     side: str  # buy | sell
     bar_time: pd.Timestamp  # the bar whose close triggered it
     intent: str  # enter_long | exit_long | flatten
-    qty: float | None = None
-    notional: float | None = None
+    qty: float | None = None  # base quantity to trade (sells and exits)
+    notional: float | None = None  # quote amount to spend (entries), when `qty` is not given
 
     def __post_init__(self):
         if self.side not in ("buy", "sell"):
@@ -49,23 +49,23 @@ class OrderRequest:
 
 @dataclass(frozen=True)
 class Fill:
-    client_order_id: str
-    fill_id: str
-    time: pd.Timestamp
-    side: str
-    price: float
-    qty: float
-    fee: float
-    fee_currency: str | None = None
+    client_order_id: str  # the order this fill belongs to
+    fill_id: str  # the venue's trade id: the same fill read twice has the same id
+    time: pd.Timestamp  # when the venue filled it (UTC)
+    side: str  # buy | sell
+    price: float  # fill price
+    qty: float  # base quantity filled
+    fee: float  # fee charged, in `fee_currency`
+    fee_currency: str | None = None  # the asset the fee was taken in (quote, base or e.g. BNB); None = quote
 
 
 @dataclass
 class OrderStatus:
-    client_order_id: str
+    client_order_id: str  # the id the order was sent with
     status: str  # open | filled | cancelled | rejected
-    broker_order_id: str | None = None
-    fills: list = field(default_factory=list)
-    reason: str | None = None
+    broker_order_id: str | None = None  # the venue's own id, once known
+    fills: list = field(default_factory=list)  # every Fill of the order so far
+    reason: str | None = None  # why it was rejected or cancelled
 
 
 @dataclass

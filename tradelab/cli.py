@@ -10,15 +10,14 @@ import os
 import sys
 
 import typer
-from rich.console import Console
-from rich.panel import Panel
 from rich.table import Table
 
-from . import __version__
+from . import __version__, cli_data, cli_live, cli_research
+from . import cli_common as ui
 from .config import TradelabError
 
 # %% auto #0
-__all__ = ['app', 'config_app', 'console', 'err_console', 'main']
+__all__ = ['app', 'main', 'run_in_process']
 
 # %% ../nbs/12_cli.ipynb #10c5321b
 app = typer.Typer(
@@ -28,15 +27,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-config_app = typer.Typer(help="Inspect and validate the configuration.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
-console = Console(emoji=False)  # 'fast=a:b:c' must not turn into an emoji
-err_console = Console(stderr=True, emoji=False)
 
 
 def _version(value: bool):
     if value:
-        console.print(f"tradelab {__version__}", highlight=False)
+        ui.console.print(f"tradelab {__version__}", highlight=False)
         raise typer.Exit()
 
 
@@ -49,50 +44,33 @@ def _root(
     "Research, backtest and paper-trade trading strategies (paper trading is the default)."
 
 
-def _scrub(text: str) -> str:
-    "Remove any known secret value from `text` (settings that fail to load cannot leak either)."
-    try:
-        from tradelab.config import load_settings
-
-        secrets = load_settings().secrets
-    except Exception:
-        secrets = [
-            v
-            for k, v in os.environ.items()
-            if k.startswith("TRADELAB_") and any(s in k for s in ("KEY", "SECRET", "PASSWORD", "TOKEN")) and v
-        ]
-    for s in secrets:
-        text = text.replace(s, "***")
-    return text
-
-
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `tradelab` command: run the app and turn errors into messages and exit codes."
     try:
         rv = app(args=argv, standalone_mode=False, prog_name="tradelab")
         code = rv if isinstance(rv, int) else 0  # without standalone mode, click returns typer.Exit's code
     except TradelabError as e:
-        err_console.print(f"[bold red]error:[/] {_scrub(str(e))}", highlight=False, soft_wrap=True)
+        ui.err_console.print(f"[bold red]error:[/] {ui.scrub(str(e))}", highlight=False, soft_wrap=True)
         code = e.exit_code
     except typer.Exit as e:
         code = e.exit_code
     except typer.Abort:
-        err_console.print("aborted")
+        ui.err_console.print("aborted")
         code = 130
     except typer.TyperException as e:  # usage errors: unknown command, bad option
         if hasattr(e, "show"):
             e.show()
         else:
-            err_console.print(f"error: {e}")
+            ui.err_console.print(f"error: {e}")
         code = getattr(e, "exit_code", 2) or 2
     except KeyboardInterrupt:
-        err_console.print("interrupted")
+        ui.err_console.print("interrupted")
         code = 130
     except Exception as e:
         if os.environ.get("TRADELAB_DEBUG"):
             raise
-        err_console.print(
-            f"[bold red]unexpected error:[/] {type(e).__name__}: {_scrub(str(e))}\n"
+        ui.err_console.print(
+            f"[bold red]unexpected error:[/] {type(e).__name__}: {ui.scrub(str(e))}\n"
             "Run again with TRADELAB_DEBUG=1 for the traceback, and please report it.",
             highlight=False,
         )
@@ -100,6 +78,33 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         sys.exit(code)
     return code
+
+# %% ../nbs/12_cli.ipynb #8d9bed62
+def run_in_process(*args: str, env: dict | None = None, width: int = 200) -> tuple[int, str]:
+    "Run `tradelab *args` in this process, as the console script would; returns the exit code and what it printed."
+    import contextlib
+    import io
+
+    from rich.console import Console
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env = {k: os.environ.get(k) for k in (env or {})}
+    saved_consoles = ui.console, ui.err_console
+    os.environ.update(env or {})
+    try:
+        # plain consoles: inside Jupyter, Rich would otherwise render straight into the notebook
+        ui.console = Console(file=out, width=width, force_jupyter=False, color_system=None, emoji=False)
+        ui.err_console = Console(file=err, width=width, force_jupyter=False, color_system=None, emoji=False)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        ui.console, ui.err_console = saved_consoles
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return code, out.getvalue() + err.getvalue()
 
 # %% ../nbs/12_cli.ipynb #81d33ba4
 def _exchange_problems(exchange: str) -> list[str]:
@@ -117,7 +122,6 @@ def _exchange_problems(exchange: str) -> list[str]:
     ]
 
 
-@config_app.command("check")
 def config_check(as_json: bool = typer.Option(False, "--json", help="Print the redacted settings as JSON.")):
     "Validate the settings from the environment and .env and print them with secrets hidden."
     from tradelab.config import ConfigError, load_settings, settings_rows, unknown_settings
@@ -132,694 +136,40 @@ def config_check(as_json: bool = typer.Option(False, "--json", help="Print the r
         )
     rows = settings_rows(settings)
     if as_json:
-        console.print_json(json.dumps({k: v for k, v, _ in rows}))
+        ui.console.print_json(json.dumps({k: v for k, v, _ in rows}))
         return
     t = Table(title="tradelab configuration", show_lines=False)
     for col in ("key", "value", "source"):
         t.add_column(col)
     for k, v, src in rows:
         t.add_row(k, v, src)
-    console.print(t)
-    console.print("[green]configuration is valid[/]")
+    ui.console.print(t)
+    ui.console.print("[green]configuration is valid[/]")
 
-# %% ../nbs/12_cli.ipynb #a30141d9
-def _fmt(key: str, v) -> str:
-    if v is None or (isinstance(v, float) and v != v):
-        return "n/a"
-    if key in ("total_return", "cagr", "max_drawdown"):
-        return f"{v:+.2%}"
-    if key in ("win_rate", "exposure"):
-        return f"{v:.1%}"
-    if key == "max_drawdown_duration":
-        return f"{v:.1f} days"
-    if key == "trades":
-        return f"{v:d}"
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
-
-
-def stats_table(stats: dict, title: str) -> Table:
-    "A Rich table of backtest statistics."
-    t = Table(title=title)
-    t.add_column("stat")
-    t.add_column("value", justify="right")
-    for k, v in stats.items():
-        t.add_row(k, _fmt(k, v))
-    return t
-
-
-@app.command()
-def demo(
-    symbol: str = typer.Option("BTC/USDT", help="Pair to backtest."),
-    timeframe: str = typer.Option("1h", help="Bar size, as ccxt spells it."),
-    fast: int = typer.Option(10, help="Fast SMA window."),
-    slow: int = typer.Option(50, help="Slow SMA window."),
-    fees: float = typer.Option(0.001, help="Fee per side as a fraction of notional."),
-    download: bool = typer.Option(True, help="Try the exchange's public API when no local data is found."),
-):
-    "Backtest sma_cross on BTC/USDT 1h and print its stats (the end-to-end smoke test)."
-    from tradelab.config import load_settings
-
-    settings = load_settings()
-    with console.status("Loading libraries and data..."):
-        from tradelab.backtest import Costs, backtest
-        from tradelab.demo import demo_data
-    df, where, synthetic = demo_data(symbol, timeframe, settings, download=download)
-    if synthetic:
-        console.print(
-            Panel(
-                f"No {symbol} {timeframe} candles found (no download, nothing in TRADELAB_SAMPLE_DIR).\n"
-                "Running on a SYNTHETIC random walk: these numbers mean NOTHING.\n"
-                "Set TRADELAB_SAMPLE_DIR to a folder of candle files (e.g. BTC_USDT-1h.feather) or go online.",
-                title="SYNTHETIC DATA",
-                style="bold red",
-            )
-        )
-    console.print(
-        f"data: {symbol} {timeframe}, {len(df):,} bars {df.index[0]:%Y-%m-%d %H:%M} .. "
-        f"{df.index[-1]:%Y-%m-%d %H:%M} UTC from {where}",
-        highlight=False,
-    )
-    with console.status("Backtesting sma_cross (vectorbt)..."):
-        res = backtest(df, "sma_cross", {"fast": fast, "slow": slow}, Costs(fees=fees), timeframe=timeframe)
-    title = f"sma_cross({fast}, {slow}) on {symbol} {timeframe}, fees {fees:.2%}" + (
-        " [SYNTHETIC]" if synthetic else ""
-    )
-    console.print(stats_table(res.stats, title))
-    console.print(f"final equity {res.final_equity:,.2f} from {res.init_cash:,.2f}", highlight=False)
-
-# %% ../nbs/12_cli.ipynb #10e814d2
+# %% ../nbs/12_cli.ipynb #7d9ace8e
+config_app = typer.Typer(help="Inspect and validate the configuration.", no_args_is_help=True)
+config_app.command("check")(config_check)
 data_app = typer.Typer(help="Download, update, import, check and resample candles.", no_args_is_help=True)
+for name, command in (
+    ("fetch", cli_data.data_fetch),
+    ("update", cli_data.data_update),
+    ("import", cli_data.data_import),
+    ("list", cli_data.data_list),
+    ("validate", cli_data.data_validate),
+    ("resample", cli_data.data_resample),
+):
+    data_app.command(name)(command)
+app.add_typer(config_app, name="config")
+app.command("demo")(cli_research.demo)
 app.add_typer(data_app, name="data")
-
-
-def _exchange(exchange: str | None) -> str:
-    from tradelab.config import load_settings
-
-    return exchange or load_settings().exchange
-
-
-_EX = typer.Option(None, "--exchange", "-e", help="ccxt exchange id, or alpaca (default: TRADELAB_EXCHANGE).")
-_SYM = typer.Option(..., "--symbol", "-s", help="Symbol, e.g. BTC/USDT or AAPL.")
-_TF = typer.Option("1h", "--timeframe", "-t", help="Bar size as ccxt spells it: 1m 5m 15m 1h 4h 1d ...")
-_START = typer.Option(None, "--start", help="First bar time (UTC), e.g. 2024-01-01.")
-_END = typer.Option(None, "--end", help="End (exclusive, UTC); default now.")
-
-_REPLACE = typer.Option(
-    False,
-    "--replace",
-    help="Where incoming bars differ from stored ones, the incoming win "
-    "(default: stop and name the first differing bar). Nothing is dropped.",
-)
-
-
-def _report_write(verb: str, report) -> None:
-    "Print what a write to the candle store changed."
-    console.print(f"{verb} {report}", highlight=False, soft_wrap=True)
-
-
-@data_app.command("fetch")
-def data_fetch(
-    exchange: str | None = _EX,
-    symbol: str = _SYM,
-    timeframe: str = _TF,
-    start: str | None = _START,
-    end: str | None = _END,
-    replace: bool = _REPLACE,
+for name, command in (
+    ("backtest", cli_research.backtest_cmd),
+    ("sweep", cli_research.sweep_cmd),
+    ("report", cli_research.report_cmd),
+    ("walkforward", cli_research.walkforward_cmd),
+    ("run", cli_live.run_cmd),
+    ("status", cli_live.status_cmd),
+    ("kill", cli_live.kill_cmd),
+    ("export", cli_live.export_cmd),
 ):
-    "Download candles for a date range and merge them into the store."
-    from tradelab.datastore import CandleStore, fetch
-
-    ex, store = _exchange(exchange), CandleStore()
-    new = fetch(ex, symbol, timeframe, start, end, store=store, replace=replace)
-    _report_write(f"fetched {len(new):,} bars from {ex};", new.attrs["report"])
-
-
-@data_app.command("update")
-def data_update(exchange: str | None = _EX, symbol: str = _SYM, timeframe: str = _TF):
-    "Fetch only the bars after the last stored one and append them."
-    from tradelab.datastore import CandleStore, update
-
-    ex, store = _exchange(exchange), CandleStore()
-    out = update(ex, symbol, timeframe, store=store)
-    if out.attrs["report"] is None:
-        console.print(f"no new bars; {len(out):,} stored", highlight=False)
-    else:
-        _report_write("updated", out.attrs["report"])
-
-
-@data_app.command("import")
-def data_import(
-    path: str = typer.Argument(..., help="A candle file, or a directory of files named like BTC_USDT-1h.feather."),
-    exchange: str | None = _EX,
-    symbol: str | None = typer.Option(None, "--symbol", "-s", help="Symbol (default: from the file name)."),
-    timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Timeframe (default: from the file name)."),
-    replace: bool = _REPLACE,
-):
-    "Merge Feather, Parquet, CSV or freqtrade JSON candle files into the store."
-    from tradelab.datastore import import_file
-
-    for report in import_file(path, _exchange(exchange), symbol, timeframe, replace=replace):
-        _report_write("imported", report)
-
-
-@data_app.command("list")
-def data_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
-    "List the stored datasets."
-    from tradelab.datastore import list_datasets
-
-    metas = list_datasets()
-    if as_json:
-        console.print_json(json.dumps(metas))
-        return
-    t = Table(title="stored candles")
-    for c in ("exchange", "symbol", "timeframe", "rows", "first", "last", "source"):
-        t.add_column(c)
-    for m in metas:
-        t.add_row(
-            m.get("exchange", "?"),
-            m.get("symbol", "?"),
-            m.get("timeframe", "?"),
-            f"{m.get('rows', 0):,}",
-            str(m.get("first", ""))[:16],
-            str(m.get("last", ""))[:16],
-            str(m.get("source", m.get("error", ""))),
-        )
-    console.print(t)
-
-
-@data_app.command("validate")
-def data_validate(
-    exchange: str | None = _EX,
-    symbol: str | None = typer.Option(None, "--symbol", "-s", help="Stored symbol to check."),
-    timeframe: str = _TF,
-    start: str | None = _START,
-    end: str | None = _END,
-    file: str | None = typer.Option(None, "--file", help="Check a candle file instead of the store."),
-    outlier_threshold: float = typer.Option(10.0, help="Robust z-score above which a return is an outlier."),
-    calendar: str = typer.Option("crypto", "--calendar", help="crypto (24/7) or stocks (closed hours are not gaps)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    strict: bool = typer.Option(False, help="Exit 1 unless the data is clean (no errors, no gaps)."),
-):
-    "Check candles for duplicates, gaps, NaNs, impossible bars, zero volume, stale runs and outliers."
-    from tradelab.config import BadInputError
-    from tradelab.datastore import load
-    from tradelab.quality import validate
-
-    if file:
-        from tradelab.ohlcv import read_ohlcv_file
-
-        df = read_ohlcv_file(file)
-        from tradelab.ohlcv import infer_timeframe
-
-        tf = timeframe if timeframe != "1h" or len(df) < 2 else infer_timeframe(df.index)
-    elif symbol:
-        df, tf = load(_exchange(exchange), symbol, timeframe, start, end), timeframe
-    else:
-        raise BadInputError(
-            "say what to check: --symbol S (with --exchange, --timeframe) for stored data, or --file PATH"
-        )
-    rep = validate(df, tf, outlier_threshold=outlier_threshold, calendar=calendar)
-    if as_json:
-        console.print_json(json.dumps(rep.to_dict()))
-    else:
-        console.print(rep)
-    if strict and not rep.ok:
-        raise typer.Exit(1)
-
-
-@data_app.command("resample")
-def data_resample(
-    exchange: str | None = _EX,
-    symbol: str = _SYM,
-    timeframe: str = _TF,
-    to: str = typer.Option(..., "--to", help="Target timeframe, a whole multiple of --timeframe."),
-    replace: bool = _REPLACE,
-):
-    "Aggregate stored candles to a larger timeframe and merge the result into the store."
-    from tradelab.datastore import CandleStore
-    from tradelab.ohlcv import resample
-
-    ex, store = _exchange(exchange), CandleStore()
-    out = resample(store.read(ex, symbol, timeframe), to)
-    _report_write(f"resampled {timeframe} -> {to};", store.write(out, ex, symbol, to, f"resample:{timeframe}", replace))
-
-# %% ../nbs/12_cli.ipynb #7b7e1a56
-def parse_params(items: list[str] | None) -> dict:
-    "`k=v` strings to a dict; values are read as JSON when they parse (numbers, true/false), else kept as text."
-    from tradelab.config import BadInputError
-
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise BadInputError(f"--param {item!r} must look like name=value, e.g. --param fast=10")
-        k, v = item.split("=", 1)
-        try:
-            out[k.strip()] = json.loads(v)
-        except ValueError:
-            out[k.strip()] = v
-    return out
-
-
-def _load_for(exchange, symbols, timeframe, start, end):
-    from tradelab.datastore import load
-
-    ex = _exchange(exchange)
-    frames = {s: load(ex, s, timeframe, start, end) for s in symbols}
-    return frames if len(frames) > 1 else frames[symbols[0]]
-
-
-_SYMS = typer.Option(..., "--symbol", "-s", help="Symbol; repeat for a panel with shared cash.")
-_STRAT = typer.Option(
-    ..., "--strategy", help="A registered strategy: sma_cross, rsi_mean_reversion, bollinger_breakout, ..."
-)
-_FEES = typer.Option(0.001, "--fees", help="Fee per side, fraction of notional (0.001 = 0.1%).")
-_SLIP = typer.Option(0.0, "--slippage", help="Slippage per side, fraction of price.")
-_CAL = typer.Option("crypto", "--calendar", help="Annualisation: crypto (365 days) or stocks (252 sessions).")
-
-
-@app.command("backtest")
-def backtest_cmd(
-    exchange: str | None = _EX,
-    symbol: list[str] = _SYMS,
-    timeframe: str = _TF,
-    strategy: str = _STRAT,
-    param: list[str] | None = typer.Option(None, "--param", "-p", help="Strategy parameter name=value (repeatable)."),
-    fees: float = _FEES,
-    slippage: float = _SLIP,
-    start: str | None = _START,
-    end: str | None = _END,
-    cash: float = typer.Option(10_000.0, help="Starting cash."),
-    calendar: str = _CAL,
-    stop_loss: float | None = typer.Option(None, help="Stop-loss as a fraction of the fill price."),
-    take_profit: float | None = typer.Option(None, help="Take-profit as a fraction of the fill price."),
-    trailing_stop: float | None = typer.Option(None, help="Trailing stop as a fraction of the best price."),
-    risk: str | None = typer.Option(None, "--risk", help="YAML file of risk rules (tradelab.risk.RiskConfig keys)."),
-    sizing: str | None = typer.Option(None, help="all_in, fixed_fractional, volatility, kelly or fixed_notional."),
-    max_drawdown: float | None = typer.Option(None, help="Halt entries at this drawdown from the peak (0.1 = 10%)."),
-    max_daily_loss: float | None = typer.Option(None, help="Halt entries for the UTC day at this loss."),
-    flatten_on_drawdown: bool = typer.Option(False, help="Also close positions when the drawdown breaker trips."),
-    max_position: float | None = typer.Option(None, help="Per-symbol cap as a fraction of equity."),
-    max_gross: float | None = typer.Option(None, help="Gross exposure cap (1 = no leverage)."),
-    max_positions: int | None = typer.Option(None, help="Maximum open positions."),
-    max_correlation: float | None = typer.Option(
-        None, help="Refuse entries correlated above this with a held position."
-    ),
-    risk_fraction: float | None = typer.Option(None, help="fixed_fractional: equity risked per trade."),
-    stop_distance: float | None = typer.Option(None, help="fixed_fractional: stop distance, fraction of price."),
-    target_vol: float | None = typer.Option(None, help="volatility: annualised target volatility."),
-    kelly_win_rate: float | None = typer.Option(None, help="kelly: win rate."),
-    kelly_win_loss: float | None = typer.Option(None, help="kelly: average win / average loss."),
-    as_json: bool = typer.Option(False, "--json", help="Print stats, trades and equity as JSON."),
-):
-    "Backtest a strategy on stored candles: signals on bar t fill at the open of bar t+1."
-    from tradelab.backtest import Costs, Stops, backtest
-
-    flags = {
-        "sizing": sizing,
-        "max_drawdown": max_drawdown,
-        "max_daily_loss": max_daily_loss,
-        "max_position_fraction": max_position,
-        "max_gross_exposure": max_gross,
-        "max_open_positions": max_positions,
-        "max_correlation": max_correlation,
-        "risk_fraction": risk_fraction,
-        "stop_distance": stop_distance,
-        "target_vol": target_vol,
-        "kelly_win_rate": kelly_win_rate,
-        "kelly_win_loss_ratio": kelly_win_loss,
-        "flatten_on_drawdown": True if flatten_on_drawdown else None,
-    }
-    rules = None
-    if risk or any(v is not None for v in flags.values()):
-        from tradelab.risk import RiskConfig
-
-        rules = RiskConfig.from_options(risk, **flags)
-    data = _load_for(exchange, symbol, timeframe, start, end)
-    stops = Stops(stop_loss, take_profit, trailing_stop) if (stop_loss or take_profit or trailing_stop) else None
-    res = backtest(
-        data,
-        strategy,
-        parse_params(param),
-        Costs(fees, slippage),
-        cash=cash,
-        stops=stops,
-        timeframe=timeframe,
-        calendar=calendar,
-        risk=rules,
-    )
-    if as_json:
-        typer.echo(json.dumps(res.to_dict(equity=rules is not None), indent=1))
-        return
-    for ev in res.risk_events[:20]:
-        console.print(f"[yellow]{ev.time:%Y-%m-%d %H:%M}[/] {ev.rule}: {ev.reason}", highlight=False, soft_wrap=True)
-    if len(res.risk_events) > 20:
-        console.print(f"... and {len(res.risk_events) - 20} more risk events (see --json)")
-    console.print(
-        stats_table(
-            res.stats,
-            f"{strategy}({', '.join(f'{k}={v}' for k, v in res.params.items())}) on "
-            f"{' + '.join(symbol)} {timeframe}, fees {fees:.2%}, slippage {slippage:.2%}",
-        )
-    )
-    console.print(
-        f"final equity {res.final_equity:,.2f} from {res.init_cash:,.2f}; {res.stats['trades']} trades", highlight=False
-    )
-
-
-@app.command("sweep")
-def sweep_cmd(
-    exchange: str | None = _EX,
-    symbol: str = typer.Option(..., "--symbol", "-s", help="Symbol."),
-    timeframe: str = _TF,
-    strategy: str = _STRAT,
-    grid: list[str] | None = typer.Option(
-        None, "--grid", "-g", help="name=start:stop:step or name=a,b,c (repeatable); default: the strategy's grid."
-    ),
-    metric: str = typer.Option("sharpe", help="Statistic to rank by."),
-    fees: float = _FEES,
-    slippage: float = _SLIP,
-    start: str | None = _START,
-    end: str | None = _END,
-    calendar: str = _CAL,
-    top: int = typer.Option(10, help="Rows to print."),
-    out: str | None = typer.Option(None, "--out", help="Write the whole table to FILE.parquet or FILE.csv."),
-):
-    "Backtest every combination of a parameter grid (fused numba kernels for the built-ins)."
-    from pathlib import Path
-
-    from tradelab.backtest import STAT_KEYS, Costs
-    from tradelab.config import BadInputError, atomic_write
-    from tradelab.sweep import parse_grid, sweep
-
-    if out and Path(out).suffix.lower() not in (".parquet", ".csv"):
-        raise BadInputError(f"--out {out!r}: use a .parquet or .csv file name")
-    data = _load_for(exchange, [symbol], timeframe, start, end)
-    res = sweep(
-        data,
-        strategy,
-        parse_grid(grid) if grid else None,
-        metric,
-        Costs(fees, slippage),
-        timeframe=timeframe,
-        calendar=calendar,
-    )
-    if out:
-        with atomic_write(out) as f:
-            if out.lower().endswith(".csv"):
-                f.write(res.to_csv(index=False).encode())
-            else:
-                res.to_parquet(f, index=False)
-    t = Table(
-        title=f"{strategy} sweep on {symbol} {timeframe}: {res.attrs['n_trials']:,} combinations in "
-        f"{res.attrs['seconds']:.1f} s ({res.attrs['engine']}), best by {metric}"
-    )
-    for c in res.columns:
-        t.add_column(c, justify="right")
-    for row in res.head(top).itertuples(index=False):
-        t.add_row(*(_fmt(c, v) if c in STAT_KEYS else str(v) for c, v in zip(res.columns, row, strict=True)))
-    console.print(t)
-    if out:
-        console.print(f"wrote {len(res):,} rows to {out}", highlight=False)
-
-# %% ../nbs/12_cli.ipynb #a2559713
-@app.command("report")
-def report_cmd(
-    name: str = typer.Argument(..., help="Template name (backtest, compare, portfolio), or 'batch'."),
-    batch_file: str | None = typer.Argument(None, help="With 'batch': the YAML file listing the reports."),
-    param: list[str] | None = typer.Option(None, "--param", "-p", help="Template parameter name=value (repeatable)."),
-    require_fresh: bool = typer.Option(False, "--require-fresh", help="Fail when the data is older than --max-age."),
-    max_age: float | None = typer.Option(None, "--max-age", help="Hours after which data counts as stale."),
-    reports_dir: str | None = typer.Option(
-        None, "--reports-dir", help="Where to write (default TRADELAB_REPORTS_DIR)."
-    ),
-):
-    "Run a parameterised report notebook (papermill) into the reports folder."
-    from tradelab.config import BadInputError
-    from tradelab.reports import run_batch, run_report
-
-    if name == "batch":
-        if not batch_file:
-            raise BadInputError("tradelab report batch needs a YAML file: tradelab report batch reports.yaml")
-        results = run_batch(batch_file, reports_dir)
-        for r in results:
-            if r["ok"]:
-                console.print(f"[green]ok[/]     {r['name']}: {r['folder']}", highlight=False, soft_wrap=True)
-            else:
-                err_console.print(f"[red]FAILED[/] {r['name']}: {_scrub(r['error'])}", highlight=False, soft_wrap=True)
-        failed = sum(not r["ok"] for r in results)
-        console.print(f"{len(results) - failed} of {len(results)} reports written")
-        raise typer.Exit(min(failed, 100))
-    if batch_file:
-        raise BadInputError(f"unexpected argument {batch_file!r}; template parameters go in --param name=value")
-    params = {k: v for k, v in (p.split("=", 1) if "=" in p else (p, None) for p in param or [])}
-    bad = [k for k, v in params.items() if v is None]
-    if bad:
-        raise BadInputError(f"--param {bad[0]!r} must look like name=value, e.g. --param symbol=BTC/USDT")
-    if require_fresh:
-        params["require_fresh"] = "true"
-    if max_age is not None:
-        params["max_age_hours"] = str(max_age)
-    folder = run_report(name, params, reports_dir)
-    console.print(f"report written to {folder}", highlight=False, soft_wrap=True)
-
-# %% ../nbs/12_cli.ipynb #88c5c6b1
-@app.command("walkforward")
-def walkforward_cmd(
-    exchange: str | None = _EX,
-    symbol: str = typer.Option(..., "--symbol", "-s", help="Symbol."),
-    timeframe: str = _TF,
-    strategy: str = _STRAT,
-    grid: list[str] | None = typer.Option(
-        None, "--grid", "-g", help="name=start:stop:step or name=a,b,c (repeatable)."
-    ),
-    train: str = typer.Option("90d", help="Train window: 90d, 12w, or a number of bars."),
-    test: str = typer.Option("30d", help="Test window."),
-    anchored: bool = typer.Option(False, help="Train from the first bar every time (expanding window)."),
-    metric: str = typer.Option("sharpe", help="Statistic the sweep maximises in each train window."),
-    fees: float = _FEES,
-    slippage: float = _SLIP,
-    start: str | None = _START,
-    end: str | None = _END,
-    calendar: str = _CAL,
-    as_json: bool = typer.Option(False, "--json", help="Print the folds as JSON."),
-):
-    "Optimise on each train window, trade the next test window, and stitch the out-of-sample results."
-    import contextlib
-
-    from tradelab.costs import Costs, periods_per_year
-    from tradelab.strategies import get_strategy
-    from tradelab.sweep import parse_grid
-    from tradelab.validation import walk_forward
-
-    data = _load_for(exchange, [symbol], timeframe, start, end)
-    g = parse_grid(grid) if grid else get_strategy(strategy).default_grid
-    with contextlib.nullcontext() if as_json else err_console.status("Walking forward..."):
-        wf = walk_forward(
-            data,
-            strategy,
-            g,
-            train,
-            test,
-            anchored=anchored,
-            metric=metric,
-            costs=Costs(fees, slippage),
-            timeframe=timeframe,
-            calendar=calendar,
-        )
-    doc = {**wf.to_dict(), **wf.deflated_sharpe(periods_per_year(timeframe, calendar))}
-    if as_json:
-        typer.echo(json.dumps(doc, indent=1, default=str))
-        return
-    t = Table(
-        title=f"walk-forward {strategy} on {symbol} {timeframe}: train {train}, test {test}"
-        + (", anchored" if anchored else "")
-    )
-    for c in ("fold", "test window", "params", f"IS {metric}", f"OOS {metric}", "OOS return", "trades"):
-        t.add_column(c, justify="right")
-    for f in doc["folds"]:
-        t.add_row(
-            str(f["fold"]),
-            f"{f['test_start'][:10]} .. {f['test_end'][:10]}",
-            json.dumps(f["params"]),
-            _fmt(metric, f["in_sample"]),
-            _fmt(metric, f["out_of_sample"]),
-            _fmt("total_return", f["oos_return"]),
-            str(f["trades"]),
-        )
-    console.print(t)
-    console.print(
-        f"walk-forward efficiency {_fmt('sharpe', doc['efficiency'])}; out-of-sample total return "
-        f"{_fmt('total_return', doc['oos_total_return'])}; "
-        f"deflated Sharpe {_fmt('sharpe', doc.get('deflated_sharpe'))} "
-        f"({wf.n_trials} trials per fold)",
-        highlight=False,
-    )
-
-# %% ../nbs/12_cli.ipynb #71b9c3dd
-_DB = typer.Option(None, "--db", help="State database URL (default TRADELAB_DB_URL, or SQLite in the data dir).")
-
-
-def _json_logs(settings):
-    "The runner logs JSON lines unless TRADELAB_LOG_FORMAT was set explicitly."
-    from tradelab.config import setup_logging
-
-    if "log_format" not in settings.model_fields_set:
-        settings = settings.model_copy(update={"log_format": "json"})
-    return setup_logging(settings)
-
-
-@app.command("run")
-def run_cmd(
-    strategy: str = _STRAT,
-    param: list[str] | None = typer.Option(None, "--param", "-p", help="Strategy parameter name=value (repeatable)."),
-    exchange: str | None = _EX,
-    symbol: str = typer.Option(..., "--symbol", "-s", help="Symbol, e.g. BTC/USDT or AAPL."),
-    timeframe: str = _TF,
-    feed: str = typer.Option("replay", help="replay (stored bars), ccxt (poll an exchange) or alpaca."),
-    start: str | None = typer.Option(None, "--start", help="Replay: first bar to trade (UTC)."),
-    end: str | None = typer.Option(None, "--end", help="Replay: stop before this time (exclusive, UTC)."),
-    speed: str = typer.Option(
-        "max", help="Replay speed: a multiple of real time (3600 = one 1h bar per second) or max."
-    ),
-    broker: str = typer.Option("paper", help="paper (simulated, the default), ccxt or alpaca."),
-    db: str | None = _DB,
-    health_port: int | None = typer.Option(
-        None,
-        "--health-port",
-        help="Port of /healthz and /metrics on 127.0.0.1 (default TRADELAB_HEALTH_PORT, else any free port; -1 = off).",
-    ),
-    cash: float = typer.Option(10_000.0, help="Paper broker's starting cash."),
-    fees: float = _FEES,
-    slippage: float = _SLIP,
-    window: int = typer.Option(1000, help="Bars of history the strategy sees at each decision."),
-    warmup: int | None = typer.Option(
-        None, help="Bars before the first traded bar (default 0 for replay, --window live)."
-    ),
-    risk: str | None = typer.Option(None, "--risk", help="YAML file of risk rules (tradelab.risk.RiskConfig keys)."),
-    cancel_on_stop: bool = typer.Option(False, help="Cancel open orders when the run stops (default: leave them)."),
-    stale_after: float | None = typer.Option(
-        None, help="Feed is stale after this many timeframes without a bar (default TRADELAB_STALE_AFTER)."
-    ),
-    poll: float | None = typer.Option(None, help="Live feeds: seconds between polls (default timeframe/20, 1-30 s)."),
-):
-    "Paper-trade a strategy on replayed or live bars, with risk rules, a state database and health endpoints."
-    import signal
-
-    from tradelab.config import BadInputError, ConfigError, load_settings, unknown_settings
-    from tradelab.risk import RiskConfig
-    from tradelab.runner import RunSpec, build_runner
-
-    settings = load_settings()
-    unknown = unknown_settings()
-    if unknown:  # a runner must not trade on a default the user meant to change
-        raise ConfigError(
-            "not starting: " + "; ".join(unknown) + ". Fix the environment or .env (tradelab config check)."
-        )
-    log = _json_logs(settings)
-    if speed == "max":
-        spd = None
-    else:
-        try:
-            spd = float(speed)
-        except ValueError:
-            raise BadInputError(f"--speed {speed!r}: use a multiple of real time such as 60 or 3600, or max") from None
-    rules = RiskConfig.from_yaml(risk).model_dump(exclude_unset=True) if risk else {}
-    spec = RunSpec(
-        strategy=strategy,
-        exchange=_exchange(exchange),
-        symbol=symbol,
-        timeframe=timeframe,
-        params=parse_params(param),
-        feed=feed,
-        broker=broker,
-        start=start,
-        end=end,
-        speed=spd,
-        cash=cash,
-        fees=fees,
-        slippage=slippage,
-        window=window,
-        warmup=warmup,
-        risk=rules,
-        cancel_on_stop=cancel_on_stop,
-        stale_after=stale_after or settings.stale_after,
-        poll_seconds=poll,
-    )
-    port = (settings.health_port or 0) if health_port is None else health_port
-    runner = build_runner(spec, db, settings, None if port < 0 else port, log)
-    previous = {
-        sig: signal.signal(sig, lambda signum, frame: runner.request_stop(signal.Signals(signum).name))
-        for sig in (signal.SIGTERM, signal.SIGINT)
-    }
-    try:
-        status = runner.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    eq = runner.store.table("equity", runner.run_id)
-    last = f"equity {eq.equity.iloc[-1]:,.2f}" if len(eq) else "no bars yet"
-    n_fills = len(runner.store.table("fills", runner.run_id))
-    port = f"; health was on port {runner.health_port}" if runner.health_port else ""
-    console.print(
-        f"run {runner.run_id} {status}: {runner.bars_done} bars this session, {n_fills} fills in total, {last}{port}",
-        highlight=False,
-    )
-
-
-def _open(db):
-    from tradelab.store import open_store
-
-    return open_store(db)
-
-
-@app.command("status")
-def status_cmd(db: str | None = _DB, as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
-    "The runs in the state database: running or crashed, pid and health port, last bar, equity, position, orders."
-    from tradelab.runner import run_status
-
-    rows = run_status(_open(db))
-    if as_json:
-        typer.echo(json.dumps(rows, indent=1))
-        return
-    if not rows:
-        console.print("no runs in this database yet (start one with tradelab run)")
-        return
-    t = Table(title="runs")
-    for c in rows[0]:
-        t.add_column(c)
-    for r in rows:
-        t.add_row(*[("" if v is None else f"{v:,.2f}" if isinstance(v, float) else str(v)) for v in r.values()])
-    console.print(t)
-
-
-@app.command("kill")
-def kill_cmd(
-    run: str | None = typer.Option(None, "--run", help="Run id (default: every run in the database)."),
-    flatten: bool = typer.Option(False, help="Also sell what the run holds."),
-    off: bool = typer.Option(False, "--off", help="Clear the kill switch: trading may resume."),
-    wait: float = typer.Option(10.0, help="Seconds to wait for a running runner to confirm."),
-    db: str | None = _DB,
-):
-    "Kill switch: halt trading, cancel open orders and optionally flatten (or --off to clear it)."
-    from tradelab.runner import kill_runs
-
-    for line in kill_runs(_open(db), run, flatten, off, wait):
-        console.print(line, highlight=False)
-
-
-@app.command("export")
-def export_cmd(
-    table: str = typer.Option(..., "--table", help="runs, decisions, orders, fills or equity."),
-    fmt: str = typer.Option("csv", "--format", help="csv or ndjson."),
-    run: str | None = typer.Option(None, "--run", help="Only this run."),
-    out: str | None = typer.Option(None, "--out", help="Write to this file (default: standard output)."),
-    db: str | None = _DB,
-):
-    "Export a state table as CSV or NDJSON (times in ISO 8601 UTC, floats at full precision)."
-    from tradelab.store import export_table
-
-    text = export_table(_open(db), table, fmt, out, run)
-    if out is None:
-        typer.echo(text, nl=False)
-    else:
-        err_console.print(f"wrote {out}", highlight=False)
+    app.command(name)(command)

@@ -46,19 +46,19 @@ def _span(df) -> tuple | None:
 class WriteReport:
     "What a write to the candle store changed."
 
-    exchange: str
-    symbol: str
-    timeframe: str
-    added: int
-    replaced: int
-    unchanged: int
-    rows_before: int
-    rows_after: int
-    span_before: tuple | None
-    span_after: tuple | None
-    path: str = ""
+    exchange: str  # dataset key: exchange id
+    symbol: str  # dataset key: symbol
+    timeframe: str  # dataset key: bar size
+    added: int  # bars that were not stored before
+    replaced: int  # stored bars overwritten by different incoming ones (only with replace)
+    unchanged: int  # incoming bars equal to the stored ones
+    rows_before: int  # bars stored before the write
+    rows_after: int  # bars stored after it
+    span_before: tuple | None  # (first, last) bar time before, None when empty
+    span_after: tuple | None  # (first, last) bar time after
+    path: str = ""  # the dataset's file
     set_aside: str | None = None  # a corrupt file moved out of the way (never deleted)
-    meta: dict | None = None
+    meta: dict | None = None  # the dataset's metadata as written
 
     @property
     def changed(self) -> bool:

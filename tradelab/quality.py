@@ -21,25 +21,25 @@ __all__ = ['POLICIES', 'DataQualityReport', 'spacing_error', 'validate', 'clean'
 class DataQualityReport:
     "What `validate` found in an OHLCV frame. `ok` is True when nothing needs a decision."
 
-    timeframe: str
-    rows: int
-    start: str | None
-    end: str | None
-    duplicates: int = 0
-    unordered: int = 0
+    timeframe: str  # the bar size checked against
+    rows: int  # bars checked
+    start: str | None  # first bar time (ISO), None when empty
+    end: str | None  # last bar time (ISO), None when empty
+    duplicates: int = 0  # bars sharing a timestamp
+    unordered: int = 0  # timestamps earlier than the bar before
     short_intervals: int = 0  # consecutive bars closer than one timeframe
     off_grid: int = 0  # spacings that are no whole number of timeframes
     inferred_timeframe: str | None = None  # the most common spacing, as a timeframe
     gaps: list = field(default_factory=list)  # [{"start", "end", "missing_bars"}]
-    missing_bars: int = 0
-    nan_rows: int = 0
-    nonpositive_prices: int = 0
-    bad_high_low: int = 0
-    negative_volume: int = 0
-    zero_volume: int = 0
+    missing_bars: int = 0  # bars absent inside the gaps (closed market hours excluded)
+    nan_rows: int = 0  # bars with a missing open, high, low, close or volume
+    nonpositive_prices: int = 0  # bars with a price <= 0
+    bad_high_low: int = 0  # bars whose high/low do not bound open and close
+    negative_volume: int = 0  # bars with volume < 0
+    zero_volume: int = 0  # bars with volume 0
     stale_runs: list = field(default_factory=list)  # [{"start", "bars"}]
     outliers: list = field(default_factory=list)  # [{"time", "log_return", "z"}]
-    outlier_threshold: float = 10.0
+    outlier_threshold: float = 10.0  # robust z-score of a log return above which it is an outlier
 
     ERRORS = (
         "duplicates",

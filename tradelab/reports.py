@@ -59,16 +59,16 @@ def returns_metrics(returns: pd.Series, ppy: float) -> dict:
 class ReportContext:
     "Everything a report template shows: data, quality, backtest results, plots and output files."
 
-    kind: str
-    title: str
-    timeframe: str
-    frames: dict
+    kind: str  # the template: backtest, compare or portfolio
+    title: str  # the report's heading
+    timeframe: str  # bar size of the data
+    frames: dict  # symbol -> candles the report ran on
     results: dict  # label -> BacktestResult; the first is the one the tearsheet shows
-    benchmark: pd.Series | None
-    ppy: float
-    output_dir: Path
-    stale: str | None = None
-    settings: dict = field(default_factory=dict)
+    benchmark: pd.Series | None  # buy-and-hold equity to compare against, if any
+    ppy: float  # periods per year, for annualising
+    output_dir: Path  # the report's folder
+    stale: str | None = None  # why the data counts as stale, None when fresh
+    settings: dict = field(default_factory=dict)  # redacted settings the report ran with
 
     @classmethod
     def _load(cls, symbols, exchange, timeframe, start, end, data_dir, max_age_hours, require_fresh):

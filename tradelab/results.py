@@ -109,16 +109,16 @@ def trade_stats(trades: pd.DataFrame) -> dict:
 class BacktestResult:
     "What a backtest produced: stats, trades, equity and returns, plus the vectorbt portfolio."
 
-    strategy: str
-    params: dict
-    costs: Costs
-    init_cash: float
-    equity: pd.Series
-    trades: pd.DataFrame
-    stats: dict
-    timeframe: str
-    portfolio: object = field(repr=False, default=None)
-    risk_events: list = field(default_factory=list)
+    strategy: str  # registered strategy name
+    params: dict  # parameters after validation (defaults filled in)
+    costs: Costs  # fees and slippage applied
+    init_cash: float  # starting cash
+    equity: pd.Series  # portfolio value at each bar close
+    trades: pd.DataFrame  # one row per trade, open ones included
+    stats: dict  # summary statistics (see `stats`)
+    timeframe: str  # bar size
+    portfolio: object = field(repr=False, default=None)  # the vectorbt Portfolio behind it, when one was built
+    risk_events: list = field(default_factory=list)  # risk rule decisions (refusals, breaker trips), in time order
 
     @property
     def final_equity(self) -> float:

@@ -183,15 +183,15 @@ class RiskEvent:
 class RiskManager:
     "Follows equity bar by bar, trips breakers, and sizes or refuses entries under a `RiskConfig`."
 
-    config: RiskConfig = field(default_factory=RiskConfig)
-    ppy: float = 8760.0
-    peak: float = float("nan")
-    day: object = None
-    day_start: float = float("nan")
-    daily_halt: bool = False
-    drawdown_halt: bool = False
-    killed: bool = False
-    events: list = field(default_factory=list)
+    config: RiskConfig = field(default_factory=RiskConfig)  # the rules
+    ppy: float = 8760.0  # periods per year, for volatility targeting
+    peak: float = float("nan")  # highest equity seen (the drawdown reference)
+    day: object = None  # the UTC date of the current trading day
+    day_start: float = float("nan")  # equity at the start of the day
+    daily_halt: bool = False  # entries halted for the rest of the day
+    drawdown_halt: bool = False  # drawdown breaker tripped (until rearmed)
+    killed: bool = False  # kill switch on
+    events: list = field(default_factory=list)  # RiskEvents so far
 
     def _event(self, time, rule, reason, symbol=None) -> RiskEvent:
         ev = RiskEvent(time, rule, reason, symbol)

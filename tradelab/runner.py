@@ -38,23 +38,23 @@ __all__ = ['RunSpec', 'ReplayFeed', 'PollingFeed', 'BarBuffer', 'Runner', 'cance
 class RunSpec:
     "Everything that defines a run (see `tradelab run --help`)."
 
-    strategy: str
-    exchange: str
-    symbol: str
-    timeframe: str
-    params: dict = field(default_factory=dict)
+    strategy: str  # registered strategy name
+    exchange: str  # ccxt exchange id, or alpaca
+    symbol: str  # the market traded
+    timeframe: str  # bar size
+    params: dict = field(default_factory=dict)  # strategy parameters
     feed: str = "replay"  # replay | ccxt | alpaca
     broker: str = "paper"  # paper | ccxt | alpaca
-    start: str | None = None
-    end: str | None = None
+    start: str | None = None  # replay: first bar to trade (UTC)
+    end: str | None = None  # replay: stop before this time (exclusive)
     speed: float | None = None  # multiple of real time for replays; None = as fast as possible
-    cash: float = 10_000.0
-    fees: float = 0.001
-    slippage: float = 0.0
+    cash: float = 10_000.0  # paper broker's starting cash
+    fees: float = 0.001  # paper fee per side, fraction of notional
+    slippage: float = 0.0  # paper slippage per side, fraction of price
     window: int = 1000  # bars of history the strategy sees at each decision
     warmup: int | None = None  # bars before the first traded bar (default: 0 for replays, `window` live)
-    risk: dict = field(default_factory=dict)
-    cancel_on_stop: bool = False
+    risk: dict = field(default_factory=dict)  # RiskConfig keys and values
+    cancel_on_stop: bool = False  # cancel open orders when the run stops
     stale_after: float = 3.0  # the feed is stale after this many timeframes without a new bar
     poll_seconds: float | None = None  # live feeds: how often to ask for new bars (default: timeframe / 20, 1-30 s)
 

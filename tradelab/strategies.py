@@ -50,11 +50,11 @@ class NoParams(BaseModel):
 class Strategy:
     "A registered strategy: its signal function, parameter model and default sweep grid."
 
-    name: str
-    func: Callable
-    params_model: type[BaseModel] = NoParams
-    default_grid: dict = field(default_factory=dict)
-    description: str = ""
+    name: str  # registry key
+    func: Callable  # (candles, **params) -> Signals
+    params_model: type[BaseModel] = NoParams  # pydantic model that validates the parameters
+    default_grid: dict = field(default_factory=dict)  # name -> values a sweep tries by default
+    description: str = ""  # one line for listings
 
     def validate_params(self, params: dict | None = None) -> dict:
         "Fill defaults and check types and constraints; a bad value raises `BadInputError` naming it."

@@ -102,8 +102,8 @@ def sharpe_moments(returns) -> dict:
 class PBOResult:
     "Probability of backtest overfitting and its ingredients."
 
-    pbo: float
-    logits: np.ndarray
+    pbo: float  # probability of backtest overfitting: share of splits whose best in-sample pick ranks below the median
+    logits: np.ndarray  # logit of the out-of-sample rank of the in-sample best, per split
     is_sharpe: np.ndarray  # in-sample Sharpe of the chosen configuration, per split
     oos_sharpe: np.ndarray  # its out-of-sample Sharpe, per split
     degradation_slope: float  # regression slope of out-of-sample on in-sample Sharpe
@@ -276,12 +276,12 @@ def _entries_from(st: Strategy, start: pd.Timestamp) -> Strategy:
 class WalkForwardResult:
     "Folds, stitched out-of-sample returns and equity, and walk-forward efficiency."
 
-    folds: pd.DataFrame
-    oos_returns: pd.Series
-    oos_equity: pd.Series
-    efficiency: float
-    metric: str
-    n_trials: int
+    folds: pd.DataFrame  # one row per fold: spans, chosen parameters, in- and out-of-sample metric
+    oos_returns: pd.Series  # stitched out-of-sample bar returns
+    oos_equity: pd.Series  # equity from the stitched returns
+    efficiency: float  # mean out-of-sample metric / mean in-sample metric
+    metric: str  # the statistic optimised
+    n_trials: int  # combinations tried in each train window
 
     def to_dict(self) -> dict:
         iso = lambda t: pd.Timestamp(t).isoformat()
