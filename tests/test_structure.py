@@ -92,6 +92,18 @@ def test_nothing_imports_the_cli_and_shipped_code_never_imports_the_fakes():
             assert "fakes" not in reachable(m), (m, "fakes")
 
 
+SIMULATORS = {"simserver", "sim_binance"}
+
+
+def test_only_the_cli_and_the_fakes_import_the_venue_simulators():
+    assert SIMULATORS <= set(GRAPH)
+    for m in GRAPH:
+        if m not in SIMULATORS | CLI | {"fakes"}:
+            assert not reachable(m) & SIMULATORS, (m, sorted(reachable(m) & SIMULATORS))
+    for m in SIMULATORS:  # a simulator stands in for the venue: it knows nothing of the code it is tested with
+        assert not reachable(m) & (RESEARCH | LIVE | CLI | {"fakes"}), (m, sorted(reachable(m)))
+
+
 def test_risk_knows_no_broker():
     assert not reachable("risk") & {"brokers", "runner", "store"}, sorted(reachable("risk"))
 

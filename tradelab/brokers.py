@@ -13,6 +13,7 @@ from typing import Protocol
 
 import pandas as pd
 import sqlalchemy as sa
+from fastcore.basics import patch
 
 from .config import BadInputError, TradelabError
 from .costs import Costs
@@ -20,8 +21,8 @@ from .store import Store, from_db_time, paper_accounts, paper_orders, paper_posi
 from .venues import RetryPolicy, ccxt_exchange, with_retries
 
 # %% auto #0
-__all__ = ['BrokerError', 'OrderRequest', 'Fill', 'OrderStatus', 'Account', 'Broker', 'client_order_id', 'PaperBroker',
-           'CcxtBroker', 'AlpacaBroker']
+__all__ = ['WINDOWED_VENUES', 'BrokerError', 'OrderRequest', 'Fill', 'OrderStatus', 'Account', 'Broker', 'client_order_id',
+           'PaperBroker', 'CcxtBroker', 'AlpacaBroker']
 
 # %% ../nbs/10_brokers.ipynb #1a026cc8
 class BrokerError(TradelabError):
@@ -39,6 +40,7 @@ class OrderRequest:
     intent: str  # enter_long | exit_long | flatten
     qty: float | None = None  # base quantity to trade (sells and exits)
     notional: float | None = None  # quote amount to spend (entries), when `qty` is not given
+    recorded_at: pd.Timestamp | None = None  # when its intent was written, if an earlier process may have sent it
 
     def __post_init__(self):
         if self.side not in ("buy", "sell"):
@@ -70,8 +72,9 @@ class OrderStatus:
 
 @dataclass
 class Account:
-    cash: float
-    qty: float
+    cash: float  # free quote currency
+    qty: float  # base quantity held that the venue would let us sell
+    dust: float = 0.0  # base quantity held below the venue's minimum order (not a position)
 
 
 class Broker(Protocol):
@@ -272,8 +275,13 @@ class PaperBroker:
             )
 
 # %% ../nbs/10_brokers.ipynb #7e6a700d
+# venues whose signed requests carry a timestamp and a recvWindow that the venue checks when it *processes* the
+# request (Binance spot, "Timing security"): once a request's window has passed, it can no longer execute
+WINDOWED_VENUES = {"binance", "binanceus"}
+
+
 class CcxtBroker:
-    "Spot market orders through ccxt with idempotent, lookup-before-resend retries."
+    "Spot market orders through ccxt: looked up before any resend; fees and partial fills booked as the venue does."
 
     name, simulated = "ccxt", False
 
@@ -283,10 +291,11 @@ class CcxtBroker:
         api_key: str | None = None,  # API key
         secret: str | None = None,  # API secret
         sandbox: bool = True,  # trade on the exchange's testnet
-        api_url: str | None = None,  # send REST calls here (proxy or fake)
+        api_url: str | None = None,  # send REST calls here (proxy or simulator)
         timeout_ms: int = 10_000,  # HTTP timeout
         retry: RetryPolicy = RetryPolicy(),  # backoff policy between lookups
-        sleep: Callable = time.sleep,  # how to wait (tests pass a fake)
+        sleep: Callable = time.sleep,  # how to back off (tests pass a fake; the wait for a recvWindow is always real)
+        recv_window_ms: int = 5_000,  # recvWindow of signed requests on windowed venues (Binance's default)
     ):
         import ccxt
 
@@ -296,9 +305,13 @@ class CcxtBroker:
                 f"the ccxt broker needs API credentials for {exchange}: set TRADELAB_CCXT_API_KEY and "
                 "TRADELAB_CCXT_SECRET (sandbox/testnet keys while TRADELAB_CCXT_SANDBOX=true)"
             )
-        self.ex = ccxt_exchange(
-            exchange, api_url, timeout_ms, api_key, secret, sandbox=sandbox, options={"fetchCurrencies": False}
-        )
+        options = {"fetchCurrencies": False}
+        if exchange in WINDOWED_VENUES:
+            options.update(recvWindow=recv_window_ms, fetchMarkets={"types": ["spot"]})
+        self.ex = ccxt_exchange(exchange, api_url, timeout_ms, api_key, secret, sandbox=sandbox, options=options)
+        # after this long, a request sent at t can no longer execute: its window, the 1 s a timestamp may lead the
+        # server's clock, and a margin for the time between our clock reading and ccxt's signature
+        self.settle_s = (recv_window_ms + 1_000 + 250) / 1000 if exchange in WINDOWED_VENUES else None
         self.transient = (
             ccxt.NetworkError,
             ccxt.ExchangeNotAvailable,
@@ -309,117 +322,225 @@ class CcxtBroker:
         )
         self.attempts = 0  # order submissions, for tests and metrics
 
-    def _lookup(self, client_order_id, symbol):
-        "get_order with retries of its own (a lookup is always safe to repeat)."
-        return with_retries(
-            lambda: self._get(client_order_id, symbol),
-            f"looking up order {client_order_id} on {self.ex.id}",
-            self.transient,
-            self.retry,
-            sleep=self.sleep,
-        )
+# %% ../nbs/10_brokers.ipynb #5980ca85
+@patch
+def _lookup(self: CcxtBroker, client_order_id, symbol):
+    "get_order with retries of its own (a lookup is always safe to repeat)."
+    return with_retries(
+        lambda: self._get(client_order_id, symbol),
+        f"looking up order {client_order_id} on {self.ex.id}",
+        self.transient,
+        self.retry,
+        retry_after=self._retry_after,
+        sleep=self.sleep,
+    )
 
-    def place(self, order: OrderRequest) -> OrderStatus:
-        ccxt = self.ccxt
-        params = {"clientOrderId": order.client_order_id}
-        if order.notional is not None:
-            params["cost"] = order.notional
-        last = None
-        for attempt in range(self.retry.max_retries + 1):
-            try:
-                self.attempts += 1
-                o = self.ex.create_order(order.symbol, "market", order.side, order.qty, None, params)
-                return self._status(o, order.symbol)
-            except self.transient as e:
-                last = e
-            except ccxt.InvalidOrder as e:
-                if "uplicate" not in str(e):
-                    return OrderStatus(order.client_order_id, "rejected", reason=str(e)[:300])
-                last = e  # the exchange already has it: look it up
-            except (ccxt.InsufficientFunds, ccxt.BadRequest, ccxt.BadSymbol, ccxt.PermissionDenied) as e:
-                return OrderStatus(order.client_order_id, "rejected", reason=str(e)[:300])
-            except ccxt.AuthenticationError as e:
-                raise BrokerError(
-                    f"{self.ex.id} refused the API credentials ({type(e).__name__}); check TRADELAB_CCXT_API_KEY "
-                    "and TRADELAB_CCXT_SECRET"
-                ) from None
-            self.sleep(self.retry.delay(attempt + 1))
-            found = self._lookup(order.client_order_id, order.symbol)
+
+@patch
+def _retry_after(self: CcxtBroker) -> float | None:
+    "The venue's Retry-After of the last response (429 and 418 carry one), in seconds."
+    headers = {k.lower(): v for k, v in (self.ex.last_response_headers or {}).items()}
+    try:
+        return float(headers["retry-after"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+@patch
+def _clock_error(self: CcxtBroker, e: Exception) -> BrokerError:
+    return BrokerError(
+        f"{self.ex.id} rejected a request's timestamp ({str(e)[:160]}): this machine's clock is off; synchronise it "
+        "(NTP). A request rejected this way was not executed"
+    )
+
+
+def _age_s(t: pd.Timestamp) -> float:
+    "Seconds since `t` by the wall clock (a restart loses the monotonic one)."
+    return max(0.0, (pd.Timestamp.now(tz="UTC") - pd.Timestamp(t)).total_seconds())
+
+
+@patch
+def _settled_lookup(self: CcxtBroker, order: OrderRequest, sent_at: float):
+    "Look the order up once the last attempt can no longer execute: a miss then proves it absent."
+    if self.settle_s is not None:
+        wait = sent_at + self.settle_s - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)  # real time: the venue's clock decides, not a test's fake sleep
+    return self._lookup(order.client_order_id, order.symbol)
+
+
+@patch
+def place(self: CcxtBroker, order: OrderRequest) -> OrderStatus:
+    """Send a market order. After an answer that leaves its fate open (timeout, lost connection, 5xx, 429), the order
+    is looked up by client id once it can no longer execute; only an order proven absent is sent again. On venues
+    without an enforced request window, absence cannot be proven, so the order is not sent again and the runner
+    looks it up later."""
+    ccxt = self.ccxt
+    params = {"clientOrderId": order.client_order_id}
+    if order.notional is not None:
+        params["cost"] = order.notional
+    last, sent_at, sent = None, None, 0
+    if order.recorded_at is not None:  # recorded by an earlier process, which may have sent it before it stopped
+        found = self._settled_lookup(order, time.monotonic() - _age_s(order.recorded_at))
+        if found is not None:
+            return found
+        if self.settle_s is None:
+            raise BrokerError(
+                f"order {order.client_order_id} was recorded before a restart and {self.ex.id} does not have it, but "
+                f"{self.ex.id} gives no way to prove it will not arrive late; not sending it (no duplicates)"
+            )
+    for attempt in range(self.retry.max_retries + 1):
+        if attempt:
+            self.sleep(self.retry.delay(attempt, self._retry_after()))
+            found = self._settled_lookup(order, sent_at)
             if found is not None:
                 return found
-        raise BrokerError(
-            f"order {order.client_order_id} ({order.side} {order.symbol}) not confirmed after "
-            f"{self.retry.max_retries + 1} attempts ({type(last).__name__}); it was not sent again. "
-            "The runner will look it up by client id before trading again"
+            if self.settle_s is None:
+                break
+        sent_at = time.monotonic()
+        try:
+            self.attempts += 1
+            sent += 1
+            o = self.ex.create_order(order.symbol, "market", order.side, order.qty, None, params)
+            return self._status(o, order.symbol)
+        except ccxt.InvalidNonce as e:  # -1021: the timestamp was outside the window, so it did not execute
+            last = e
+        except self.transient as e:
+            last = e
+        except ccxt.InvalidOrder as e:
+            if "uplicate" not in str(e):
+                return OrderStatus(order.client_order_id, "rejected", reason=str(e)[:300])
+            last = e  # an open order with this client id exists: the lookup finds it
+        except (ccxt.InsufficientFunds, ccxt.BadRequest, ccxt.BadSymbol, ccxt.PermissionDenied) as e:
+            return OrderStatus(order.client_order_id, "rejected", reason=str(e)[:300])
+        except ccxt.AuthenticationError as e:
+            raise BrokerError(
+                f"{self.ex.id} refused the API credentials ({type(e).__name__}); check TRADELAB_CCXT_API_KEY "
+                "and TRADELAB_CCXT_SECRET"
+            ) from None
+    if isinstance(last, ccxt.InvalidNonce):
+        raise self._clock_error(last)
+    raise BrokerError(
+        f"order {order.client_order_id} ({order.side} {order.symbol}) not confirmed after {sent} submission(s) "
+        f"({type(last).__name__}: {str(last)[:120]}); never re-sent unless proven absent. The runner looks it up by "
+        "client id before trading again"
+    )
+
+# %% ../nbs/10_brokers.ipynb #b3976c61
+@patch
+def _get(self: CcxtBroker, client_order_id, symbol):
+    try:
+        o = self.ex.fetch_order(None, symbol, {"clientOrderId": client_order_id})
+    except self.ccxt.OrderNotFound:
+        return None
+    except self.ccxt.InvalidNonce as e:
+        raise self._clock_error(e) from None
+    return self._status(o, symbol)
+
+
+@patch
+def get_order(self: CcxtBroker, client_order_id: str, symbol: str) -> OrderStatus | None:
+    return self._lookup(client_order_id, symbol)
+
+
+@patch
+def cancel(self: CcxtBroker, client_order_id: str, symbol: str) -> OrderStatus | None:
+    st = self.get_order(client_order_id, symbol)
+    if st is None or st.status != "open":
+        return st
+    try:
+        self.ex.cancel_order(st.broker_order_id, symbol)
+    except self.ccxt.OrderNotFound:
+        pass  # filled or cancelled meanwhile: the lookup below says which
+    return self.get_order(client_order_id, symbol)
+
+
+_CCXT_STATUS = {
+    "closed": "filled",
+    "open": "open",
+    "canceled": "cancelled",
+    "cancelled": "cancelled",
+    "rejected": "rejected",
+    "expired": "cancelled",
+}
+
+
+@patch
+def _status(self: CcxtBroker, o: dict, symbol: str) -> OrderStatus:
+    cid = o.get("clientOrderId")
+    return OrderStatus(cid, _CCXT_STATUS.get(o.get("status"), "open"), str(o["id"]), self._fills(o, symbol, cid))
+
+
+@patch
+def _fills(self: CcxtBroker, o: dict, symbol: str, cid: str) -> list[Fill]:
+    """One `Fill` per venue trade, keyed by the venue's trade id (so a partial fill seen twice is booked once), with the
+    fee in the asset the venue took it in (Binance: the asset received, or BNB)."""
+    filled = float(o.get("filled") or 0.0)
+    if filled <= 0:
+        return []
+    trades = [t for t in (o.get("trades") or []) if t.get("id") is not None]
+    if sum(float(t["amount"]) for t in trades) < filled * (1 - 1e-9):  # the order view lacks its trades
+        trades = self.ex.fetch_my_trades(symbol, params={"orderId": o["id"]})
+    quote = symbol.split("/")[1] if "/" in symbol else None
+    out = []
+    for t in trades:
+        fee = t.get("fee") or {}
+        when = t.get("timestamp") or o.get("lastTradeTimestamp") or o.get("timestamp")
+        out.append(
+            Fill(
+                cid,
+                str(t["id"]),
+                pd.Timestamp(when, unit="ms", tz="UTC") if when else pd.Timestamp.now(tz="UTC"),
+                t.get("side") or o["side"],
+                float(t["price"]),
+                float(t["amount"]),
+                float(fee.get("cost") or 0.0),
+                fee.get("currency") or quote,
+            )
         )
+    return out
 
-    def _get(self, client_order_id, symbol):
-        try:
-            o = self.ex.fetch_order(None, symbol, {"clientOrderId": client_order_id})
-        except self.ccxt.OrderNotFound:
-            return None
-        return self._status(o, symbol)
+# %% ../nbs/10_brokers.ipynb #08c6b352
+@patch
+def account(self: CcxtBroker, symbol: str) -> Account:
+    """Free quote cash and the base quantity held. What the venue would refuse to sell (below its amount step, minimum
+    amount or minimum notional, e.g. what a fee in the base asset leaves behind) is dust, not a position."""
+    base, quote = symbol.split("/")[:2]
+    b = self.ex.fetch_balance()
+    held = float(b.get(base, {}).get("total") or 0.0)
+    qty = self._sellable(symbol, held)
+    return Account(float(b.get(quote, {}).get("free") or 0.0), qty, held - qty)
 
-    def get_order(self, client_order_id: str, symbol: str) -> OrderStatus | None:
-        return self._lookup(client_order_id, symbol)
 
-    def cancel(self, client_order_id: str, symbol: str) -> OrderStatus | None:
-        st = self.get_order(client_order_id, symbol)
-        if st is None or st.status != "open":
-            return st
-        try:
-            self.ex.cancel_order(st.broker_order_id, symbol)
-        except self.ccxt.OrderNotFound:
-            pass
-        return self.get_order(client_order_id, symbol)
+@patch
+def _sellable(self: CcxtBroker, symbol: str, held: float) -> float:
+    if held <= 0:
+        return 0.0
+    try:
+        qty = float(self.ex.amount_to_precision(symbol, held))
+    except self.ccxt.InvalidOrder:  # below one amount step
+        return 0.0
+    limits = self.ex.market(symbol)["limits"]
+    if qty <= 0 or qty < (limits["amount"]["min"] or 0.0):
+        return 0.0
+    min_cost = limits["cost"]["min"]
+    if min_cost and qty * float(self.ex.fetch_ticker(symbol)["last"]) < min_cost:
+        return 0.0
+    return qty
 
-    def _status(self, o: dict, symbol: str) -> OrderStatus:
-        status = {
-            "closed": "filled",
-            "open": "open",
-            "canceled": "cancelled",
-            "cancelled": "cancelled",
-            "rejected": "rejected",
-            "expired": "cancelled",
-        }.get(o.get("status"), "open")
-        cid, filled = o.get("clientOrderId"), float(o.get("filled") or 0.0)
-        fills = []
-        if filled > 0:
-            fees = o.get("fees") or ([o["fee"]] if o.get("fee") else [])
-            if not fees:
-                trades = self.ex.fetch_my_trades(symbol, params={"orderId": o["id"]})
-                fees = [t["fee"] for t in trades if t.get("fee")]
-            quote = symbol.split("/")[1] if "/" in symbol else None
-            fee = sum(float(f["cost"] or 0) for f in fees if f.get("currency") in (quote, None))
-            when = o.get("lastTradeTimestamp") or o.get("timestamp")
-            fills = [
-                Fill(
-                    cid,
-                    str(o["id"]),
-                    pd.Timestamp(when, unit="ms", tz="UTC") if when else pd.Timestamp.now(tz="UTC"),
-                    o["side"],
-                    float(o.get("average") or o.get("price")),
-                    filled,
-                    fee,
-                    quote,
-                )
-            ]
-        return OrderStatus(cid, status, str(o["id"]), fills)
 
-    def account(self, symbol: str) -> Account:
-        base, quote = symbol.split("/")[:2]
-        b = self.ex.fetch_balance()
-        return Account(float(b.get(quote, {}).get("free") or 0.0), float(b.get(base, {}).get("total") or 0.0))
+@patch
+def ping(self: CcxtBroker) -> bool:
+    try:
+        self.ex.fetch_time()
+        return True
+    except Exception:
+        return False
 
-    def ping(self) -> bool:
-        try:
-            self.ex.fetch_time()
-            return True
-        except Exception:
-            return False
 
-    def on_bar(self, symbol, bar_time, bar) -> None:
-        pass
+@patch
+def on_bar(self: CcxtBroker, symbol, bar_time, bar) -> None:
+    pass
 
 # %% ../nbs/10_brokers.ipynb #21e40716
 class AlpacaBroker:

@@ -392,8 +392,16 @@ class Runner:
                 self._apply(o, st)
 
     def _request(self, o: dict) -> OrderRequest:
+        "The request of an order recorded earlier: a previous process may have sent it, so the broker proves it absent."
         return OrderRequest(
-            o["client_order_id"], o["symbol"], o["side"], o["bar_time"], o["intent"], o["qty"], o["notional"]
+            o["client_order_id"],
+            o["symbol"],
+            o["side"],
+            o["bar_time"],
+            o["intent"],
+            o["qty"],
+            o["notional"],
+            recorded_at=o["created_at"],
         )
 
     def _apply(self, o: dict, st: OrderStatus):
