@@ -4,7 +4,6 @@ its state in SQLite (and PostgreSQL when CI provides a server)."""
 
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -138,56 +137,6 @@ def test_replay_fills_equal_backtest_fills(data_dir, tmp_path, strategy, params)
     assert len(expected) >= 10
     assert got == expected  # same bars, same prices, quantities and fees, to the bit
     assert {"time", "side", "price", "qty", "fee", "client_order_id"} <= set(rows[0])
-
-
-def test_sigkill_at_random_moments_loses_and_duplicates_nothing(data_dir, tmp_path):
-    start, end = "2023-05-01", "2023-07-01"
-    params = ["fast=5", "slow=20"]
-    db_path = tmp_path / "state.db"
-    db = f"sqlite:///{db_path}"
-    env = {**os.environ, "TRADELAB_DATA_DIR": data_dir}
-    n_bars = len(pd.date_range(start, end, freq="1h", inclusive="left"))
-    seed = random.randrange(1_000_000)
-    rng = random.Random(seed)
-    store = open_store(db)
-    kills = 0
-    for target in sorted(rng.sample(range(1, n_bars - 1), 4)):  # four SIGKILLs at random points of the replay
-        try:
-            decided_before = len(store.table("decisions"))
-        except Exception:
-            decided_before = 0
-        target = max(target, decided_before + 1)  # the last kill may have landed past this target: still make progress
-        p = subprocess.Popen(
-            [TRADELAB, *run_args("sma_cross", params, start, end, db)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        t0 = time.monotonic()
-        while p.poll() is None and time.monotonic() - t0 < 120:
-            try:
-                done = len(store.table("decisions"))
-            except Exception:
-                done = 0
-            if done >= target:
-                break
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0, 0.05))  # land anywhere inside a bar's work
-        if p.poll() is None:
-            p.send_signal(signal.SIGKILL)
-            kills += 1
-        p.wait(30)
-    assert kills >= 3, f"the replay finished before it could be killed (seed {seed})"
-    cli(*run_args("sma_cross", params, start, end, db), env={"TRADELAB_DATA_DIR": data_dir})
-    expected = backtest_fills(data_dir, "sma_cross", params, start, end)
-    got, rows = exported_fills(data_dir, db)
-    assert got == expected, f"seed {seed}"
-    orders = store.table("orders")
-    assert orders.client_order_id.is_unique and set(orders.status) <= {"filled", "open"}
-    assert len(rows) == len({r["client_order_id"] for r in rows})  # one fill per order, none twice
-    assert len(store.table("decisions")) == n_bars  # every bar decided exactly once
-    run = store.table("runs").iloc[0]
-    assert run.status == "finished" and run.restarts == kills  # each killed process had made progress
 
 
 def _wait_for_decisions(store, n, procs, limit=120):

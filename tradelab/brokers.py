@@ -21,8 +21,8 @@ from .store import Store, from_db_time, paper_accounts, paper_orders, paper_posi
 from .venues import RetryPolicy, ccxt_exchange, with_retries
 
 # %% auto #0
-__all__ = ['WINDOWED_VENUES', 'BrokerError', 'OrderRequest', 'Fill', 'OrderStatus', 'Account', 'Broker', 'client_order_id',
-           'PaperBroker', 'CcxtBroker', 'AlpacaBroker']
+__all__ = ['WINDOWED_VENUES', 'BALANCE_TTL_S', 'BrokerError', 'OrderRequest', 'Fill', 'OrderStatus', 'Account', 'Broker',
+           'client_order_id', 'PaperBroker', 'CcxtBroker', 'AlpacaBroker']
 
 # %% ../nbs/10_brokers.ipynb #1a026cc8
 class BrokerError(TradelabError):
@@ -296,10 +296,16 @@ class CcxtBroker:
         retry: RetryPolicy = RetryPolicy(),  # backoff policy between lookups
         sleep: Callable = time.sleep,  # how to back off (tests pass a fake; the wait for a recvWindow is always real)
         recv_window_ms: int = 5_000,  # recvWindow of signed requests on windowed venues (Binance's default)
+        replay: bool = False,  # bars are replayed: the venue at api_url is a simulator that follows them
     ):
         import ccxt
 
-        self.ccxt, self.retry, self.sleep = ccxt, retry, sleep
+        self.ccxt, self.retry, self.sleep, self.replay, self.api_url = ccxt, retry, sleep, replay, api_url
+        if replay and not api_url:
+            raise BadInputError(
+                "replayed bars traded on a real exchange would fill at today's prices: start a simulator "
+                "(tradelab sim binance) and point TRADELAB_CCXT_API_URL at it, or use --broker paper"
+            )
         if not api_key or not secret:
             raise BadInputError(
                 f"the ccxt broker needs API credentials for {exchange}: set TRADELAB_CCXT_API_KEY and "
@@ -321,6 +327,8 @@ class CcxtBroker:
             ccxt.OnMaintenance,
         )
         self.attempts = 0  # order submissions, for tests and metrics
+        self._balance, self._balance_at = None, 0.0  # the last balance read, and when (monotonic)
+        self._last_price: dict[str, float] = {}  # symbol -> close of the last bar seen
 
 # %% ../nbs/10_brokers.ipynb #5980ca85
 @patch
@@ -376,6 +384,7 @@ def place(self: CcxtBroker, order: OrderRequest) -> OrderStatus:
     without an enforced request window, absence cannot be proven, so the order is not sent again and the runner
     looks it up later."""
     ccxt = self.ccxt
+    self._balance = None  # whatever happens next, the balance may change
     params = {"clientOrderId": order.client_order_id}
     if order.notional is not None:
         params["cost"] = order.notional
@@ -468,7 +477,10 @@ _CCXT_STATUS = {
 @patch
 def _status(self: CcxtBroker, o: dict, symbol: str) -> OrderStatus:
     cid = o.get("clientOrderId")
-    return OrderStatus(cid, _CCXT_STATUS.get(o.get("status"), "open"), str(o["id"]), self._fills(o, symbol, cid))
+    fills = self._fills(o, symbol, cid)
+    if fills:  # a fill may be new to us: read the balance again
+        self._balance = None
+    return OrderStatus(cid, _CCXT_STATUS.get(o.get("status"), "open"), str(o["id"]), fills)
 
 
 @patch
@@ -501,12 +513,20 @@ def _fills(self: CcxtBroker, o: dict, symbol: str, cid: str) -> list[Fill]:
     return out
 
 # %% ../nbs/10_brokers.ipynb #08c6b352
+BALANCE_TTL_S = (
+    60.0  # without order activity, a balance read is reused this long (one weight-20 request a bar is a lot)
+)
+
+
 @patch
 def account(self: CcxtBroker, symbol: str) -> Account:
-    """Free quote cash and the base quantity held. What the venue would refuse to sell (below its amount step, minimum
-    amount or minimum notional, e.g. what a fee in the base asset leaves behind) is dust, not a position."""
+    """Free quote cash and the base quantity held, read again after any order activity and at least once a minute.
+    What the venue would refuse to sell (below its amount step, minimum amount or minimum notional, e.g. what a fee
+    taken in the base asset leaves behind) is dust, not a position."""
     base, quote = symbol.split("/")[:2]
-    b = self.ex.fetch_balance()
+    if self._balance is None or time.monotonic() - self._balance_at > BALANCE_TTL_S:
+        self._balance, self._balance_at = self.ex.fetch_balance(), time.monotonic()
+    b = self._balance
     held = float(b.get(base, {}).get("total") or 0.0)
     qty = self._sellable(symbol, held)
     return Account(float(b.get(quote, {}).get("free") or 0.0), qty, held - qty)
@@ -524,7 +544,8 @@ def _sellable(self: CcxtBroker, symbol: str, held: float) -> float:
     if qty <= 0 or qty < (limits["amount"]["min"] or 0.0):
         return 0.0
     min_cost = limits["cost"]["min"]
-    if min_cost and qty * float(self.ex.fetch_ticker(symbol)["last"]) < min_cost:
+    price = self._last_price.get(symbol) or float(self.ex.fetch_ticker(symbol)["last"])
+    if min_cost and qty * price < min_cost:
         return 0.0
     return qty
 
@@ -540,7 +561,16 @@ def ping(self: CcxtBroker) -> bool:
 
 @patch
 def on_bar(self: CcxtBroker, symbol, bar_time, bar) -> None:
-    pass
+    "Remember the close (for the dust check); in a replay, tell the simulating venue that this bar has closed."
+    self._last_price[symbol] = float(bar["close"])
+    if self.replay:
+        import urllib.parse
+        import urllib.request
+
+        body = urllib.parse.urlencode({"closed": int(pd.Timestamp(bar_time).value // 1_000_000)}).encode()
+        url = self.api_url.rstrip("/") + "/sim/advance"
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=30) as r:
+            r.read()
 
 # %% ../nbs/10_brokers.ipynb #21e40716
 class AlpacaBroker:

@@ -173,3 +173,6 @@ for name, command in (
     ("export", cli_live.export_cmd),
 ):
     app.command(name)(command)
+sim_app = typer.Typer(help="Venue simulators on 127.0.0.1 that replay stored candles.", no_args_is_help=True)
+sim_app.command("binance")(cli_live.sim_binance_cmd)
+app.add_typer(sim_app, name="sim")

@@ -176,3 +176,57 @@ def export_cmd(
         typer.echo(text, nl=False)
     else:
         ui.err_console.print(f"wrote {out}", highlight=False)
+
+# %% ../nbs/12d_cli_live.ipynb #26cf7a40
+def sim_binance_cmd(
+    symbol: list[str] = ui.SYMBOLS,
+    timeframe: str = ui.TIMEFRAME,
+    exchange: str | None = typer.Option("binance", "--exchange", "-e", help="Where the candles are stored."),
+    start: str | None = typer.Option(None, "--start", help="First bar in progress (default: the first stored bar)."),
+    end: str | None = ui.END,
+    port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (0: any free port)."),
+    balance: list[str] | None = typer.Option(None, "--balance", help="ASSET=AMOUNT (repeatable; default USDT=10000)."),
+    fee: float = typer.Option(0.001, "--fee", help="Maker and taker commission, fraction of the trade."),
+    speed: str = typer.Option("follow", help="follow (move on when told) or a multiple of real time."),
+    key: str = typer.Option("sim-key", "--key", help="API key the simulator accepts."),
+    secret: str = typer.Option("sim-secret", "--secret", help="Secret requests must be signed with."),
+):
+    "Run a Binance spot simulator on 127.0.0.1 that replays stored candles (for ccxt and tradelab run --broker ccxt)."
+    import signal
+    import threading
+
+    from tradelab.config import BadInputError
+    from tradelab.datastore import load
+    from tradelab.ohlcv import timeframe_to_timedelta
+    from tradelab.sim_binance import BinanceSimulator
+
+    balances = ui.parse_params(balance) if balance else {"USDT": 10_000.0}
+    bad = [a for a, v in balances.items() if not isinstance(v, int | float) or v < 0]
+    if bad:
+        raise BadInputError(f"--balance {bad[0]}={balances[bad[0]]!r}: use ASSET=AMOUNT with a number >= 0")
+    if speed != "follow":
+        try:
+            pace = float(speed)
+        except ValueError:
+            raise BadInputError(f"--speed {speed!r}: use follow or a multiple of real time such as 3600") from None
+    frames = {s: load(exchange, s, timeframe, None, end) for s in symbol}
+    try:
+        sim = BinanceSimulator(frames, balances, key, secret, fee, fee, start=start, port=port)
+    except OSError as e:
+        raise BadInputError(f"--port {port}: {e.strerror}; choose another port or 0 for any free one") from None
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+    with sim:
+        ui.console.print(f"Binance simulator on {sim.url}: {', '.join(symbol)} {timeframe}, bar in progress {sim.now}")
+        ui.console.print(
+            f"TRADELAB_CCXT_API_URL={sim.url} TRADELAB_CCXT_API_KEY={key} TRADELAB_CCXT_SECRET=<--secret>",
+            highlight=False,
+            soft_wrap=True,
+        )
+        step = timeframe_to_timedelta(timeframe).total_seconds()
+        while not stop.wait(step / pace if speed != "follow" else 3600):
+            if speed != "follow":
+                sim.advance()
+    for s, handler in previous.items():
+        signal.signal(s, handler)
+    ui.console.print(f"simulator stopped: {len(sim.orders)} orders, {len(sim.trades)} trades", highlight=False)

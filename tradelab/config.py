@@ -74,7 +74,13 @@ class Settings(BaseSettings):
     ccxt_secret: SecretStr | None = Field(None, description="exchange API secret (only for ccxt broker)")
     ccxt_sandbox: bool = Field(True, description="use the exchange's sandbox/testnet for ccxt orders")
     ccxt_api_url: str | None = Field(
-        None, description="send every ccxt REST call to this base URL (a proxy or a local fake)"
+        None, description="send every ccxt REST call to this base URL (a proxy, or `tradelab sim binance`)"
+    )
+    ccxt_recv_window_ms: int = Field(
+        5000,
+        ge=1,
+        le=60000,
+        description="Binance recvWindow of signed requests, ms (1-60000; how long an order may be in flight)",
     )
     alpaca_api_key: SecretStr | None = Field(None, description="Alpaca API key id")
     alpaca_secret_key: SecretStr | None = Field(None, description="Alpaca API secret key")

@@ -377,7 +377,7 @@ class Runner:
             st = self.broker.get_order(o["client_order_id"], o["symbol"])
             if st is None and o["status"] == "new":
                 late = (pd.Timestamp.now(tz="UTC") - (o["bar_time"] + self.spec.step)) > self.spec.step
-                if self.broker.simulated or not late:
+                if self.broker.simulated or isinstance(self.feed, ReplayFeed) or not late:  # a replay's venue waits
                     self.log.info(
                         "sending an order recorded before a restart",
                         extra={"event": "resend", "client_order_id": o["client_order_id"]},
@@ -803,6 +803,8 @@ def make_broker(spec: RunSpec, store: Store, settings) -> Broker:
             secret_value(settings.ccxt_secret),
             sandbox=settings.ccxt_sandbox,
             api_url=settings.ccxt_api_url,
+            recv_window_ms=settings.ccxt_recv_window_ms,
+            replay=spec.feed == "replay",
         )
     from tradelab.brokers import AlpacaBroker
 

@@ -55,6 +55,12 @@ ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT",
 BNB_DISCOUNT = 0.25  # "How to use BNB to pay for fees": 25% off spot fees paid in BNB
 
 
+def _utc(t) -> pd.Timestamp:
+    "A time as a UTC timestamp: ms since the epoch (as Binance writes times), or ISO 8601 (naive is UTC)."
+    t = pd.Timestamp(int(t), unit="ms") if str(t).isdigit() else pd.Timestamp(t)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
 def _err(status: int, code: int, msg: str, headers: dict | None = None) -> tuple:
     return status, {"code": code, "msg": msg}, headers or {}
 
@@ -117,7 +123,7 @@ class BinanceSimulator(LocalServer):
         super().__init__(port)
         self.candles = {s: df.sort_index() for s, df in candles.items()}
         self.times = pd.DatetimeIndex(sorted(set().union(*(df.index for df in self.candles.values()))))
-        self.cursor = 0 if start is None else int(self.times.searchsorted(pd.Timestamp(start)))
+        self.cursor = 0 if start is None else int(self.times.searchsorted(_utc(start)))
         self.key, self.secret = key, secret
         self.maker_fee, self.taker_fee = maker_fee, taker_fee
         self.pay_fees_in_bnb, self.bnb_price, self.volume_cap = pay_fees_in_bnb, bnb_price, volume_cap
@@ -291,9 +297,14 @@ def _private(self: BinanceSimulator, method, name, q) -> tuple:
 
 @patch
 def _control(self: BinanceSimulator, method, path, q) -> tuple:
-    "Not Binance: /sim/advance (bars=N or to=TIME) moves the replay on; /sim/state tells where it is."
+    """Not Binance: POST /sim/advance moves the replay on (bars=N, to=TIME: that bar in progress, closed=TIME: that bar
+    complete); GET /sim/state tells where it is."""
     if path == "/sim/advance" and method == "POST":
-        trades = self.advance_to(q["to"]) if q.get("to") else self.advance(int(q.get("bars", 1)))
+        if q.get("closed"):  # a replaying client has seen this bar close: the next one is in progress
+            closed = _utc(q["closed"])
+            trades = self.advance(int((self.times[self.cursor :] <= closed).sum()))
+        else:
+            trades = self.advance_to(q["to"]) if q.get("to") else self.advance(int(q.get("bars", 1)))
         return 200, {"now": None if self.now is None else self.now.isoformat(), "trades": len(trades)}, {}
     if path == "/sim/state":
         return (
@@ -868,7 +879,7 @@ def advance(self: BinanceSimulator, bars: int = 1) -> list[dict]:
 @patch
 def advance_to(self: BinanceSimulator, when) -> list[dict]:
     "Advance until the bar opening at `when` (or the first one after it) is the bar in progress."
-    target = self.times.searchsorted(pd.Timestamp(when))
+    target = self.times.searchsorted(_utc(when))
     return self.advance(max(0, int(target) - self.cursor))
 
 
