@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import itertools
 import math
-import threading
 import time
 from collections import deque
 from decimal import Decimal
@@ -17,7 +16,7 @@ from decimal import Decimal
 import pandas as pd
 from fastcore.basics import patch
 
-from .simserver import DROP, LocalServer
+from .simserver import DROP, ReplayVenue
 
 # %% auto #0
 __all__ = ['REQUEST_WEIGHT_PER_MINUTE', 'ORDERS_PER_10S', 'ORDERS_PER_DAY', 'WEIGHTS', 'RECV_WINDOW_DEFAULT', 'RECV_WINDOW_MAX',
@@ -55,12 +54,6 @@ ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT",
 BNB_DISCOUNT = 0.25  # "How to use BNB to pay for fees": 25% off spot fees paid in BNB
 
 
-def _utc(t) -> pd.Timestamp:
-    "A time as a UTC timestamp: ms since the epoch (as Binance writes times), or ISO 8601 (naive is UTC)."
-    t = pd.Timestamp(int(t), unit="ms") if str(t).isdigit() else pd.Timestamp(t)
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-
-
 def _err(status: int, code: int, msg: str, headers: dict | None = None) -> tuple:
     return status, {"code": code, "msg": msg}, headers or {}
 
@@ -96,7 +89,7 @@ def _on_step(value: float, minimum: float, step: float) -> bool:
     return d == 0
 
 # %% ../nbs/13a_sim_binance.ipynb #fc1598c1
-class BinanceSimulator(LocalServer):
+class BinanceSimulator(ReplayVenue):
     "Binance spot on 127.0.0.1, replaying stored bars: signed REST, filters, orders, fills, fees and rate limits."
 
     def __init__(
@@ -120,10 +113,7 @@ class BinanceSimulator(LocalServer):
         slow_seconds: float = 3.0,  # how long a 'slow' fault holds an order request before processing it
         port: int = 0,  # 0 = any free port
     ):
-        super().__init__(port)
-        self.candles = {s: df.sort_index() for s, df in candles.items()}
-        self.times = pd.DatetimeIndex(sorted(set().union(*(df.index for df in self.candles.values()))))
-        self.cursor = 0 if start is None else int(self.times.searchsorted(_utc(start)))
+        super().__init__(candles, start, port)
         self.key, self.secret = key, secret
         self.maker_fee, self.taker_fee = maker_fee, taker_fee
         self.pay_fees_in_bnb, self.bnb_price, self.volume_cap = pay_fees_in_bnb, bnb_price, volume_cap
@@ -140,7 +130,6 @@ class BinanceSimulator(LocalServer):
         self.trades: list[dict] = []
         self.order_faults: deque = deque()
         self._ids = itertools.count(1)
-        self._lock = threading.RLock()
         self._weight: dict[int, int] = {}  # minute -> weight used
         self._order_times: deque = deque()
         self._limited_until = 0.0  # a 429 tells the client to wait until then
@@ -151,23 +140,6 @@ class BinanceSimulator(LocalServer):
     def server_ms(self) -> int:
         "Server clock in ms (local clock plus `skew_ms`): what `timestamp` and `recvWindow` are checked against."
         return int(time.time() * 1000) + self.skew_ms
-
-    @property
-    def now(self) -> pd.Timestamp | None:
-        "Open time of the bar in progress (None once the replay is over)."
-        return self.times[self.cursor] if self.cursor < len(self.times) else None
-
-    def _market_ms(self) -> int:
-        t = self.now if self.now is not None else self.times[-1]
-        return int(t.value // 1_000_000)
-
-    def price(self, symbol: str) -> float:
-        "The last price: the open of the bar in progress, else the last close."
-        df = self.candles[symbol]
-        if self.now is not None and self.now in df.index:
-            return float(df.open.loc[self.now])
-        before = df[df.index < (self.now if self.now is not None else df.index[-1] + pd.Timedelta(1))]
-        return float(before.close.iloc[-1])
 
     def _symbol(self, market_id) -> str | None:
         return next((s for s in self.candles if s.replace("/", "") == market_id), None)
@@ -211,7 +183,7 @@ def handle(
     raw=("", ""),  # (raw query string, raw body), as signed
 ):
     if path.startswith("/sim/"):
-        return self._control(method, path, q)
+        return self.control(method, path, q)
     if path.startswith("/sapi/"):
         return 200, [], {}
     if path.endswith("/exchangeInfo") and not path.startswith("/api/"):  # futures and options: none listed
@@ -296,28 +268,13 @@ def _private(self: BinanceSimulator, method, name, q) -> tuple:
 
 
 @patch
-def _control(self: BinanceSimulator, method, path, q) -> tuple:
-    """Not Binance: POST /sim/advance moves the replay on (bars=N, to=TIME: that bar in progress, closed=TIME: that bar
-    complete); GET /sim/state tells where it is."""
-    if path == "/sim/advance" and method == "POST":
-        if q.get("closed"):  # a replaying client has seen this bar close: the next one is in progress
-            closed = _utc(q["closed"])
-            trades = self.advance(int((self.times[self.cursor :] <= closed).sum()))
-        else:
-            trades = self.advance_to(q["to"]) if q.get("to") else self.advance(int(q.get("bars", 1)))
-        return 200, {"now": None if self.now is None else self.now.isoformat(), "trades": len(trades)}, {}
-    if path == "/sim/state":
-        return (
-            200,
-            {
-                "now": None if self.now is None else self.now.isoformat(),
-                "open_orders": len(self.open_orders()),
-                "trades": len(self.trades),
-                "balances": {a: f + lk for a, (f, lk) in self.balances.items()},
-            },
-            {},
-        )
-    return 404, {"msg": f"no route {path}"}, {}
+def sim_state(self: BinanceSimulator) -> dict:
+    return {
+        "now": None if self.now is None else self.now.isoformat(),
+        "open_orders": len(self.open_orders()),
+        "trades": len(self.trades),
+        "balances": {a: f + lk for a, (f, lk) in self.balances.items()},
+    }
 
 # %% ../nbs/13a_sim_binance.ipynb #9117ab1b
 @patch
@@ -745,7 +702,7 @@ def _new_order(self: BinanceSimulator, q: dict) -> tuple:
         status = "EXPIRED"  # nothing to match now, and these never rest
     else:
         status = "NEW"
-    t = self._market_ms()
+    t = self.market_ms()
     o = {
         "symbol": q["symbol"],
         "orderId": next(self._ids),
@@ -806,7 +763,7 @@ def _fill(self: BinanceSimulator, o: dict, qty: float, price: float, maker: bool
     self._move(base if buy else quote, qty if buy else cost, 0.0)
     self._move(fee_asset, -fee, 0.0)
     tid = next(self._ids)
-    t = self._market_ms()
+    t = self.market_ms()
     self.trades.append(
         {
             "symbol": o["symbol"],
@@ -856,31 +813,15 @@ def _finish(self: BinanceSimulator, o: dict, status: str):
         self._move(lock_asset, locked, -locked)
     o["_lock"] = (lock_asset, 0.0)
     o["status"] = status
-    o["updateTime"] = self._market_ms()
+    o["updateTime"] = self.market_ms()
 
 # %% ../nbs/13a_sim_binance.ipynb #d741007a
 @patch
-def advance(self: BinanceSimulator, bars: int = 1) -> list[dict]:
-    "Complete the bar in progress (resting orders trade against its range) and open the next; returns the trades."
-    out = []
-    with self._lock:
-        for _ in range(bars):
-            if self.now is None:
-                break
-            n = len(self.trades)
-            for sym, df in self.candles.items():
-                if self.now in df.index:
-                    self._match_bar(sym, df.loc[self.now])
-            out += self.trades[n:]
-            self.cursor += 1
-    return out
-
-
-@patch
-def advance_to(self: BinanceSimulator, when) -> list[dict]:
-    "Advance until the bar opening at `when` (or the first one after it) is the bar in progress."
-    target = self.times.searchsorted(_utc(when))
-    return self.advance(max(0, int(target) - self.cursor))
+def complete_bar(self: BinanceSimulator, symbol: str, bar) -> list[dict]:
+    "Resting orders trade against the completed bar; returns the new trades."
+    n = len(self.trades)
+    self._match_bar(symbol, bar)
+    return self.trades[n:]
 
 
 @patch
@@ -897,7 +838,7 @@ def _match_bar(self: BinanceSimulator, sym: str, bar):
             falls = o["type"].startswith("STOP_LOSS") == (not buy)
             if not (bar.low <= stop if falls else bar.high >= stop):
                 continue
-            o["isWorking"], o["workingTime"] = True, self._market_ms()
+            o["isWorking"], o["workingTime"] = True, self.market_ms()
             if o["type"] in ("STOP_LOSS", "TAKE_PROFIT"):  # a market order once triggered; a gap fills at the open
                 gapped = bar.open <= stop if falls else bar.open >= stop
                 self._fill(o, left, float(bar.open) if gapped else stop, maker=False)

@@ -12,8 +12,10 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+import pandas as pd
+
 # %% auto #0
-__all__ = ['DROP', 'LocalServer']
+__all__ = ['DROP', 'LocalServer', 'utc', 'ReplayVenue']
 
 # %% ../nbs/13_simserver.ipynb #dbf80dd2
 DROP = object()  # answer() may return this: the request is handled, the connection closed without a reply
@@ -145,3 +147,79 @@ class LocalServer:
         if method == "GET":
             return self.answer(path, query, headers)
         return 405, {"msg": f"{method} not allowed on {path}"}, {}
+
+# %% ../nbs/13_simserver.ipynb #e7b9fb76
+def utc(t) -> pd.Timestamp:
+    "A time as a UTC timestamp: ms since the epoch (as venues write times), or ISO 8601 (naive is UTC)."
+    t = pd.Timestamp(int(t), unit="ms") if str(t).isdigit() else pd.Timestamp(t)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+class ReplayVenue(LocalServer):
+    "A venue that replays stored bars, one bar in progress at a time; subclasses match orders in `complete_bar`."
+
+    def __init__(self, candles: dict[str, pd.DataFrame], start=None, port: int = 0):
+        super().__init__(port)
+        self.candles = {s: df.sort_index() for s, df in candles.items()}
+        self.times = pd.DatetimeIndex(sorted(set().union(*(df.index for df in self.candles.values()))))
+        self.cursor = 0 if start is None else int(self.times.searchsorted(utc(start)))
+        self._lock = threading.RLock()
+
+    @property
+    def now(self) -> pd.Timestamp | None:
+        "Open time of the bar in progress (None once the replay is over)."
+        return self.times[self.cursor] if self.cursor < len(self.times) else None
+
+    def market_ms(self) -> int:
+        "Market time in ms: the open of the bar in progress (the last bar's once the replay is over)."
+        t = self.now if self.now is not None else self.times[-1]
+        return int(t.value // 1_000_000)
+
+    def price(self, symbol: str) -> float:
+        "The last price: the open of the bar in progress, else the last close."
+        df = self.candles[symbol]
+        if self.now is not None and self.now in df.index:
+            return float(df.open.loc[self.now])
+        return float(df.close[df.index < self.now].iloc[-1] if self.now is not None else df.close.iloc[-1])
+
+    def complete_bar(self, symbol: str, bar) -> list:
+        "Match resting orders against the completed `bar` of `symbol`; returns the trades made."
+        return []
+
+    def advance(self, bars: int = 1) -> list:
+        "Complete the bar in progress and open the next, `bars` times; returns the trades made."
+        out = []
+        with self._lock:
+            for _ in range(bars):
+                if self.now is None:
+                    break
+                for sym, df in self.candles.items():
+                    if self.now in df.index:
+                        out += self.complete_bar(sym, df.loc[self.now])
+                self.cursor += 1
+        return out
+
+    def advance_to(self, when) -> list:
+        "Advance until the bar opening at `when` (or the first one after it) is the bar in progress."
+        return self.advance(max(0, int(self.times.searchsorted(utc(when))) - self.cursor))
+
+    def advance_past(self, closed) -> list:
+        "Advance until the bar that opened at `closed` is complete (a replaying client has seen it close)."
+        return self.advance(int((self.times[self.cursor :] <= utc(closed)).sum()))
+
+    def sim_state(self) -> dict:
+        return {"now": None if self.now is None else self.now.isoformat()}
+
+    def control(self, method: str, path: str, q: dict) -> tuple:
+        "The /sim/ endpoints (not the venue's): advance the replay, or tell where it is."
+        if path == "/sim/advance" and method == "POST":
+            if q.get("closed"):
+                trades = self.advance_past(q["closed"])
+            elif q.get("to"):
+                trades = self.advance_to(q["to"])
+            else:
+                trades = self.advance(int(q.get("bars", 1)))
+            return 200, {**self.sim_state(), "trades": len(trades)}, {}
+        if path == "/sim/state":
+            return 200, self.sim_state(), {}
+        return 404, {"message": f"no route {path}"}, {}
