@@ -1,6 +1,7 @@
-"""Crash safety of each broker against its venue: `tradelab run` replays bars and is killed with SIGKILL at random
-moments (at least 20 kills, seeded), then finishes. Afterwards the venue holds exactly one order per client order id,
-no fill is lost or booked twice, and the stored fills equal the venue's trade list and an uninterrupted run's.
+"""Crash safety of each broker against its venue (the paper broker; the ccxt broker on the Binance simulator; the
+Alpaca broker on the Alpaca simulator): `tradelab run` replays bars and is killed with SIGKILL at random moments (at
+least 20 kills, seeded), with venue faults injected, then finishes. Afterwards the venue holds exactly one order per
+client order id, no fill is lost or booked twice, and the stored fills equal the venue's and an uninterrupted run's.
 
 The seed is printed in every failure message; `TRADELAB_TEST_SEED=<seed>` replays the same kill moments and faults."""
 
@@ -11,9 +12,11 @@ import subprocess
 import time
 
 import pandas as pd
+import pytest
 from test_runner import BTC_1H, TRADELAB, backtest_fills, cli, data_dir, exported_fills, run_args  # noqa: F401
 
 from tradelab.ohlcv import read_ohlcv_file
+from tradelab.sim_alpaca import AlpacaSimulator, synthetic_stock_bars
 from tradelab.sim_binance import BinanceSimulator
 from tradelab.store import open_store
 
@@ -138,3 +141,82 @@ def test_ccxt_broker_survives_sigkills_and_venue_faults(data_dir, tmp_path):  # 
         assert abs(held - sim.balance("BTC")) < 1e-9, (
             f"stored fills hold {held}, the venue {sim.balance('BTC')} (seed {seed})"
         )
+
+
+STOCK_START, STOCK_END = "2021-06-01", "2023-12-29"
+
+
+@pytest.fixture(scope="module")
+def stock_dir(tmp_path_factory):
+    "A data dir holding synthetic AAPL daily bars on NYSE sessions, as Alpaca stamps them."
+    d = tmp_path_factory.mktemp("stocks")
+    bars = synthetic_stock_bars("2021-01-04", STOCK_END, seed=11)
+    bars.index.name = "date"
+    bars.reset_index().to_feather(d / "AAPL-1d.feather")
+    cli(
+        "data",
+        "import",
+        str(d / "AAPL-1d.feather"),
+        "-e",
+        "alpaca",
+        "-s",
+        "AAPL",
+        "-t",
+        "1d",
+        env={"TRADELAB_DATA_DIR": str(d)},
+    )
+    return str(d), bars
+
+
+def alpaca_run(candles_dir: str, db: str, sim: AlpacaSimulator) -> tuple[list, dict]:
+    env = {
+        "TRADELAB_DATA_DIR": candles_dir,
+        "TRADELAB_ALPACA_TRADING_URL": sim.url,
+        "TRADELAB_ALPACA_API_KEY": sim.key,
+        "TRADELAB_ALPACA_SECRET_KEY": sim.secret,
+    }
+    args = ["run", "--strategy", "sma_cross", "-p", "fast=5", "-p", "slow=20", "-e", "alpaca", "-s", "AAPL", "-t", "1d"]
+    args += ["--start", STOCK_START, "--end", STOCK_END, "--db", db, "--health-port", "-1", "--broker", "alpaca"]
+    return args, env
+
+
+def alpaca_fills(db: str) -> list[tuple]:
+    f = open_store(db).table("fills").sort_values(["time", "client_order_id"])
+    return [
+        (t.isoformat(), c, s, p, q)
+        for t, c, s, p, q in zip(f.time, f.client_order_id, f.side, f.price, f.qty, strict=True)
+    ]
+
+
+def test_alpaca_broker_survives_sigkills_and_venue_faults(stock_dir, tmp_path):
+    seed, rng = seeded()
+    candles_dir, bars = stock_dir
+    with AlpacaSimulator({"AAPL": bars}, start=STOCK_START) as clean:
+        args, env = alpaca_run(candles_dir, f"sqlite:///{tmp_path}/clean.db", clean)
+        cli(*args, env=env)
+        reference = alpaca_fills(f"sqlite:///{tmp_path}/clean.db")
+    assert len(reference) >= 20
+    db = f"sqlite:///{tmp_path}/state.db"
+    store = open_store(db)
+    n = int(
+        ((bars.index >= pd.Timestamp(STOCK_START, tz="UTC")) & (bars.index < pd.Timestamp(STOCK_END, tz="UTC"))).sum()
+    )
+    with AlpacaSimulator({"AAPL": bars}, start=STOCK_START) as sim:
+        args, env = alpaca_run(candles_dir, db, sim)
+
+        def inject():
+            if rng.random() < 0.5:
+                sim.inject_order(rng.choice(["lost", "503-executed", "503", "429"]))
+
+        kills = kill_at_random(args, {**os.environ, **env}, store, n, rng, before_each=inject)
+        assert kills >= KILLS - 2, f"the replay finished before it could be killed enough (seed {seed})"
+        sim.order_faults.clear()
+        cli(*args, env=env)
+        by_id = pd.Series([o["client_order_id"] for o in sim.orders.values()]).value_counts()
+        assert by_id.max() == 1, f"orders sent twice: {list(by_id[by_id > 1].index)} (seed {seed})"
+        fills = open_store(db).table("fills")
+        assert sorted(fills.fill_id) == sorted(a["id"] for a in sim.activities), f"fills lost or doubled (seed {seed})"
+        assert alpaca_fills(db) == reference, f"fills differ from the uninterrupted run's (seed {seed})"
+        held = sum(q if s == "buy" else -q for s, q in zip(fills.side, fills.qty, strict=True))
+        assert abs(held - sim.positions.get("AAPL", {}).get("qty", 0.0)) < 1e-9, f"position differs (seed {seed})"
+        assert len(store.table("decisions")) == n, f"seed {seed}"

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -573,8 +574,17 @@ def on_bar(self: CcxtBroker, symbol, bar_time, bar) -> None:
             r.read()
 
 # %% ../nbs/10_brokers.ipynb #21e40716
+_ALPACA_STATUS = {
+    "filled": "filled",
+    "canceled": "cancelled",
+    "expired": "cancelled",
+    "rejected": "rejected",
+    "partially_filled": "partial",
+}
+
+
 class AlpacaBroker:
-    "Market orders on Alpaca (paper endpoint by default) with lookup-before-resend retries."
+    "Market orders on Alpaca (paper endpoint by default): resent only under the same client id, fills booked once each."
 
     name, simulated = "alpaca", False
 
@@ -583,19 +593,27 @@ class AlpacaBroker:
         api_key: str | None,  # key id
         secret_key: str | None,  # secret
         paper: bool = True,  # use the paper endpoint
-        url_override: str | None = None,  # trading base URL (proxy or fake)
-        retry: RetryPolicy = RetryPolicy(),  # backoff policy between lookups
+        url_override: str | None = None,  # trading base URL (proxy or `tradelab sim alpaca`)
+        retry: RetryPolicy = RetryPolicy(),  # backoff policy between attempts
         sleep: Callable = time.sleep,  # how to wait (tests pass a fake)
+        replay: bool = False,  # bars are replayed: the venue at url_override is a simulator that follows them
     ):
         if not api_key or not secret_key:
             raise BadInputError(
                 "the alpaca broker needs TRADELAB_ALPACA_API_KEY and TRADELAB_ALPACA_SECRET_KEY "
                 "(paper-trading keys while TRADELAB_ALPACA_PAPER=true)"
             )
+        if replay and not url_override:
+            raise BadInputError(
+                "replayed bars traded on Alpaca would fill at today's prices: start a simulator (tradelab sim alpaca) "
+                "and point TRADELAB_ALPACA_TRADING_URL at it, or use --broker paper"
+            )
         from alpaca.trading.client import TradingClient
 
         self.client = TradingClient(api_key, secret_key, paper=paper, url_override=url_override)
         self.retry, self.sleep, self.attempts = retry, sleep, 0
+        self.replay, self.url = replay, url_override
+        self._account, self._account_at = None, 0.0  # the last account read, and when (monotonic)
 
     def _transient(self, e) -> bool:
         import requests
@@ -605,52 +623,81 @@ class AlpacaBroker:
             return True
         return isinstance(e, APIError) and (getattr(e, "status_code", None) or 0) in (429, 500, 502, 503, 504)
 
-    def _status(self, o) -> OrderStatus:
-        st = str(getattr(o.status, "value", o.status))
-        status = {
-            "filled": "filled",
-            "canceled": "cancelled",
-            "expired": "cancelled",
-            "rejected": "rejected",
-            "partially_filled": "partial",
-        }.get(st, "open")
-        fills = []
-        qty = float(o.filled_qty or 0)
-        if qty > 0:
-            when = pd.Timestamp(o.filled_at or o.updated_at or o.submitted_at)
-            when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
-            side = str(getattr(o.side, "value", o.side))
-            fills = [
-                Fill(o.client_order_id, f"{o.id}:{qty:.12g}", when, side, float(o.filled_avg_price), qty, 0.0, "USD")
-            ]
-        return OrderStatus(o.client_order_id, status, str(o.id), fills)
-
-    def get_order(self, client_order_id: str, symbol: str) -> OrderStatus | None:
+    def _call(self, what: str, call: Callable, missing: tuple = ()):
+        """`call()` with retries of transient errors; None when it answers 404 and `what` may be missing. Anything else
+        is a `BrokerError`: an account that cannot be read is never taken for an empty one."""
         from alpaca.common.exceptions import APIError
 
         for attempt in range(self.retry.max_retries + 1):
             try:
-                return self._status(self.client.get_order_by_client_id(client_order_id))
-            except APIError as e:
-                if getattr(e, "status_code", None) == 404:
-                    return None
-                if not self._transient(e) or attempt == self.retry.max_retries:
-                    raise BrokerError(f"alpaca: {e}") from None
+                return call()
             except Exception as e:
-                if not self._transient(e) or attempt == self.retry.max_retries:
+                code = getattr(e, "status_code", None)
+                if isinstance(e, APIError) and code == 404 and what in missing:
+                    return None
+                if isinstance(e, APIError) and code in (401, 403) and what != "submitting an order":
+                    raise BrokerError(
+                        "alpaca refused the API keys; check TRADELAB_ALPACA_API_KEY and TRADELAB_ALPACA_SECRET_KEY"
+                    ) from None
+                if not self._transient(e):
                     raise
+                if attempt == self.retry.max_retries:
+                    raise BrokerError(f"alpaca: {what} failed after {attempt + 1} attempts ({str(e)[:200]})") from None
             self.sleep(self.retry.delay(attempt + 1))
 
+    def _status(self, o) -> OrderStatus:
+        st = str(getattr(o.status, "value", o.status))
+        fills = self._fills(o)
+        if fills:  # a fill may be new to us: read the account again
+            self._account = None
+        return OrderStatus(o.client_order_id, _ALPACA_STATUS.get(st, "open"), str(o.id), fills)
+
+    def _fills(self, o) -> list[Fill]:
+        """One `Fill` per execution, from the account's FILL activities (an order only tells its cumulative quantity, so
+        keying fills by it would book a partial fill twice). Stock trades carry no commission."""
+        if not float(o.filled_qty or 0):
+            return []
+        after = pd.Timestamp(o.submitted_at or o.created_at)
+        after = (after.tz_localize("UTC") if after.tzinfo is None else after) - pd.Timedelta(seconds=1)
+        params = {"after": after.strftime("%Y-%m-%dT%H:%M:%SZ"), "direction": "asc", "page_size": 100}
+        out, seen = [], 0
+        while True:
+            page = self._call("reading fills", lambda p=dict(params): self.client.get("/account/activities/FILL", p))
+            for a in page:
+                if a.get("order_id") == str(o.id):
+                    when = pd.Timestamp(a["transaction_time"])
+                    when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+                    out.append(
+                        Fill(
+                            o.client_order_id, a["id"], when, a["side"], float(a["price"]), float(a["qty"]), 0.0, "USD"
+                        )
+                    )
+                    seen += float(a["qty"])
+            if len(page) < params["page_size"] or seen >= float(o.filled_qty) - 1e-9:
+                return out
+            params["page_token"] = page[-1]["id"]
+
+    def get_order(self, client_order_id: str, symbol: str) -> OrderStatus | None:
+        o = self._call(
+            "looking up an order", lambda: self.client.get_order_by_client_id(client_order_id), ("looking up an order",)
+        )
+        return None if o is None else self._status(o)
+
     def place(self, order: OrderRequest) -> OrderStatus:
+        """Send a market order. Alpaca keeps client order ids unique for good (a used id is refused with 422), so after
+        an answer that leaves the order's fate open it is looked up, and sent again with the same id: if the first one
+        did arrive after all, the venue refuses the second."""
         from alpaca.common.exceptions import APIError
         from alpaca.trading.enums import OrderSide, TimeInForce
         from alpaca.trading.requests import MarketOrderRequest
 
+        self._account = None  # whatever happens next, the account may change
         req = MarketOrderRequest(
             symbol=order.symbol,
             side=OrderSide.BUY if order.side == "buy" else OrderSide.SELL,
             qty=order.qty,
-            notional=None if order.notional is None else round(order.notional, 2),
+            # Alpaca takes notional in cents; rounding up could ask for more than the buying power
+            notional=None if order.notional is None else math.floor(order.notional * 100 + 1e-6) / 100,
             time_in_force=TimeInForce.GTC if "/" in order.symbol else TimeInForce.DAY,
             client_order_id=order.client_order_id,
         )
@@ -661,8 +708,8 @@ class AlpacaBroker:
             except Exception as e:
                 code = getattr(e, "status_code", None)
                 if isinstance(e, APIError) and code == 422 and "client_order_id" in str(e):
-                    pass  # a duplicate: look it up
-                elif isinstance(e, APIError) and code in (401, 403):
+                    pass  # the id is taken: the order exists, look it up
+                elif isinstance(e, APIError) and code == 401:
                     raise BrokerError(
                         "alpaca refused the API keys; check TRADELAB_ALPACA_API_KEY and TRADELAB_ALPACA_SECRET_KEY"
                     ) from None
@@ -676,25 +723,29 @@ class AlpacaBroker:
                 return found
         raise BrokerError(
             f"order {order.client_order_id} not confirmed by alpaca after {self.retry.max_retries + 1} attempts; "
-            "it was not sent again"
+            "the runner looks it up by client id before trading again"
         )
 
     def cancel(self, client_order_id: str, symbol: str) -> OrderStatus | None:
         st = self.get_order(client_order_id, symbol)
         if st is None or st.status not in ("open", "partial"):
             return st
-        self.client.cancel_order_by_id(st.broker_order_id)
+        self._call("cancelling an order", lambda: self.client.cancel_order_by_id(st.broker_order_id))
         return self.get_order(client_order_id, symbol)
 
     def account(self, symbol: str) -> Account:
-        from alpaca.common.exceptions import APIError
-
-        cash = float(self.client.get_account().cash)
-        try:
-            qty = float(self.client.get_open_position(symbol.replace("/", "")).qty)
-        except APIError:
-            qty = 0.0
-        return Account(cash, qty)
+        """Cash and the position, read again after any order activity and at least once a minute (Alpaca allows 200
+        requests a minute). An error reading either is an error, never an empty account; a 404 means no position."""
+        if self._account is not None and time.monotonic() - self._account_at <= BALANCE_TTL_S:
+            return self._account
+        cash = float(self._call("reading the account", self.client.get_account).cash)
+        pos = self._call(
+            "reading the position",
+            lambda: self.client.get_open_position(symbol.replace("/", "")),
+            ("reading the position",),
+        )
+        self._account, self._account_at = Account(cash, 0.0 if pos is None else float(pos.qty)), time.monotonic()
+        return self._account
 
     def ping(self) -> bool:
         try:
@@ -704,4 +755,12 @@ class AlpacaBroker:
             return False
 
     def on_bar(self, symbol, bar_time, bar) -> None:
-        pass
+        "In a replay, tell the simulating venue that this bar has closed, so its market moves on."
+        if self.replay:
+            import urllib.parse
+            import urllib.request
+
+            body = urllib.parse.urlencode({"closed": int(pd.Timestamp(bar_time).value // 1_000_000)}).encode()
+            url = self.url.rstrip("/") + "/sim/advance"
+            with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=30) as r:
+                r.read()

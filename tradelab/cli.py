@@ -175,4 +175,5 @@ for name, command in (
     app.command(name)(command)
 sim_app = typer.Typer(help="Venue simulators on 127.0.0.1 that replay stored candles.", no_args_is_help=True)
 sim_app.command("binance")(cli_live.sim_binance_cmd)
+sim_app.command("alpaca")(cli_live.sim_alpaca_cmd)
 app.add_typer(sim_app, name="sim")

@@ -192,41 +192,83 @@ def sim_binance_cmd(
     secret: str = typer.Option("sim-secret", "--secret", help="Secret requests must be signed with."),
 ):
     "Run a Binance spot simulator on 127.0.0.1 that replays stored candles (for ccxt and tradelab run --broker ccxt)."
-    import signal
-    import threading
-
     from tradelab.config import BadInputError
     from tradelab.datastore import load
-    from tradelab.ohlcv import timeframe_to_timedelta
     from tradelab.sim_binance import BinanceSimulator
 
     balances = ui.parse_params(balance) if balance else {"USDT": 10_000.0}
     bad = [a for a, v in balances.items() if not isinstance(v, int | float) or v < 0]
     if bad:
         raise BadInputError(f"--balance {bad[0]}={balances[bad[0]]!r}: use ASSET=AMOUNT with a number >= 0")
+    frames = {s: load(exchange, s, timeframe, None, end) for s in symbol}
+    settings = "TRADELAB_CCXT_API_URL={url} TRADELAB_CCXT_API_KEY=" + key + " TRADELAB_CCXT_SECRET=<--secret>"
+    _serve(
+        lambda: BinanceSimulator(frames, balances, key, secret, fee, fee, start=start, port=port),
+        "Binance",
+        symbol,
+        timeframe,
+        speed,
+        port,
+        settings,
+    )
+
+
+def _serve(make, venue: str, symbols: list, timeframe: str, speed: str, port: int, settings: str):
+    "Start a simulator, print how to reach it, and replay until SIGTERM or Ctrl-C (or let clients drive it)."
+    import signal
+    import threading
+
+    from tradelab.config import BadInputError
+    from tradelab.ohlcv import timeframe_to_timedelta
+
+    pace = None
     if speed != "follow":
         try:
             pace = float(speed)
         except ValueError:
             raise BadInputError(f"--speed {speed!r}: use follow or a multiple of real time such as 3600") from None
-    frames = {s: load(exchange, s, timeframe, None, end) for s in symbol}
     try:
-        sim = BinanceSimulator(frames, balances, key, secret, fee, fee, start=start, port=port)
+        sim = make()
     except OSError as e:
         raise BadInputError(f"--port {port}: {e.strerror}; choose another port or 0 for any free one") from None
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     with sim:
-        ui.console.print(f"Binance simulator on {sim.url}: {', '.join(symbol)} {timeframe}, bar in progress {sim.now}")
-        ui.console.print(
-            f"TRADELAB_CCXT_API_URL={sim.url} TRADELAB_CCXT_API_KEY={key} TRADELAB_CCXT_SECRET=<--secret>",
-            highlight=False,
-            soft_wrap=True,
-        )
+        ui.console.print(f"{venue} simulator on {sim.url}: {', '.join(symbols)} {timeframe}, bar in progress {sim.now}")
+        ui.console.print(settings.replace("{url}", sim.url), highlight=False, soft_wrap=True)
         step = timeframe_to_timedelta(timeframe).total_seconds()
-        while not stop.wait(step / pace if speed != "follow" else 3600):
-            if speed != "follow":
+        while not stop.wait(step / pace if pace else 3600):
+            if pace:
                 sim.advance()
     for s, handler in previous.items():
         signal.signal(s, handler)
-    ui.console.print(f"simulator stopped: {len(sim.orders)} orders, {len(sim.trades)} trades", highlight=False)
+    ui.console.print(f"simulator stopped: {len(sim.orders)} orders", highlight=False)
+
+# %% ../nbs/12d_cli_live.ipynb #2079ef7a
+def sim_alpaca_cmd(
+    symbol: list[str] = ui.SYMBOLS,
+    timeframe: str = typer.Option("1d", "--timeframe", "-t", help="Bar size of the stored candles."),
+    exchange: str | None = typer.Option("alpaca", "--exchange", "-e", help="Where the candles are stored."),
+    start: str | None = typer.Option(None, "--start", help="First bar in progress (default: the first stored bar)."),
+    end: str | None = ui.END,
+    port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (0: any free port)."),
+    cash: float = typer.Option(100_000.0, "--cash", help="The account's starting cash."),
+    speed: str = typer.Option("follow", help="follow (move on when told) or a multiple of real time."),
+    key: str = typer.Option("sim-key", "--key", help="APCA-API-KEY-ID the simulator accepts."),
+    secret: str = typer.Option("sim-secret", "--secret", help="APCA-API-SECRET-KEY it accepts."),
+):
+    "Run an Alpaca simulator on 127.0.0.1 that replays stored US-stock candles (for alpaca-py and --broker alpaca)."
+    from tradelab.datastore import load
+    from tradelab.sim_alpaca import AlpacaSimulator
+
+    frames = {s: load(exchange, s, timeframe, None, end) for s in symbol}
+    settings = f"TRADELAB_ALPACA_TRADING_URL={{url}} TRADELAB_ALPACA_DATA_URL={{url}} TRADELAB_ALPACA_API_KEY={key}"
+    _serve(
+        lambda: AlpacaSimulator(frames, cash, key, secret, start=start, port=port),
+        "Alpaca",
+        symbol,
+        timeframe,
+        speed,
+        port,
+        settings + " TRADELAB_ALPACA_SECRET_KEY=<--secret>",
+    )

@@ -5,6 +5,8 @@
 # %% ../nbs/01b_fakes.ipynb #016faf24
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 
 from .sim_binance import BinanceSimulator
@@ -44,6 +46,10 @@ class FakeAlpaca(LocalServer):
         ):
             return 401, {"message": "unauthorized."}, {}
         fault = self._fault()
+        if fault and fault[0] == 429:  # Alpaca's shape of it, not Binance's
+            reset = str(int(time.time()) + 1)
+            headers = {"X-RateLimit-Limit": "200", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+            return 429, {"code": 42910000, "message": "rate limit exceeded"}, headers
         if fault:
             return fault
         out, token = {}, None

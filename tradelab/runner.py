@@ -818,6 +818,7 @@ def make_broker(spec: RunSpec, store: Store, settings) -> Broker:
         secret_value(settings.alpaca_secret_key),
         paper=settings.alpaca_paper,
         url_override=settings.alpaca_trading_url,
+        replay=spec.feed == "replay",
     )
 
 

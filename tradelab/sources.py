@@ -182,11 +182,31 @@ class AlpacaSource:
         url_override: str | None = None,  # market-data base URL (proxy or fake)
         feed: str = "iex",  # iex (free) or sip (paid)
         now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC"),  # UTC clock: which bar is still open
+        retry: RetryPolicy = RetryPolicy(),  # backoff for 429 and 5xx answers
+        sleep: Callable = time.sleep,  # how to wait (tests pass a fake)
     ):
+        self.retry, self.sleep = retry, sleep
         if api_key is None and secret_key is None:
             s = load_settings()
             api_key, secret_key = secret_value(s.alpaca_api_key), secret_value(s.alpaca_secret_key)
         self.api_key, self.secret_key, self.url, self.feed, self.now = api_key, secret_key, url_override, feed, now
+
+    def _retrying(self, call: Callable, what: str):
+        "`call()`, retried with backoff while Alpaca answers 429 or a 5xx (alpaca-py itself retries only 429 and 504)."
+        from alpaca.common.exceptions import APIError
+
+        class _Busy(Exception):
+            pass
+
+        def attempt():
+            try:
+                return call()
+            except APIError as e:
+                if getattr(e, "status_code", None) in (429, 500, 502, 503, 504):
+                    raise _Busy(str(e)[:200]) from None
+                raise
+
+        return with_retries(attempt, f"downloading {what}", (_Busy,), self.retry, sleep=self.sleep)
 
     def fetch(
         self,
@@ -213,7 +233,7 @@ class AlpacaSource:
                     symbol_or_symbols=symbol, timeframe=tf, start=start.to_pydatetime(), end=end.to_pydatetime()
                 )
                 with show_progress(progress, f"Downloading alpaca {symbol} {timeframe}", 1):
-                    bars = client.get_crypto_bars(req)
+                    bars = self._retrying(lambda: client.get_crypto_bars(req), f"alpaca {symbol} {timeframe}")
             else:
                 if not (self.api_key and self.secret_key):
                     raise ConfigError(
@@ -233,7 +253,7 @@ class AlpacaSource:
                     feed=DataFeed(self.feed),
                 )
                 with show_progress(progress, f"Downloading alpaca {symbol} {timeframe}", 1):
-                    bars = client.get_stock_bars(req)
+                    bars = self._retrying(lambda: client.get_stock_bars(req), f"alpaca {symbol} {timeframe}")
         except APIError as e:
             code = getattr(e, "status_code", None)
             if code in (401, 403):
