@@ -526,7 +526,15 @@ def account(self: CcxtBroker, symbol: str) -> Account:
     taken in the base asset leaves behind) is dust, not a position."""
     base, quote = symbol.split("/")[:2]
     if self._balance is None or time.monotonic() - self._balance_at > BALANCE_TTL_S:
-        self._balance, self._balance_at = self.ex.fetch_balance(), time.monotonic()
+        read = with_retries(
+            self.ex.fetch_balance,
+            f"reading the {self.ex.id} balance",
+            self.transient,
+            self.retry,
+            self._retry_after,
+            self.sleep,
+        )
+        self._balance, self._balance_at = read, time.monotonic()
     b = self._balance
     held = float(b.get(base, {}).get("total") or 0.0)
     qty = self._sellable(symbol, held)

@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -30,8 +31,9 @@ from .store import Store, orders, to_db_time
 from .strategies import get_strategy
 
 # %% auto #0
-__all__ = ['RunSpec', 'ReplayFeed', 'PollingFeed', 'BarBuffer', 'Runner', 'cancel_open_orders', 'credentials_found', 'make_feed',
-           'make_broker', 'run_status', 'kill_runs', 'build_runner', 'serve_health', 'run_fills', 'backtest_fills']
+__all__ = ['RunSpec', 'ReplayFeed', 'PollingFeed', 'BarBuffer', 'VenueBreaker', 'Runner', 'cancel_open_orders',
+           'credentials_found', 'make_feed', 'make_broker', 'run_status', 'kill_runs', 'build_runner', 'serve_health',
+           'run_fills', 'backtest_fills']
 
 # %% ../nbs/11_runner.ipynb #620a66f5
 @dataclass
@@ -249,6 +251,39 @@ class BarBuffer:
         v = self.v[lo : self.n]
         return pd.DataFrame({c: v[:, k] for k, c in enumerate(OHLCV_COLUMNS)}, index=idx)
 
+# %% ../nbs/11_runner.ipynb #93b020fc
+@dataclass
+class VenueBreaker:
+    "Stops new orders after `threshold` venue failures in a row; after `cooldown_s`, one order may try again."
+
+    threshold: int = 3  # failures in a row that open it
+    cooldown_s: float = 60.0  # how long it stays open before one order may try (half-open)
+    clock: Callable = time.monotonic  # seconds (tests pass a fake)
+    failures: int = 0  # failures in a row so far
+    opened_at: float | None = None  # when it opened (None: closed)
+    last_error: str | None = None  # the last failure, for the reason
+
+    def failure(self, error: Exception | str):
+        self.failures += 1
+        self.last_error = str(error)[:200]
+        if self.failures >= self.threshold:
+            self.opened_at = self.clock()
+
+    def success(self):
+        "An order went through: the venue is back, the count starts again."
+        self.failures, self.opened_at = 0, None
+
+    @property
+    def is_open(self) -> bool:
+        return self.opened_at is not None
+
+    def allows(self) -> bool:
+        "Closed, or open for longer than the cool-down (then one attempt may find out whether the venue is back)."
+        return self.opened_at is None or self.clock() - self.opened_at >= self.cooldown_s
+
+    def reason(self) -> str:
+        return f"venue circuit breaker open after {self.failures} failures in a row (last: {self.last_error})"
+
 # %% ../nbs/11_runner.ipynb #5b1b80c2
 def _metrics():
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -271,6 +306,9 @@ def _metrics():
         ),
         "equity": Gauge("tradelab_equity", "Equity at the last close", registry=reg),
         "position": Gauge("tradelab_position", "Units held", registry=reg),
+        "breaker": Gauge(
+            "tradelab_venue_breaker_open", "1 while the venue circuit breaker refuses new orders", registry=reg
+        ),
         "last_bar": Gauge("tradelab_last_bar_timestamp_seconds", "Open time of the last processed bar", registry=reg),
         "stale": Gauge("tradelab_feed_stale", "1 when the feed is stale", registry=reg),
     }
@@ -305,6 +343,7 @@ class Runner:
         self.latencies: list[float] = []
         self.bars_done, self.last_bar, self.last_beat = 0, None, clock()
         self.avg_price, self._broker_ok, self._broker_checked = None, True, 0.0
+        self.breaker, self.last_account = VenueBreaker(), None
         self.server, self.lock, self.looping = None, None, False
 
     # -- start-up ----------------------------------------------------------
@@ -441,11 +480,28 @@ class Runner:
                 extra={"event": "rejected", "client_order_id": o["client_order_id"], "reason": st.reason},
             )
 
+    def _venue_failed(self, error: Exception, what: str):
+        was_open = self.breaker.is_open
+        self.breaker.failure(error)
+        self.m["breaker"].set(1 if self.breaker.is_open else 0)
+        if self.breaker.is_open and not was_open:
+            self.log.error(
+                "venue circuit breaker open", extra={"event": "breaker_open", "reason": self.breaker.reason()}
+            )
+        else:
+            self.log.warning("venue failed", extra={"event": "venue_error", "what": what, "error": str(error)[:300]})
+
     def _send(self, req: OrderRequest) -> OrderStatus | None:
         o = dict(client_order_id=req.client_order_id, symbol=req.symbol, status="new")
+        if not self.breaker.allows():  # recorded, not sent: looked at again by `reconcile` once the breaker allows
+            self.log.debug("order held back", extra={"event": "held", "client_order_id": req.client_order_id})
+            return None
         try:
             st = self.broker.place(req)
+            self.breaker.success()
+            self.m["breaker"].set(0)
         except TradelabError as e:
+            self._venue_failed(e, "placing an order")
             self.m["errors"].inc()
             self.log.error(
                 "order not confirmed",
@@ -471,9 +527,15 @@ class Runner:
     # -- one bar -------------------------------------------------------------
     def process(self, t: pd.Timestamp, bar) -> dict:
         sym, spec = self.spec.symbol, self.spec
-        self.broker.on_bar(sym, t, bar)
-        self.reconcile()
-        acct = self.broker.account(sym)
+        try:
+            self.broker.on_bar(sym, t, bar)
+            self.reconcile()
+            acct = self.last_account = self.broker.account(sym)
+        except TradelabError as e:  # the venue is failing: decide on what it last said, send nothing new
+            if self.last_account is None:
+                raise
+            self._venue_failed(e, "reading the account")
+            acct = self.last_account
         self.buffer.append(t, bar)
         t0 = time.perf_counter()
         close, qty, cash = float(bar["close"]), acct.qty, acct.cash
@@ -533,6 +595,8 @@ class Runner:
                             qty=None if all_in else units,
                             notional=cash if all_in else None,
                         )
+        if order and not self.breaker.allows():
+            action, verdict, reason, order = "hold", "refused", self.breaker.reason(), None
         cid = client_order_id(self.run_id, sym, t, order["intent"]) if order else None
         if order:
             order["client_order_id"] = cid
@@ -621,6 +685,8 @@ class Runner:
             reasons.append(f"broker {self.broker.name} is not answering")
         if self.killed:
             reasons.append("kill switch is on: trading halted")
+        if self.breaker.is_open:
+            reasons.append(self.breaker.reason())
         body = {
             "status": "ok" if not reasons else "unhealthy",
             "run_id": self.run_id,
