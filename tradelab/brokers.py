@@ -19,7 +19,7 @@ from fastcore.basics import patch
 from .config import BadInputError, TradelabError
 from .costs import Costs
 from .store import Store, from_db_time, paper_accounts, paper_orders, paper_positions, to_db_time
-from .venues import RetryPolicy, ccxt_exchange, with_retries
+from .venues import RetryPolicy, ccxt_exchange, suggest, with_retries
 
 # %% auto #0
 __all__ = ['WINDOWED_VENUES', 'BALANCE_TTL_S', 'BrokerError', 'OrderRequest', 'Fill', 'OrderStatus', 'Account', 'Broker',
@@ -99,6 +99,10 @@ class Broker(Protocol):
 
     def account(self, symbol: str) -> Account:
         "Cash and units of `symbol` held, as the venue books them (fees in the asset they are charged in)."
+        ...
+
+    def check_market(self, symbol: str) -> None:
+        "Raise `BadInputError` (naming the closest symbols where possible) unless the venue trades `symbol`."
         ...
 
     def ping(self) -> bool:
@@ -188,6 +192,9 @@ class PaperBroker:
                 )
             ).scalar()
         return Account(cash, qty or 0.0)
+
+    def check_market(self, symbol: str):
+        "Any symbol with stored bars can be paper-traded."
 
     def ping(self) -> bool:
         with self.store.engine.connect() as c:
@@ -390,6 +397,9 @@ def place(self: CcxtBroker, order: OrderRequest) -> OrderStatus:
     if order.notional is not None:
         params["cost"] = order.notional
     last, sent_at, sent = None, None, 0
+    too_small = self._under_minimum(order)
+    if too_small:
+        return OrderStatus(order.client_order_id, "rejected", reason=too_small)
     if order.recorded_at is not None:  # recorded by an earlier process, which may have sent it before it stopped
         found = self._settled_lookup(order, time.monotonic() - _age_s(order.recorded_at))
         if found is not None:
@@ -437,6 +447,38 @@ def place(self: CcxtBroker, order: OrderRequest) -> OrderStatus:
     )
 
 # %% ../nbs/10_brokers.ipynb #b3976c61
+@patch
+def check_market(self: CcxtBroker, symbol: str):
+    "Refuse, before any order, a symbol the venue does not list (naming the closest ones)."
+    markets = with_retries(
+        self.ex.load_markets, f"loading {self.ex.id} markets", self.transient, self.retry, sleep=self.sleep
+    )
+    if symbol not in markets:
+        raise BadInputError(
+            f"{self.ex.id} does not list {symbol!r}{suggest(symbol, markets)}; use the venue's symbol, e.g. BTC/USDT"
+        )
+
+
+@patch
+def _under_minimum(self: CcxtBroker, order: OrderRequest) -> str | None:
+    "Why the venue would refuse the order's size (its minimum notional), in words; None when it is big enough."
+    try:
+        market = self.ex.load_markets()[order.symbol]
+        min_cost = market["limits"]["cost"]["min"]
+        price = self._last_price.get(order.symbol) or (min_cost and float(self.ex.fetch_ticker(order.symbol)["last"]))
+    except (*self.transient, KeyError):
+        return None  # unknown here: the venue judges
+    if not min_cost:
+        return None
+    cost = order.notional if order.notional is not None else order.qty * price
+    if cost >= min_cost:
+        return None
+    return (
+        f"order of {cost:,.2f} {market['quote']} is under {self.ex.id}'s minimum of {min_cost:g} {market['quote']} for "
+        f"{order.symbol}: not sent; trade a larger size (more cash, or a larger risk fraction)"
+    )
+
+
 @patch
 def _get(self: CcxtBroker, client_order_id, symbol):
     try:
@@ -630,6 +672,14 @@ class AlpacaBroker:
         if isinstance(e, requests.exceptions.RequestException):
             return True
         return isinstance(e, APIError) and (getattr(e, "status_code", None) or 0) in (429, 500, 502, 503, 504)
+
+    def check_market(self, symbol: str):
+        "Refuse, before any order, a symbol Alpaca does not list or does not trade."
+        asset = self._call("looking up the asset", lambda: self.client.get_asset(symbol), ("looking up the asset",))
+        if asset is None or not asset.tradable:
+            raise BadInputError(
+                f"alpaca does not trade {symbol!r}; use a listed US stock (AAPL) or crypto pair (BTC/USD)"
+            )
 
     def _call(self, what: str, call: Callable, missing: tuple = ()):
         """`call()` with retries of transient errors; None when it answers 404 and `what` may be missing. Anything else

@@ -984,10 +984,12 @@ def build_runner(
 
     settings = settings or load_settings()
     store = open_store(db or settings.database_url)
+    broker = make_broker(spec, store, settings)
+    broker.check_market(spec.symbol)  # an unlisted symbol stops here, before the run exists
     return Runner(
         spec,
         store,
-        make_broker(spec, store, settings),
+        broker,
         make_feed(spec, settings, log),
         settings,
         log,
