@@ -20,7 +20,7 @@ from .simserver import DROP, ReplayVenue
 
 # %% auto #0
 __all__ = ['REQUEST_WEIGHT_PER_MINUTE', 'ORDERS_PER_10S', 'ORDERS_PER_DAY', 'WEIGHTS', 'RECV_WINDOW_DEFAULT', 'RECV_WINDOW_MAX',
-           'AHEAD_MS', 'ORDER_TYPES', 'BNB_DISCOUNT', 'default_filters', 'BinanceSimulator']
+           'AHEAD_MS', 'ORDER_TYPES', 'BNB_DISCOUNT', 'OCO_ABOVE', 'OCO_BELOW', 'default_filters', 'BinanceSimulator']
 
 # %% ../nbs/13a_sim_binance.ipynb #ed956184
 # Each constant cites the page of the Binance Spot API documentation (developers.binance.com/docs/binance-spot-api-docs)
@@ -40,6 +40,10 @@ WEIGHTS = {
     "ticker/24hr": 2,
     "account": 20,
     ("POST", "order"): 1,
+    ("POST", "orderList/oco"): 1,
+    ("GET", "orderList"): 4,
+    ("DELETE", "orderList"): 1,
+    "openOrderList": 6,
     ("GET", "order"): 4,
     ("DELETE", "order"): 1,
     ("GET", "openOrders"): 6,
@@ -128,6 +132,7 @@ class BinanceSimulator(ReplayVenue):
             self.balances[asset] = [float(amount), 0.0]
         self.orders: dict[int, dict] = {}  # by orderId, every order ever accepted
         self.trades: list[dict] = []
+        self.order_lists: dict[int, dict] = {}  # OCO lists by orderListId
         self.order_faults: deque = deque()
         self._ids = itertools.count(1)
         self._weight: dict[int, int] = {}  # minute -> weight used
@@ -205,7 +210,7 @@ def handle(
 def _route(self: BinanceSimulator, method, name, q, headers, raw) -> tuple:
     if name in ("ping", "time", "exchangeInfo", "klines", "ticker/price", "ticker/24hr"):
         return self._public(name, q) if method == "GET" else _err(405, -1, f"{method} not allowed")
-    if name not in ("order", "openOrders", "account", "myTrades"):
+    if name not in ("order", "openOrders", "account", "myTrades", "orderList/oco", "orderList", "openOrderList"):
         return _err(404, -1, f"no route /api/v3/{name}")
     bad = self._authenticate(q, headers, raw)
     if bad:
@@ -243,6 +248,17 @@ def _private(self: BinanceSimulator, method, name, q) -> tuple:
         return 200, self._account(), {}
     if name == "myTrades":
         return self._my_trades(q)
+    if name == "orderList/oco":
+        return self._new_oco(q) if method == "POST" else _err(405, -1, f"{method} not allowed")
+    if name == "orderList":
+        return self._order_list(method, q)
+    if name == "openOrderList":
+        open_lists = {
+            o["orderListId"]
+            for o in self.orders.values()
+            if o["orderListId"] != -1 and o["status"] in ("NEW", "PARTIALLY_FILLED")
+        }
+        return 200, [self._list_view(i) for i in sorted(open_lists)], {}
     if name == "openOrders":
         sym = self._symbol(q.get("symbol")) if q.get("symbol") else None
         if q.get("symbol") and sym is None:
@@ -298,7 +314,7 @@ def _exchange_info(self: BinanceSimulator) -> dict:
             "quoteCommissionPrecision": 8,
             "orderTypes": ORDER_TYPES,
             "icebergAllowed": False,
-            "ocoAllowed": False,
+            "ocoAllowed": True,
             "otoAllowed": False,
             "quoteOrderQtyMarketAllowed": True,
             "allowTrailingStop": False,
@@ -630,7 +646,7 @@ def _filter_failure(
 
 # %% ../nbs/13a_sim_binance.ipynb #3d0944a0
 @patch
-def _new_order(self: BinanceSimulator, q: dict) -> tuple:
+def _new_order(self: BinanceSimulator, q: dict, list_id: int = -1, shares_lock: bool = False) -> tuple:
     sym = self._symbol(q.get("symbol"))
     if sym is None:
         return _err(400, -1121, "Invalid symbol.")
@@ -696,7 +712,9 @@ def _new_order(self: BinanceSimulator, q: dict) -> tuple:
         lock_asset, lock = quote, quote_qty if quote_qty is not None else qty * (price or stop or last)
     else:
         lock_asset, lock = base, qty
-    if lock > self._free(lock_asset) + 1e-12:
+    if shares_lock:  # the second leg of an order list: the first already holds the funds for both
+        lock = 0.0
+    elif lock > self._free(lock_asset) + 1e-12:
         return _err(400, -2010, "Account has insufficient balance for requested action.")
     if otype in ("LIMIT", "LIMIT_MAKER") and not marketable and tif in ("IOC", "FOK"):
         status = "EXPIRED"  # nothing to match now, and these never rest
@@ -706,7 +724,7 @@ def _new_order(self: BinanceSimulator, q: dict) -> tuple:
     o = {
         "symbol": q["symbol"],
         "orderId": next(self._ids),
-        "orderListId": -1,
+        "orderListId": list_id,
         "clientOrderId": cid,
         "price": _fmt(price or 0.0),
         "origQty": _fmt(qty),
@@ -769,7 +787,7 @@ def _fill(self: BinanceSimulator, o: dict, qty: float, price: float, maker: bool
             "symbol": o["symbol"],
             "id": tid,
             "orderId": o["orderId"],
-            "orderListId": -1,
+            "orderListId": o["orderListId"],
             "price": _fmt(price),
             "qty": _fmt(qty),
             "quoteQty": _fmt(cost),
@@ -797,6 +815,14 @@ def _fill(self: BinanceSimulator, o: dict, qty: float, price: float, maker: bool
     o["updateTime"] = t
     if o["status"] == "FILLED":
         self._finish(o, "FILLED")
+    if o["orderListId"] != -1:  # OCO: once one leg trades, the other expires
+        for other in self.orders.values():
+            if (
+                other["orderListId"] == o["orderListId"]
+                and other is not o
+                and other["status"] in ("NEW", "PARTIALLY_FILLED")
+            ):
+                self._finish(other, "EXPIRED")
 
 
 @patch
@@ -849,3 +875,94 @@ def _match_bar(self: BinanceSimulator, sym: str, bar):
             if qty > 0:
                 capacity -= qty
                 self._fill(o, qty, limit, maker=True)
+
+# %% ../nbs/13a_sim_binance.ipynb #fc97951b
+OCO_ABOVE = ("LIMIT_MAKER", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
+OCO_BELOW = ("LIMIT_MAKER", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
+
+
+@patch
+def _new_oco(self: BinanceSimulator, q: dict) -> tuple:
+    "Both legs or neither: the second leg's refusal takes the first one back."
+    sym = self._symbol(q.get("symbol"))
+    if sym is None:
+        return _err(400, -1121, "Invalid symbol.")
+    for p in ("side", "quantity", "aboveType", "belowType"):
+        if not q.get(p):
+            return _err(400, -1102, f"Mandatory parameter '{p}' was not sent, was empty/null, or malformed.")
+    if q["aboveType"] not in OCO_ABOVE or q["belowType"] not in OCO_BELOW:
+        return _err(400, -1116, "Invalid orderType.")
+    last = self.price(sym)
+
+    def level(side):  # the price that decides where a leg sits: its limit for a LIMIT_MAKER, else its stop
+        key = "Price" if q[f"{side}Type"] == "LIMIT_MAKER" else "StopPrice"
+        return float(q[f"{side}{key}"]) if q.get(f"{side}{key}") else None
+
+    above, below = level("above"), level("below")
+    if above is None or below is None or not (above > last > below):
+        return _err(400, -2010, "The relationship of the prices for the orders is not correct.")
+    list_id = next(self._ids)
+    legs = []
+    for n, side in enumerate(("above", "below")):
+        leg = {"symbol": q["symbol"], "side": q["side"], "type": q[f"{side}Type"], "quantity": q["quantity"]}
+        for key, name in (("Price", "price"), ("StopPrice", "stopPrice"), ("TimeInForce", "timeInForce")):
+            if q.get(f"{side}{key}"):
+                leg[name] = q[f"{side}{key}"]
+        if "timeInForce" not in leg and leg["type"].endswith("_LIMIT"):
+            leg["timeInForce"] = "GTC"
+        leg["newClientOrderId"] = q.get(f"{side}ClientOrderId") or f"sim{next(self._ids)}"
+        status, body, _ = self._new_order(leg, list_id, shares_lock=n == 1)
+        if status != 200:
+            for done in legs:  # take the first leg back, as if it never was
+                self._finish(done, "EXPIRED")
+                del self.orders[done["orderId"]]
+            return status, body, {}
+        legs.append(self.orders[body["orderId"]])
+    self.order_lists[list_id] = {
+        "listClientOrderId": q.get("listClientOrderId") or f"list{list_id}",
+        "symbol": q["symbol"],
+    }
+    return 200, self._list_view(list_id), {}
+
+
+@patch
+def _list_view(self: BinanceSimulator, list_id: int) -> dict:
+    legs = [o for o in self.orders.values() if o["orderListId"] == list_id]
+    done = all(o["status"] not in ("NEW", "PARTIALLY_FILLED") for o in legs)
+    meta = self.order_lists[list_id]
+    return {
+        "orderListId": list_id,
+        "contingencyType": "OCO",
+        "listStatusType": "ALL_DONE" if done else "EXEC_STARTED",
+        "listOrderStatus": "ALL_DONE" if done else "EXECUTING",
+        "listClientOrderId": meta["listClientOrderId"],
+        "transactionTime": self.market_ms(),
+        "symbol": meta["symbol"],
+        "orders": [{"symbol": o["symbol"], "orderId": o["orderId"], "clientOrderId": o["clientOrderId"]} for o in legs],
+        "orderReports": [self._response(o, "RESULT") for o in legs],
+    }
+
+
+@patch
+def _order_list(self: BinanceSimulator, method: str, q: dict) -> tuple:
+    "GET or DELETE /api/v3/orderList by orderListId or listClientOrderId (origClientOrderId for GET)."
+    wanted = q.get("listClientOrderId") or q.get("origClientOrderId")
+    hits = [
+        i
+        for i, m in self.order_lists.items()
+        if str(i) == str(q.get("orderListId")) or m["listClientOrderId"] == wanted
+    ]
+    if not hits:
+        return _err(400, -2011 if method == "DELETE" else -2013, "Order list does not exist.")
+    list_id = hits[-1]
+    if method == "DELETE":
+        legs = [
+            o
+            for o in self.orders.values()
+            if o["orderListId"] == list_id and o["status"] in ("NEW", "PARTIALLY_FILLED")
+        ]
+        if not legs:
+            return _err(400, -2011, "Unknown order sent.")
+        for o in legs:
+            self._finish(o, "CANCELED")
+    return 200, self._list_view(list_id), {}
