@@ -661,6 +661,7 @@ class AlpacaBroker:
         from alpaca.trading.client import TradingClient
 
         self.client = TradingClient(api_key, secret_key, paper=paper, url_override=url_override)
+        self.client._retry = 0  # one layer of retries, ours (alpaca-py would wait 3 s x 3 on every 429 by itself)
         self.retry, self.sleep, self.attempts = retry, sleep, 0
         self.replay, self.url = replay, url_override
         self._account, self._account_at = None, 0.0  # the last account read, and when (monotonic)
