@@ -36,7 +36,7 @@ test: $(STAMP)
 	$(BIN)/python tests/sync_check.py
 	$(BIN)/ruff check tradelab nbs tests docs $(wildcard benchmarks)
 	$(BIN)/ruff format --check --quiet nbs tests docs $(wildcard benchmarks) tradelab/templates
-	$(BIN)/pytest -q --nbval-lax nbs tests
+	$(BIN)/pytest -q --nbval-lax --durations=12 nbs tests
 
 sync: $(STAMP)
 	$(BIN)/nbdev_export

@@ -23,7 +23,7 @@ from .venues import RetryPolicy, ccxt_exchange, suggest, with_retries
 
 # %% auto #0
 __all__ = ['WINDOWED_VENUES', 'BALANCE_TTL_S', 'BrokerError', 'OrderRequest', 'Fill', 'OrderStatus', 'Account', 'Broker',
-           'client_order_id', 'PaperBroker', 'CcxtBroker', 'AlpacaBroker']
+           'client_order_id', 'PaperBroker', 'CcxtBroker', 'alpaca_retry_after', 'AlpacaBroker']
 
 # %% ../nbs/10_brokers.ipynb #1a026cc8
 class BrokerError(TradelabError):
@@ -624,6 +624,20 @@ def on_bar(self: CcxtBroker, symbol, bar_time, bar) -> None:
             r.read()
 
 # %% ../nbs/10_brokers.ipynb #21e40716
+def alpaca_retry_after(e: Exception, now: float | None = None) -> float | None:
+    """Seconds until an Alpaca 429 may be retried: Retry-After if sent, else until X-RateLimit-Reset (a Unix time,
+    when the oldest request of the minute's window drops out). None when the answer names neither."""
+    headers = getattr(getattr(e, "response", None), "headers", None) or {}
+    if headers.get("Retry-After"):
+        return float(headers["Retry-After"])
+    try:
+        reset = float(headers["X-RateLimit-Reset"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    wait = reset - (time.time() if now is None else now)
+    return math.ceil(wait) + 1.0 if wait > 0 else None  # whole seconds on the wire: wait past the stamped one
+
+
 _ALPACA_STATUS = {
     "filled": "filled",
     "canceled": "cancelled",
@@ -702,7 +716,8 @@ class AlpacaBroker:
                     raise
                 if attempt == self.retry.max_retries:
                     raise BrokerError(f"alpaca: {what} failed after {attempt + 1} attempts ({str(e)[:200]})") from None
-            self.sleep(self.retry.delay(attempt + 1))
+                wait = alpaca_retry_after(e)
+            self.sleep(self.retry.delay(attempt + 1, wait))
 
     def _status(self, o) -> OrderStatus:
         st = str(getattr(o.status, "value", o.status))
@@ -765,6 +780,7 @@ class AlpacaBroker:
                 self.attempts += 1
                 return self._status(self.client.submit_order(req))
             except Exception as e:
+                wait = alpaca_retry_after(e)
                 code = getattr(e, "status_code", None)
                 if isinstance(e, APIError) and code == 422 and "client_order_id" in str(e):
                     pass  # the id is taken: the order exists, look it up
@@ -776,7 +792,7 @@ class AlpacaBroker:
                     return OrderStatus(order.client_order_id, "rejected", reason=str(e)[:300])
                 elif not self._transient(e):
                     raise
-            self.sleep(self.retry.delay(attempt + 1))
+            self.sleep(self.retry.delay(attempt + 1, wait))
             found = self.get_order(order.client_order_id, order.symbol)
             if found is not None:
                 return found

@@ -80,6 +80,7 @@ class AlpacaSimulator(ReplayVenue):
         not_fractionable: tuple = (),  # symbols traded in whole shares only
         rate_limit: int = RATE_LIMIT_PER_MINUTE,  # requests allowed per minute
         slow_seconds: float = 3.0,  # how long a 'slow' fault holds an order request
+        fill_parts: int = 1,  # executions a market order is filled in (a large order meets several sellers)
         port: int = 0,  # 0 = any free port
     ):
         import exchange_calendars
@@ -91,7 +92,7 @@ class AlpacaSimulator(ReplayVenue):
             set(not_shortable),
             set(not_fractionable),
         )
-        self.rate_limit, self.slow_seconds = rate_limit, slow_seconds
+        self.rate_limit, self.slow_seconds, self.fill_parts = rate_limit, slow_seconds, max(1, int(fill_parts))
         first, last = (
             self.times[0] - pd.Timedelta(days=10),
             self.times[-1] + pd.Timedelta(days=30),
@@ -106,7 +107,8 @@ class AlpacaSimulator(ReplayVenue):
         self.activities: list[dict] = []  # FILL activities, one per execution
         self.order_faults: deque = deque()
         self.account_id = str(uuid.UUID(int=1))
-        self._window: deque = deque()
+        self._window: deque = deque()  # times of the last minute's requests
+        self.wall_clock = time.time  # the clock of the rate-limit window (a test may hold it still)
         self._completing = None  # while a bar completes: the time its trades happen
 
 # %% ../nbs/13b_sim_alpaca.ipynb #d8b6652d
@@ -126,7 +128,7 @@ def order_posts(self: AlpacaSimulator) -> list:
 @patch
 def _limited(self: AlpacaSimulator) -> tuple | None:
     "200 requests a minute per account; over it, a 429 with the X-RateLimit headers."
-    now = time.time()
+    now = self.wall_clock()
     while self._window and self._window[0] <= now - 60:
         self._window.popleft()
     self._window.append(now)
@@ -778,7 +780,7 @@ def _execute_now(self: AlpacaSimulator, o: dict):
         )
         if not o["qty"]:
             o["qty"] = _num(qty)
-        self._fill(o, qty, last)
+        self._fill_in_parts(o, qty, last)
     elif o["time_in_force"] in ("ioc", "fok"):
         self._close(o, "canceled")
 
@@ -827,6 +829,16 @@ def _fill(self: AlpacaSimulator, o: dict, qty: float, price: float):
     )
     if full:
         self._after_fill(o)
+
+
+@patch
+def _fill_in_parts(self: AlpacaSimulator, o: dict, qty: float, price: float):
+    "A market order's executions: `fill_parts` of them, each a FILL activity (partial_fill, then fill)."
+    unit = 10**-FRACTION_DIGITS
+    part = math.floor(qty / self.fill_parts / unit) * unit
+    parts = [part] * (self.fill_parts - 1) if part > 0 else []
+    for q in [*parts, round(qty - sum(parts), FRACTION_DIGITS)]:
+        self._fill(o, q, price)
 
 
 @patch
@@ -891,7 +903,7 @@ def complete_bar(self: AlpacaSimulator, symbol: str, bar) -> list:
                         o["qty"] = _num(
                             math.floor(float(o["notional"]) / bar.open * 10**FRACTION_DIGITS) / 10**FRACTION_DIGITS
                         )
-                    self._fill(o, float(o["qty"]) - float(o["filled_qty"]), float(bar.open))
+                    self._fill_in_parts(o, float(o["qty"]) - float(o["filled_qty"]), float(bar.open))
                     continue
                 capacity -= self._match(o, bar, capacity)
         finally:

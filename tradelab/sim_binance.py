@@ -115,6 +115,7 @@ class BinanceSimulator(ReplayVenue):
         ban_seconds: int = 120,  # first ban (the documentation: bans scale from 2 minutes to 3 days)
         skew_ms: int = 0,  # the server clock minus the local clock
         slow_seconds: float = 3.0,  # how long a 'slow' fault holds an order request before processing it
+        fill_parts: int = 1,  # trades an order that executes at once is split into (as a sweep of the book would)
         port: int = 0,  # 0 = any free port
     ):
         super().__init__(candles, start, port)
@@ -126,7 +127,7 @@ class BinanceSimulator(ReplayVenue):
             self.filters[s] = {**self.filters[s], **f}
         self.weight_limit, self.orders_per_10s = weight_limit, orders_per_10s
         self.ban_after, self.ban_seconds, self.skew_ms = ban_after, ban_seconds, skew_ms
-        self.slow_seconds = slow_seconds
+        self.slow_seconds, self.fill_parts = slow_seconds, max(1, int(fill_parts))
         self.balances: dict[str, list[float]] = {}  # asset -> [free, locked]
         for asset, amount in (balances or {"USDT": 10_000.0}).items():
             self.balances[asset] = [float(amount), 0.0]
@@ -136,6 +137,7 @@ class BinanceSimulator(ReplayVenue):
         self.order_faults: deque = deque()
         self._ids = itertools.count(1)
         self._weight: dict[int, int] = {}  # minute -> weight used
+        self.wall_clock = time.time  # the clock of the rate-limit windows (a test may hold it still)
         self._order_times: deque = deque()
         self._limited_until = 0.0  # a 429 tells the client to wait until then
         self._ignored = 0  # requests sent while told to wait
@@ -166,7 +168,7 @@ class BinanceSimulator(ReplayVenue):
 @patch
 def inject_order(self: BinanceSimulator, *faults: str):
     """Queue faults for the next order submissions (POST /order):
-    '429', '500', '503' (rejected, nothing executed), '503-executed' (executed, then a 503: Binance's 5xx means
+    '429', '418', '500', '503' (rejected, nothing executed), '503-executed' (executed, then a 503: Binance's 5xx means
     'execution status unknown'), 'lost' (executed, the connection closed without an answer), 'slow' (held `slow_seconds`
     before processing, so the recvWindow rule applies when it is processed)."""
     self.order_faults.extend(faults)
@@ -216,8 +218,10 @@ def _route(self: BinanceSimulator, method, name, q, headers, raw) -> tuple:
     if bad:
         return bad
     fault = self.order_faults.popleft() if (method == "POST" and name == "order" and self.order_faults) else None
-    if fault in ("429",):
+    if fault == "429":
         return _err(429, -1003, "Too many requests.", {"Retry-After": "1"})
+    if fault == "418":  # a short ban (a real one lasts minutes to days)
+        return _err(418, -1003, "Way too much request weight used; IP banned.", {"Retry-After": "1"})
     if fault in ("500", "502", "503"):
         return int(fault), b"<html><body>Service Unavailable</body></html>", {}
     if fault == "slow":
@@ -429,7 +433,7 @@ def _public(self: BinanceSimulator, name: str, q: dict) -> tuple:
 @patch
 def _meter(self: BinanceSimulator, method: str, name: str) -> tuple[tuple | None, dict]:
     "Charge a request's weight; a 429 once over the limit, a 418 ban for requests that keep coming."
-    now = time.time()
+    now = self.wall_clock()
     with self._lock:
         if now < self._banned_until:
             wait = math.ceil(self._banned_until - now)
@@ -750,8 +754,12 @@ def _new_order(self: BinanceSimulator, q: dict, list_id: int = -1, shares_lock: 
     if status == "NEW":
         self._move(lock_asset, -lock, lock)
         o["_lock"] = (lock_asset, lock)
-    if marketable:  # no order book: what can trade now trades in full at the last price
-        self._fill(o, qty, last, maker=False)
+    if marketable:  # no order book: what can trade now trades in full at the last price, in `fill_parts` trades
+        step = self.filters[sym]["LOT_SIZE"]["stepSize"]
+        parts = [math.floor(qty / self.fill_parts / step + 1e-9) * step] * (self.fill_parts - 1)
+        parts = [p for p in parts if p > 0]
+        for part in [*parts, qty - sum(parts)]:
+            self._fill(o, part, last, maker=False)
     return (
         200,
         self._response(o, q.get("newOrderRespType") or ("FULL" if otype in ("MARKET", "LIMIT") else "ACK")),
