@@ -9,6 +9,7 @@ import time
 
 import pandas as pd
 
+from .sim_alpaca import bars_query_error
 from .sim_binance import BinanceSimulator
 from .simserver import DROP, LocalServer  # noqa: F401 (DROP re-exported for tests that answer by hand)
 from .venues import point_ccxt_at  # noqa: F401 (re-exported for tests: the fakes use shipped code, never the reverse)
@@ -52,6 +53,12 @@ class FakeAlpaca(LocalServer):
             return 429, {"code": 42910000, "message": "rate limit exceeded"}, headers
         if fault:
             return fault
+        held = [self.candles[s].index for s in q.get("symbols", "").split(",") if s in self.candles]
+        gaps = [ix.to_series().diff().min() for ix in held if len(ix) > 1]
+        if gaps:  # the documented timeframe, feed and adjustment, and the bar size this fake holds
+            bad = bars_query_error(q, min(gaps), "this fake", stocks="/stocks/" in path)
+            if bad:
+                return bad
         out, token = {}, None
         start = pd.Timestamp(q["start"]) if "start" in q else pd.Timestamp.min.tz_localize("UTC")
         end = pd.Timestamp(q["end"]) if "end" in q else pd.Timestamp.max.tz_localize("UTC")

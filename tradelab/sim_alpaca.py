@@ -18,7 +18,7 @@ from .simserver import DROP, ReplayVenue, utc
 
 # %% auto #0
 __all__ = ['RATE_LIMIT_PER_MINUTE', 'FRACTION_DIGITS', 'TIMEFRAME', 'FEEDS', 'ADJUSTMENTS', 'OPEN_STATUSES',
-           'synthetic_stock_bars', 'AlpacaSimulator']
+           'synthetic_stock_bars', 'AlpacaSimulator', 'bars_query_error']
 
 # %% ../nbs/13b_sim_alpaca.ipynb #4b377cdd
 # Each rule cites the Alpaca documentation page it comes from (docs.alpaca.markets).
@@ -425,9 +425,9 @@ def _fill_activities(self: AlpacaSimulator, q: dict) -> list[dict]:
     return rows[: min(int(q.get("page_size") or 100), 100)]
 
 # %% ../nbs/13b_sim_alpaca.ipynb #9f5671d6
-@patch
-def _bars(self: AlpacaSimulator, symbols: list[str], q: dict) -> tuple:
-    "Historical bars: closed bars only, with the documented query parameters checked."
+def bars_query_error(q: dict, step: pd.Timedelta, who: str = "the simulator", stocks: bool = True) -> tuple | None:
+    """Alpaca's 422 for a bars request whose `timeframe`, `feed` or `adjustment` is not one it documents (feed and
+    adjustment: stock bars only), or that asks for another bar size than the `step` held. None when it is fine."""
     m = TIMEFRAME.match(q.get("timeframe") or "")
     if not m:
         return _err(
@@ -442,24 +442,33 @@ def _bars(self: AlpacaSimulator, symbols: list[str], q: dict) -> tuple:
         "D": pd.Timedelta(days=n),
         "W": pd.Timedelta(weeks=n),
     }.get(unit, asked)
-    if asked != self.step:
+    if asked != step:
         return _err(
             422,
             42210000,
-            f"the simulator replays {self.step} bars; ask for that timeframe",
+            f"{who} serves {step} bars; ask for that timeframe",
         )
-    if q.get("feed", "sip") not in FEEDS:
+    if stocks and q.get("feed", "sip") not in FEEDS:
         return _err(
             422,
             42210000,
             f"invalid feed {q.get('feed')!r}: use one of {', '.join(FEEDS)}",
         )
-    if q.get("adjustment", "raw") not in ADJUSTMENTS:
+    if stocks and q.get("adjustment", "raw") not in ADJUSTMENTS:
         return _err(
             422,
             42210000,
             f"invalid adjustment {q.get('adjustment')!r}: use one of {', '.join(ADJUSTMENTS)}",
         )
+    return None
+
+
+@patch
+def _bars(self: AlpacaSimulator, symbols: list[str], q: dict) -> tuple:
+    "Historical bars: closed bars only, with the documented query parameters checked."
+    bad = bars_query_error(q, self.step)
+    if bad:
+        return bad
     start = utc(q["start"]) if q.get("start") else pd.Timestamp.min.tz_localize("UTC")
     end = utc(q["end"]) if q.get("end") else pd.Timestamp.max.tz_localize("UTC")
     limit = min(int(q.get("limit") or 1000), 10_000)
@@ -532,10 +541,21 @@ def _held(self: AlpacaSimulator, symbol: str) -> float:
 
 
 @patch
+def _second_of_pair(self: AlpacaSimulator, o: dict) -> bool:
+    "The stop leg of an OCO: it shares its parent's shares or cash, so counting both would count them twice."
+    return bool(o["_parent"]) and self.orders[o["_parent"]]["order_class"] == "oco"
+
+
+@patch
 def _reserved_buys(self: AlpacaSimulator) -> float:
     out = 0.0
     for o in self.orders.values():
-        if o["side"] == "buy" and o["status"] in OPEN_STATUSES and o["status"] != "held":
+        if (
+            o["side"] == "buy"
+            and o["status"] in OPEN_STATUSES
+            and o["status"] != "held"
+            and not self._second_of_pair(o)
+        ):
             left = float(o["qty"] or 0) - float(o["filled_qty"])
             px = float(o["limit_price"]) if o["limit_price"] else self.price(o["symbol"])
             out += float(o["notional"]) if o["notional"] and not float(o["filled_qty"]) else left * px
@@ -561,11 +581,29 @@ def _available_to_sell(self: AlpacaSimulator, symbol: str) -> float:
     selling = sum(
         float(o["qty"] or 0) - float(o["filled_qty"])
         for o in self.orders.values()
-        if o["symbol"] == symbol and o["side"] == "sell" and o["status"] in OPEN_STATUSES and o["status"] != "held"
+        if o["symbol"] == symbol
+        and o["side"] == "sell"
+        and o["status"] in OPEN_STATUSES
+        and o["status"] != "held"
+        and not self._second_of_pair(o)
     )
     return max(0.0, held - selling)
 
 # %% ../nbs/13b_sim_alpaca.ipynb #f6766b7f
+def _exit_prices_wrong(side: str, base: float, take: dict, loss: dict) -> str | None:
+    """Alpaca's rule for a bracket's or an OTO's exits (its error messages, and the forum's account of them): the
+    take-profit must be at least a cent better than the base price (the entry's limit, or the market), the stop a cent
+    worse. The base price here is the last trade: the simulator has no quotes."""
+    sign = 1 if side == "buy" else -1
+    cmp = ">=" if side == "buy" else "<="
+    if take.get("limit_price") is not None and sign * (float(take["limit_price"]) - base) < 0.01 - 1e-9:
+        return f"take_profit.limit_price must be {cmp} base_price {'+' if side == 'buy' else '-'} 0.01"
+    if loss.get("stop_price") is not None and sign * (base - float(loss["stop_price"])) < 0.01 - 1e-9:
+        cmp = "<=" if side == "buy" else ">="
+        return f"stop_loss.stop_price must be {cmp} base_price {'-' if side == 'buy' else '+'} 0.01"
+    return None
+
+
 @patch
 def _new_order(self: AlpacaSimulator, q: dict, parent: dict | None = None) -> tuple:
     "POST /v2/orders, checked in the order Alpaca's documentation lists the rules."
@@ -604,13 +642,15 @@ def _new_order(self: AlpacaSimulator, q: dict, parent: dict | None = None) -> tu
         )
     if notional is not None and otype != "market":
         return _err(422, 40010001, "notional orders must be market orders")
+    take, loss = q.get("take_profit") or {}, q.get("stop_loss") or {}
+    if order_class == "oco" and q.get("limit_price") is None and take.get("limit_price") is not None:
+        q = {**q, "limit_price": take["limit_price"]}  # the documented OCO names its limit in take_profit only
     limit = float(q["limit_price"]) if q.get("limit_price") is not None else None
     stop = float(q["stop_price"]) if q.get("stop_price") is not None else None
     if otype in ("limit", "stop_limit") and limit is None:
         return _err(422, 40010001, "limit_price is required")
     if otype in ("stop", "stop_limit") and stop is None:
         return _err(422, 40010001, "stop_price is required")
-    take, loss = q.get("take_profit") or {}, q.get("stop_loss") or {}
     if order_class in ("bracket", "oco") and not (take.get("limit_price") and loss.get("stop_price")):
         return _err(
             422,
@@ -621,6 +661,10 @@ def _new_order(self: AlpacaSimulator, q: dict, parent: dict | None = None) -> tu
         return _err(422, 40010001, "oto orders require take_profit or stop_loss")
     if order_class == "oco" and otype != "limit":
         return _err(422, 40010001, "oco orders must be limit orders")
+    if order_class in ("bracket", "oto"):  # the exits must be on the right side of the entry's expected price
+        bad = _exit_prices_wrong(side, limit if otype == "limit" else self.price(sym), take, loss)
+        if bad:
+            return _err(422, 40010001, bad)
     cid = q.get("client_order_id") or str(uuid.uuid4())
     if len(cid) > 128:
         return _err(422, 40010001, "client_order_id must be no more than 128 characters")
@@ -632,7 +676,7 @@ def _new_order(self: AlpacaSimulator, q: dict, parent: dict | None = None) -> tu
         cost = notional if notional is not None else qty * (limit or stop or last)
         if cost > self.buying_power() + 1e-9:
             return _err(403, 40310000, "insufficient buying power")
-    elif order_class != "oco" and parent is None:
+    elif parent is None:
         available = self._available_to_sell(sym)
         short = qty is None or qty > available + 1e-12
         if short:
@@ -760,7 +804,7 @@ def _accept(
                 o,
             )
             if order_class == "oco":  # both sides of an OCO work at once
-                child["status"] = o["status"]
+                self.orders[child["id"]]["status"] = o["status"]
             o["legs"].append(child["id"])
     if o["status"] == "new" and o["_triggered"] and not parent:
         self._execute_now(o)
