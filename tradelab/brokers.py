@@ -23,7 +23,7 @@ from .venues import RetryPolicy, ccxt_exchange, suggest, with_retries
 
 # %% auto #0
 __all__ = ['WINDOWED_VENUES', 'BALANCE_TTL_S', 'BrokerError', 'OrderRequest', 'Fill', 'OrderStatus', 'Account', 'Broker',
-           'client_order_id', 'PaperBroker', 'CcxtBroker', 'alpaca_retry_after', 'AlpacaBroker']
+           'client_order_id', 'PaperBroker', 'CcxtBroker', 'tell_replay_venue', 'alpaca_retry_after', 'AlpacaBroker']
 
 # %% ../nbs/10_brokers.ipynb #1a026cc8
 class BrokerError(TradelabError):
@@ -615,15 +615,25 @@ def on_bar(self: CcxtBroker, symbol, bar_time, bar) -> None:
     "Remember the close (for the dust check); in a replay, tell the simulating venue that this bar has closed."
     self._last_price[symbol] = float(bar["close"])
     if self.replay:
-        import urllib.parse
-        import urllib.request
-
-        body = urllib.parse.urlencode({"closed": int(pd.Timestamp(bar_time).value // 1_000_000)}).encode()
-        url = self.api_url.rstrip("/") + "/sim/advance"
-        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=30) as r:
-            r.read()
+        tell_replay_venue(self.api_url, bar_time)
 
 # %% ../nbs/10_brokers.ipynb #21e40716
+def _cents(notional: float) -> float:
+    "Alpaca takes notional in cents; rounding up could ask for more than the buying power."
+    return math.floor(notional * 100 + 1e-6) / 100
+
+
+def tell_replay_venue(url: str, bar_time) -> None:
+    "Tell a venue simulator (`tradelab sim ...`) that the replay closed the bar at `bar_time`, so its market moves on."
+    import urllib.parse
+    import urllib.request
+
+    body = urllib.parse.urlencode({"closed": int(pd.Timestamp(bar_time).value // 1_000_000)}).encode()
+    request = urllib.request.Request(url.rstrip("/") + "/sim/advance", data=body, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as r:
+        r.read()
+
+
 def alpaca_retry_after(e: Exception, now: float | None = None) -> float | None:
     """Seconds until an Alpaca 429 may be retried: Retry-After if sent, else until X-RateLimit-Reset (a Unix time,
     when the oldest request of the minute's window drops out). None when the answer names neither."""
@@ -679,6 +689,7 @@ class AlpacaBroker:
         self.retry, self.sleep, self.attempts = retry, sleep, 0
         self.replay, self.url = replay, url_override
         self._account, self._account_at = None, 0.0  # the last account read, and when (monotonic)
+        self._last_price: dict[str, float] = {}  # symbol -> the last close the runner saw
 
     def _transient(self, e) -> bool:
         import requests
@@ -765,13 +776,15 @@ class AlpacaBroker:
         from alpaca.trading.enums import OrderSide, TimeInForce
         from alpaca.trading.requests import MarketOrderRequest
 
+        small = self._under_minimum(order)
+        if small:
+            return OrderStatus(order.client_order_id, "rejected", reason=small)
         self._account = None  # whatever happens next, the account may change
         req = MarketOrderRequest(
             symbol=order.symbol,
             side=OrderSide.BUY if order.side == "buy" else OrderSide.SELL,
             qty=order.qty,
-            # Alpaca takes notional in cents; rounding up could ask for more than the buying power
-            notional=None if order.notional is None else math.floor(order.notional * 100 + 1e-6) / 100,
+            notional=None if order.notional is None else _cents(order.notional),
             time_in_force=TimeInForce.GTC if "/" in order.symbol else TimeInForce.DAY,
             client_order_id=order.client_order_id,
         )
@@ -799,6 +812,20 @@ class AlpacaBroker:
         raise BrokerError(
             f"order {order.client_order_id} not confirmed by alpaca after {self.retry.max_retries + 1} attempts; "
             "the runner looks it up by client id before trading again"
+        )
+
+    def _under_minimum(self, order: OrderRequest) -> str | None:
+        "Why Alpaca would refuse a fractional or notional order (under $1), in words; None when it may be sent."
+        price = self._last_price.get(order.symbol)
+        fractional = order.notional is not None or order.qty != int(order.qty)
+        if not fractional or (order.notional is None and price is None):
+            return None  # whole shares, or no price known here: the venue judges
+        cost = _cents(order.notional) if order.notional is not None else order.qty * price
+        if cost >= 1.0:
+            return None
+        return (
+            f"order of {cost:,.2f} USD is under alpaca's minimum of 1 USD for a fractional order of {order.symbol}: "
+            "not sent; trade a larger size (more cash, or a larger risk fraction)"
         )
 
     def cancel(self, client_order_id: str, symbol: str) -> OrderStatus | None:
@@ -830,12 +857,7 @@ class AlpacaBroker:
             return False
 
     def on_bar(self, symbol, bar_time, bar) -> None:
-        "In a replay, tell the simulating venue that this bar has closed, so its market moves on."
+        "Remember the close (for the minimum-order check); in a replay, tell the simulating venue the bar has closed."
+        self._last_price[symbol] = float(bar["close"])
         if self.replay:
-            import urllib.parse
-            import urllib.request
-
-            body = urllib.parse.urlencode({"closed": int(pd.Timestamp(bar_time).value // 1_000_000)}).encode()
-            url = self.url.rstrip("/") + "/sim/advance"
-            with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=30) as r:
-                r.read()
+            tell_replay_venue(self.url, bar_time)

@@ -17,12 +17,13 @@ from fastcore.basics import patch
 from .simserver import DROP, ReplayVenue, utc
 
 # %% auto #0
-__all__ = ['RATE_LIMIT_PER_MINUTE', 'FRACTION_DIGITS', 'TIMEFRAME', 'FEEDS', 'ADJUSTMENTS', 'OPEN_STATUSES',
+__all__ = ['RATE_LIMIT_PER_MINUTE', 'MIN_ORDER_COST', 'FRACTION_DIGITS', 'TIMEFRAME', 'FEEDS', 'ADJUSTMENTS', 'OPEN_STATUSES',
            'synthetic_stock_bars', 'AlpacaSimulator', 'bars_query_error']
 
 # %% ../nbs/13b_sim_alpaca.ipynb #4b377cdd
 # Each rule cites the Alpaca documentation page it comes from (docs.alpaca.markets).
 RATE_LIMIT_PER_MINUTE = 200  # "Trading API" > rate limit: 200 requests per minute per account, then 429
+MIN_ORDER_COST = 1.0  # dollars: a fractional or notional order's smallest estimated amount (403 "cost basis")
 FRACTION_DIGITS = 9  # "Fractional trading": quantities up to 9 decimal places
 TIMEFRAME = re.compile(r"^(\d+)(Min|T|Hour|H|Day|D|Week|W|Month|M)$")  # "Historical bars": timeframe
 FEEDS = ("sip", "iex", "otc", "boats", "overnight")  # "Historical bars": feed
@@ -672,6 +673,10 @@ def _new_order(self: AlpacaSimulator, q: dict, parent: dict | None = None) -> tu
     if any(o["client_order_id"] == cid for o in self.orders.values()):
         return _err(422, 40010001, "client_order_id must be unique")
     last = self.price(sym)
+    # the forum's account of the error (Alpaca staff, 2023): an order's estimated dollar amount must be at least $1;
+    # applied here to fractional and notional orders, where it certainly holds (for whole shares it is not documented)
+    if fractional and (notional if notional is not None else qty * (limit or last)) < MIN_ORDER_COST:
+        return _err(403, 40310000, f"cost basis must be >= minimal amount of order {MIN_ORDER_COST:g}")
     if side == "buy":
         cost = notional if notional is not None else qty * (limit or stop or last)
         if cost > self.buying_power() + 1e-9:
