@@ -17,7 +17,8 @@ from rich.table import Table
 
 from tradelab.brokers import PaperBroker
 from tradelab.data import read_ohlcv_file, synthetic_ohlcv
-from tradelab.runner import ReplayFeed, Runner, RunSpec
+from tradelab.feeds import ReplayFeed
+from tradelab.runner import Runner, RunSpec
 from tradelab.store import open_store
 
 
