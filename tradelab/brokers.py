@@ -121,12 +121,21 @@ def client_order_id(run_id: str, symbol: str, bar_time, intent: str) -> str:
 
 # %% ../nbs/10_brokers.ipynb #c745666a
 class PaperBroker:
-    "Simulated broker: market orders fill at the next bar's open with `Costs`; books in the state database."
+    """Simulated broker: orders fill at the next bar's open with `Costs`, by the backtest's rules
+    (`tradelab.portfolio`): cash shared by every symbol, exits first, shorts backed by free cash, entries sized as the
+    backtest sizes them. Books in the state database."""
 
-    name, simulated = "paper", True
+    name, simulated, can_short = "paper", True, True
 
-    def __init__(self, store: Store, account: str, cash: float = 10_000.0, costs: Costs | None = None):
-        self.store, self.account_id, self.costs = store, account, costs or Costs()
+    def __init__(
+        self,
+        store: Store,  # the state database holding the paper books
+        account: str,  # the paper account (a run's id)
+        cash: float = 10_000.0,  # starting cash of a new account
+        costs: Costs | None = None,  # fees and slippage per side
+        entry_value: float | None = None,  # cash per entry, turned into units at the fill price (None: all the cash)
+    ):
+        self.store, self.account_id, self.costs, self.entry_value = store, account, costs or Costs(), entry_value
         with store.begin() as c:
             if (
                 c.execute(sa.select(paper_accounts.c.account).where(paper_accounts.c.account == account)).first()
@@ -150,6 +159,7 @@ class PaperBroker:
                         account=self.account_id,
                         symbol=order.symbol,
                         side=order.side,
+                        intent=order.intent,
                         qty=order.qty,
                         notional=order.notional,
                         placed_bar=to_db_time(order.bar_time),
@@ -201,86 +211,124 @@ class PaperBroker:
             return c.execute(sa.select(1)).scalar() == 1
 
     def on_bar(self, symbol: str, bar_time, bar) -> None:
-        "Fill this symbol's open orders placed before `bar_time` at the bar's open (exits first)."
-        t, open_ = to_db_time(bar_time), float(bar["open"])
-        with self.store.engine.connect() as c:
-            todo = (
-                c.execute(
-                    sa.select(paper_orders.c.client_order_id)
-                    .where(
-                        paper_orders.c.account == self.account_id,
-                        paper_orders.c.symbol == symbol,
-                        paper_orders.c.status == "open",
-                        paper_orders.c.placed_bar < t,
-                    )
-                    .order_by(paper_orders.c.side.desc(), paper_orders.c.placed_bar)
-                )
-                .scalars()
-                .all()
-            )
-        for cid in todo:
-            self._fill(cid, symbol, t, open_)
+        "Fill this symbol's open orders placed before `bar_time` at the bar's open."
+        self.on_bars(bar_time, {symbol: bar})
 
-    def _fill(self, cid, symbol, t, open_):
-        costs = self.costs
+    def on_bars(self, bar_time, bars: dict) -> None:
+        """Fill the open orders placed before `bar_time` at the open of this bar of their symbols (`bars`: symbol ->
+        OHLC row, in the run's symbol order), all at once as the backtest does: orders that sell first. An order the
+        account cannot execute (nothing to sell, no cash) is rejected with the reason. One transaction."""
+        t, symbols = to_db_time(bar_time), list(bars)
         with self.store.begin() as c:
-            o = c.execute(sa.select(paper_orders).where(paper_orders.c.client_order_id == cid)).first()
-            if o is None or o.status != "open":
-                return
-            cash = c.execute(
-                sa.select(paper_accounts.c.cash).where(paper_accounts.c.account == self.account_id)
-            ).scalar_one()
-            held = (
-                c.execute(
-                    sa.select(paper_positions.c.qty).where(
-                        paper_positions.c.account == self.account_id, paper_positions.c.symbol == symbol
-                    )
-                ).scalar()
-                or 0.0
-            )
-            side = 1 if o.side == "buy" else -1
-            price = costs.fill_price(open_, side)
-            if o.qty is not None:
-                qty = o.qty
-                notional = qty * price
-                fee = costs.fee(notional)
-                spent = notional + fee
-            else:  # spend `notional` including the fee (vectorbt's arithmetic)
-                spent = o.notional
-                notional = spent / (1 + costs.fees)
-                qty, fee = notional / price, spent - notional
-            why = None
-            if side > 0 and spent > cash * (1 + 1e-12):
-                why = f"insufficient cash: {spent:,.2f} needed, {cash:,.2f} available"
-            if side < 0 and qty > held * (1 + 1e-12):
-                why = f"insufficient position: selling {qty:.8g}, holding {held:.8g}"
-            if why:
-                c.execute(
-                    paper_orders.update()
-                    .where(paper_orders.c.client_order_id == cid)
-                    .values(status="rejected", reason=why)
+            todo = c.execute(
+                sa.select(paper_orders).where(
+                    paper_orders.c.account == self.account_id,
+                    paper_orders.c.symbol.in_(symbols),
+                    paper_orders.c.status == "open",
+                    paper_orders.c.placed_bar < t,
                 )
+            ).all()
+            if not todo:
                 return
-            if side > 0:
-                cash = 0.0 if spent == cash else cash - spent
-            else:
-                cash += notional - fee
-            held = held + qty if side > 0 else (0.0 if qty >= held else held - qty)
-            c.execute(paper_accounts.update().where(paper_accounts.c.account == self.account_id).values(cash=cash))
-            if (
+            book, rows = self._book(c, symbols)
+            flags = [[False] * len(symbols) for _ in range(4)]
+            sizes: list = [None] * len(symbols)
+            by_symbol: dict[str, list] = {}
+            for o in todo:
+                col = symbols.index(o.symbol)
+                by_symbol.setdefault(o.symbol, []).append(o)
+                held = book.positions[col].qty
+                flag = _intent_flag(o.intent, o.side, held)
+                if flag is not None:
+                    flags[flag][col] = True
+                if o.qty is not None and flag in (0, 2) and (o.intent or "").startswith("enter"):
+                    sizes[col] = (float(o.qty), False)  # sized by the risk rules: units
+            # high, low and close matter only to stops: a bar given by its open alone is a bar that stayed there
+            px = {
+                k: [float(bars[s].get(k, bars[s]["open"])) for s in symbols] for k in ("open", "high", "low", "close")
+            }
+            fills = book.step(0, px["open"], px["high"], px["low"], px["close"], *flags, sizes=sizes)
+            filled = {symbols[f.col]: f for f in fills}
+            for sym, pending in by_symbol.items():
+                f = filled.get(sym)
+                for k, o in enumerate(pending):
+                    if f is not None and k == 0:
+                        values = dict(status="filled", fill_time=t, fill_price=f.price, fill_qty=f.qty, fee=f.fee)
+                    elif f is not None:
+                        values = dict(status="cancelled", reason="another order of this bar traded the symbol")
+                    else:
+                        values = dict(status="rejected", reason=_why_not(o, book.positions[symbols.index(sym)].qty))
+                    c.execute(
+                        paper_orders.update()
+                        .where(paper_orders.c.client_order_id == o.client_order_id)
+                        .values(**values)
+                    )
+            self._save(c, book, symbols, rows)
+
+    def _book(self, c, symbols: list):
+        "The account as a `Book` over `symbols`, sized as the backtest sizes entries."
+        from tradelab.portfolio import Book
+
+        a = c.execute(sa.select(paper_accounts).where(paper_accounts.c.account == self.account_id)).one()
+        book = Book(
+            len(symbols),
+            a.cash,
+            self.costs.fees,
+            self.costs.slippage,
+            size=self.entry_value if self.entry_value is not None else math.inf,
+            by_value=self.entry_value is not None,
+        )
+        book.acct.free_cash = a.cash if a.free_cash is None else a.free_cash
+        rows = {
+            r.symbol: r
+            for r in c.execute(
+                sa.select(paper_positions).where(
+                    paper_positions.c.account == self.account_id, paper_positions.c.symbol.in_(symbols)
+                )
+            )
+        }
+        for k, s in enumerate(symbols):
+            if s in rows:
+                book.positions[k].qty, book.positions[k].debt = rows[s].qty, rows[s].debt or 0.0
+        return book, rows
+
+    def _save(self, c, book, symbols: list, rows: dict):
+        acct = book.acct
+        c.execute(
+            paper_accounts.update()
+            .where(paper_accounts.c.account == self.account_id)
+            .values(cash=acct.cash, free_cash=acct.free_cash)
+        )
+        for k, s in enumerate(symbols):
+            p = book.positions[k]
+            values = dict(qty=p.qty, debt=p.debt or None)
+            if s in rows:
                 c.execute(
                     paper_positions.update()
-                    .where(paper_positions.c.account == self.account_id, paper_positions.c.symbol == symbol)
-                    .values(qty=held)
-                ).rowcount
-                == 0
-            ):
-                c.execute(paper_positions.insert().values(account=self.account_id, symbol=symbol, qty=held))
-            c.execute(
-                paper_orders.update()
-                .where(paper_orders.c.client_order_id == cid)
-                .values(status="filled", fill_time=t, fill_price=price, fill_qty=qty, fee=fee)
-            )
+                    .where(paper_positions.c.account == self.account_id, paper_positions.c.symbol == s)
+                    .values(**values)
+                )
+            elif p.qty != 0:
+                c.execute(paper_positions.insert().values(account=self.account_id, symbol=s, **values))
+
+
+def _intent_flag(intent: str | None, side: str, held: float) -> int | None:
+    "Which signal an order stands for: 0 long entry, 1 long exit, 2 short entry, 3 short exit (None: nothing to do)."
+    if intent in ("enter_long", "reverse_long"):
+        return 0
+    if intent in ("enter_short", "reverse_short"):
+        return 2
+    if side == "sell":
+        return 1 if held > 0 else None
+    return 3 if held < 0 else None
+
+
+def _why_not(o, held: float) -> str:
+    if o.side == "sell" and held <= 0 and not (o.intent or "").endswith("short"):
+        return f"insufficient position: nothing to sell (holding {held:.8g})"
+    if o.side == "buy":
+        return "insufficient cash: the account could not buy"
+    return "not executed: the signals of this bar cancel out or the account cannot back it"
 
 # %% ../nbs/10_brokers.ipynb #7e6a700d
 # venues whose signed requests carry a timestamp and a recvWindow that the venue checks when it *processes* the

@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .portfolio import order_for_signals
+
 # %% auto #0
-__all__ = ['LATE', 'BarFacts', 'Decision', 'decide']
+__all__ = ['LATE', 'SIGNALS', 'BarFacts', 'Decision', 'decide']
 
 # %% ../nbs/11b_decide.ipynb #53bab0c7
 @dataclass(frozen=True)
@@ -18,8 +20,10 @@ class BarFacts:
 
     close: float  # the bar's close
     qty: float  # units held, as the broker books them
-    entry: bool  # the strategy's entry signal on this bar
-    exit: bool  # its exit signal
+    entry: bool  # the strategy's (long) entry signal on this bar
+    exit: bool  # its (long) exit signal
+    short_entry: bool = False  # its short entry signal
+    short_exit: bool = False  # its short exit signal
     flatten: bool = False  # the risk manager wants everything sold (a circuit breaker tripped)
     killed: bool = False  # the kill switch is on
     kill_flatten: bool = False  # the kill switch asks to sell what is held
@@ -32,7 +36,7 @@ class BarFacts:
 class Decision:
     "What to do on a bar, and why: the row the runner records before anything is sent."
 
-    signal: str  # entry, exit or none
+    signal: str  # entry, exit, short_entry, short_exit or none
     action: str = "hold"  # hold, buy or sell
     verdict: str = "none"  # none, accepted, refused or skipped
     reason: str | None = None  # why an entry was refused or an order skipped
@@ -47,32 +51,50 @@ def decide(
     check_entry: Callable[[], str | None],  # the risk rules' refusal of a new entry, or None
     size_entry: Callable[[], dict | str],  # the entry's size ({qty} or {notional}), or why it is 0
 ) -> Decision:
-    """The decision on one closed bar: exits before entries; an exit is skipped only on a late bar; an entry needs no
-    kill switch, a fresh feed, a bar on time, the risk rules' consent and a size above 0. Pure: the risk rules come in
-    as functions, called only when an entry is possible."""
+    """The decision on one closed bar. The signals mean what the backtest makes of them (`order_for_signals`:
+    conflicting signals cancel, an entry against the position reverses it). Exits are never refused, only skipped on
+    a late bar; an entry (or the entry half of a reversal) needs no kill switch, a fresh feed, a bar on time, the risk
+    rules' consent and a size above 0, else it is refused with the reason (a reversal then only exits). Pure: the risk
+    rules come in as functions, called only when an entry is possible."""
     f = facts
-    signal = "entry" if f.entry else "exit" if f.exit else "none"
-    if f.qty > 0 and (f.exit or f.flatten or (f.killed and f.kill_flatten)):
-        if f.late:
-            return Decision(signal, "hold", "skipped", LATE)
-        order = dict(intent="exit_long" if f.exit else "flatten", side="sell", qty=f.qty, notional=None)
-        return _unless_blocked(Decision(signal, "sell", "accepted", order=order), f.blocked)
-    if f.qty != 0 or not f.entry:
+    flags = (f.entry, f.exit, f.short_entry, f.short_exit)
+    signal = next((name for name, on in zip(SIGNALS, flags, strict=True) if on), "none")
+    qty = f.qty
+    if qty != 0 and (f.flatten or (f.killed and f.kill_flatten)):
+        return _exit(signal, "flatten", qty, f)
+    size, _, direction = order_for_signals(qty, *flags, 1.0, False, 1.0)
+    if size == 0:
         return Decision(signal)
-    if f.killed:
-        return Decision(signal, verdict="refused", reason="kill switch is on")
-    if f.stale:
-        return Decision(signal, verdict="refused", reason="feed is stale: no new orders until fresh bars arrive")
-    if f.late:
+    if direction == "long" or direction == "short":  # closes the position and no more
+        return _exit(signal, "exit_long" if qty > 0 else "exit_short", qty, f)
+    side = "buy" if size > 0 else "sell"
+    intent = ("reverse_" if qty != 0 else "enter_") + ("long" if size > 0 else "short")
+    why = (
+        "kill switch is on" if f.killed else "feed is stale: no new orders until fresh bars arrive" if f.stale else None
+    )
+    if why is None and f.late:
         return Decision(signal, verdict="skipped", reason=LATE)
-    why = check_entry()
-    if why:
-        return Decision(signal, verdict="refused", reason=why)
-    size = size_entry()
-    if isinstance(size, str):
-        return Decision(signal, verdict="refused", reason=size)
-    order = dict(intent="enter_long", side="buy", qty=size.get("qty"), notional=size.get("notional"))
-    return _unless_blocked(Decision(signal, "buy", "accepted", order=order), f.blocked)
+    why = why or check_entry()
+    sized = size_entry() if why is None else why
+    if isinstance(sized, str):  # no entry: a reversal still closes the position
+        if qty == 0:
+            return Decision(signal, verdict="refused", reason=sized)
+        exit_ = _exit(signal, "exit_long" if qty > 0 else "exit_short", qty, f)
+        return Decision(exit_.signal, exit_.action, exit_.verdict, sized, exit_.order)
+    order = dict(intent=intent, side=side, qty=sized.get("qty"), notional=sized.get("notional"))
+    return _unless_blocked(Decision(signal, side, "accepted", order=order), f.blocked)
+
+
+SIGNALS = ("entry", "exit", "short_entry", "short_exit")
+
+
+def _exit(signal: str, intent: str, qty: float, f: BarFacts) -> Decision:
+    if f.late:
+        return Decision(signal, "hold", "skipped", LATE)
+    side = "sell" if qty > 0 else "buy"
+    return _unless_blocked(
+        Decision(signal, side, "accepted", order=dict(intent=intent, side=side, qty=abs(qty), notional=None)), f.blocked
+    )
 
 
 def _unless_blocked(d: Decision, blocked: str | None) -> Decision:

@@ -271,6 +271,7 @@ class Book:
         long_exit,  # long exits
         short_entry=None,  # short entries (None: none)
         short_exit=None,  # short exits (None: none)
+        sizes=None,  # per column, None or (size, by_value) overriding the book's entry size for this bar
     ) -> list:
         """Execute bar `i`: each argument a sequence over the columns; the signals are those decided on the bar
         before (they execute at this bar's open). Returns the bar's `Fill`s in the order they executed."""
@@ -299,7 +300,8 @@ class Book:
                 price, slippage = stop_price, 0.0  # a stop exits at its level (or the open it gapped to)
             else:
                 flags = (bool(long_entry[c]), bool(long_exit[c]), bool(short_entry[c]), bool(short_exit[c]))
-            size, by_value, direction = order_for_signals(pos.qty, *flags, self.size, self.by_value, self.val_price[c])
+            size, by_value = sizes[c] if sizes is not None and sizes[c] is not None else (self.size, self.by_value)
+            size, by_value, direction = order_for_signals(pos.qty, *flags, size, by_value, self.val_price[c])
             plans.append((c, size, by_value, direction, price, slippage, not math.isnan(stop_price)))
         order = sorted(range(n), key=lambda k: self._order_value(plans[k]))  # sells first: they free cash
         fills = []

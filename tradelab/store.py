@@ -32,7 +32,7 @@ runs = sa.Table(
     sa.Column("strategy", _S(80), nullable=False),
     sa.Column("params", sa.Text, nullable=False),
     sa.Column("exchange", _S(40), nullable=False),
-    sa.Column("symbol", _S(40), nullable=False),
+    sa.Column("symbol", sa.Text, nullable=False),  # one symbol, or a panel's, comma-separated
     sa.Column("timeframe", _S(8), nullable=False),
     sa.Column("feed", _S(16), nullable=False),
     sa.Column("broker", _S(16), nullable=False),
@@ -147,6 +147,7 @@ paper_accounts = sa.Table(
     sa.Column("account", _S(40), primary_key=True),
     sa.Column("cash", sa.Float, nullable=False),
     sa.Column("initial_cash", sa.Float, nullable=False),
+    sa.Column("free_cash", sa.Float),  # cash not backing short positions (NULL: all of it)
 )
 
 paper_positions = sa.Table(
@@ -155,6 +156,7 @@ paper_positions = sa.Table(
     sa.Column("account", _S(40), sa.ForeignKey("paper_accounts.account"), primary_key=True),
     sa.Column("symbol", _S(40), primary_key=True),
     sa.Column("qty", sa.Float, nullable=False),
+    sa.Column("debt", sa.Float),  # what a short position was sold for (NULL: none)
 )
 
 paper_orders = sa.Table(
@@ -167,6 +169,7 @@ paper_orders = sa.Table(
     sa.Column("qty", sa.Float),
     sa.Column("notional", sa.Float),
     sa.Column("placed_bar", sa.DateTime, nullable=False),
+    sa.Column("intent", _S(16)),  # enter_long, exit_long, enter_short, exit_short, reverse_*, flatten
     sa.Column("status", _S(16), nullable=False),
     sa.Column("reason", sa.Text),
     sa.Column("fill_time", sa.DateTime),
@@ -591,32 +594,53 @@ class Store:
         avg_price: float | None = None,  # average entry price of the position
     ):
         "A bar's decision, its order (status new: not sent), equity, position and the run's last bar: one transaction."
+        row = dict(symbol=symbol, decision=decision, order=order, qty=qty, close=close, avg_price=avg_price)
+        self.record_step(run_id, bar_time, [row], cash)
+
+    def record_step(self, run_id: str, bar_time, rows: list[dict], cash: float):
+        """One bar of a run over all its symbols, in one transaction: per symbol (`rows`: symbol, decision, order,
+        qty, close, avg_price) the decision, its order (status `new`: written before it is sent) and the position;
+        the equity once (cash plus every position at its close; a short counts against it); the run's last bar."""
         now, bt = utc_now(), to_db_time(bar_time)
+        value = sum(r["qty"] * r["close"] for r in rows)
         with self.begin() as c:
             c.execute(
-                decisions.insert().values(
-                    run_id=run_id, symbol=symbol, bar_time=bt, close=close, created_at=now, **decision
-                )
-            )
-            if order is not None:
-                c.execute(
-                    orders.insert().values(
-                        run_id=run_id, symbol=symbol, bar_time=bt, status="new", created_at=now, updated_at=now, **order
+                decisions.insert(),
+                [
+                    dict(
+                        run_id=run_id,
+                        symbol=r["symbol"],
+                        bar_time=bt,
+                        close=r["close"],
+                        created_at=now,
+                        **r["decision"],
                     )
-                )
-            c.execute(
-                equity.insert().values(
-                    run_id=run_id, bar_time=bt, cash=cash, position_value=qty * close, equity=cash + qty * close
-                )
+                    for r in rows
+                ],
             )
-            pos = dict(qty=qty, avg_price=avg_price, cash=cash, updated_at=now)
-            if (
-                c.execute(
-                    positions.update().where(positions.c.run_id == run_id, positions.c.symbol == symbol).values(**pos)
-                ).rowcount
-                == 0
-            ):
-                c.execute(positions.insert().values(run_id=run_id, symbol=symbol, **pos))
+            new_orders = [
+                dict(
+                    run_id=run_id,
+                    symbol=r["symbol"],
+                    bar_time=bt,
+                    status="new",
+                    created_at=now,
+                    updated_at=now,
+                    **r["order"],
+                )
+                for r in rows
+                if r["order"] is not None
+            ]
+            if new_orders:
+                c.execute(orders.insert(), new_orders)
+            c.execute(
+                equity.insert().values(run_id=run_id, bar_time=bt, cash=cash, position_value=value, equity=cash + value)
+            )
+            for r in rows:
+                pos = dict(qty=r["qty"], avg_price=r["avg_price"], cash=cash, updated_at=now)
+                where = (positions.c.run_id == run_id, positions.c.symbol == r["symbol"])
+                if c.execute(positions.update().where(*where).values(**pos)).rowcount == 0:
+                    c.execute(positions.insert().values(run_id=run_id, symbol=r["symbol"], **pos))
             c.execute(runs.update().where(runs.c.id == run_id).values(last_bar=bt))
             self.heartbeat(run_id, bar_time, "bar", conn=c)
 
