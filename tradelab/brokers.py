@@ -83,6 +83,7 @@ class Broker(Protocol):
 
     name: str
     simulated: bool
+    can_short: bool  # it may sell what is not held (the paper broker; a margin or futures venue)
 
     def place(self, order: OrderRequest) -> OrderStatus:
         """Send `order` once: after any doubt (timeout, lost answer) look it up by its client order id and re-send
@@ -111,6 +112,10 @@ class Broker(Protocol):
 
     def on_bar(self, symbol: str, bar_time: pd.Timestamp, bar) -> None:
         "A closed bar, before the runner decides on it: the paper broker fills pending orders here; venues ignore it."
+        ...
+
+    def on_bars(self, bar_time: pd.Timestamp, bars: dict) -> None:
+        "The closed bar of every symbol of a run (symbol -> row) at once: a panel's orders execute together."
         ...
 
 # %% ../nbs/10_brokers.ipynb #01f657ac
@@ -339,7 +344,7 @@ WINDOWED_VENUES = {"binance", "binanceus"}
 class CcxtBroker:
     "Spot market orders through ccxt: looked up before any resend; fees and partial fills booked as the venue does."
 
-    name, simulated = "ccxt", False
+    name, simulated, can_short = "ccxt", False, False  # spot: nothing to borrow
 
     def __init__(
         self,
@@ -659,6 +664,13 @@ def ping(self: CcxtBroker) -> bool:
 
 
 @patch
+def on_bars(self: CcxtBroker, bar_time, bars: dict) -> None:
+    "Each symbol's bar in turn (a venue executes orders itself)."
+    for symbol, bar in bars.items():
+        self.on_bar(symbol, bar_time, bar)
+
+
+@patch
 def on_bar(self: CcxtBroker, symbol, bar_time, bar) -> None:
     "Remember the close (for the dust check); in a replay, tell the simulating venue that this bar has closed."
     self._last_price[symbol] = float(bar["close"])
@@ -708,7 +720,7 @@ _ALPACA_STATUS = {
 class AlpacaBroker:
     "Market orders on Alpaca (paper endpoint by default): resent only under the same client id, fills booked once each."
 
-    name, simulated = "alpaca", False
+    name, simulated, can_short = "alpaca", False, False  # shorting through Alpaca is not wired yet
 
     def __init__(
         self,
@@ -903,6 +915,11 @@ class AlpacaBroker:
             return True
         except Exception:
             return False
+
+    def on_bars(self, bar_time, bars: dict) -> None:
+        "Each symbol's bar in turn (a venue executes orders itself)."
+        for symbol, bar in bars.items():
+            self.on_bar(symbol, bar_time, bar)
 
     def on_bar(self, symbol, bar_time, bar) -> None:
         "Remember the close (for the minimum-order check); in a replay, tell the simulating venue the bar has closed."

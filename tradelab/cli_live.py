@@ -29,7 +29,9 @@ def run_cmd(
     strategy: str = ui.STRATEGY,
     param: list[str] | None = typer.Option(None, "--param", "-p", help="Strategy parameter name=value (repeatable)."),
     exchange: str | None = ui.EXCHANGE,
-    symbol: str = typer.Option(..., "--symbol", "-s", help="Symbol, e.g. BTC/USDT or AAPL."),
+    symbol: list[str] = typer.Option(
+        ..., "--symbol", "-s", help="Symbol, e.g. BTC/USDT or AAPL; repeat it for a panel sharing the cash."
+    ),
     timeframe: str = ui.TIMEFRAME,
     feed: str = typer.Option("replay", help="replay (stored bars), ccxt (poll an exchange) or alpaca."),
     start: str | None = typer.Option(None, "--start", help="Replay: first bar to trade (UTC)."),
@@ -83,7 +85,7 @@ def run_cmd(
     spec = RunSpec(
         strategy=strategy,
         exchange=ui.exchange_id(exchange),
-        symbol=symbol,
+        symbol=",".join(symbol),
         timeframe=timeframe,
         params=ui.parse_params(param),
         feed=feed,

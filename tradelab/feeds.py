@@ -53,19 +53,22 @@ class ReplayFeed:
 
     def __init__(
         self,
-        bars: pd.DataFrame,  # stored bars to play
+        bars: pd.DataFrame | dict,  # stored bars to play; a panel: {symbol: frame}, played on their common bars
         timeframe: str,  # bar size, e.g. 1h
         speed: float | None = None,  # multiple of real time (None: as fast as possible)
         sleep=time.sleep,  # how to wait (tests pass a fake)
         clock=time.monotonic,  # monotonic clock (tests pass a fake)
     ):
-        self.bars, self.step, self.speed, self.sleep, self.clock = (
-            bars,
-            timeframe_to_timedelta(timeframe),
-            speed,
-            sleep,
-            clock,
-        )
+        self.panel = isinstance(bars, dict)
+        if self.panel:
+            index = None
+            for f in bars.values():
+                index = f.index if index is None else index.intersection(f.index)
+            self.frames = {s: f.loc[index] for s, f in bars.items()}
+            self.bars = pd.DataFrame(index=index)  # the common bar times
+        else:
+            self.bars = bars
+        self.step, self.speed, self.sleep, self.clock = timeframe_to_timedelta(timeframe), speed, sleep, clock
         self.i, self.t0, self.reconnects = 0, None, 0
 
     def skip_through(self, last) -> None:
@@ -77,8 +80,10 @@ class ReplayFeed:
     def done(self) -> bool:
         return self.i >= len(self.bars)
 
-    def history(self, n: int) -> pd.DataFrame:
+    def history(self, n: int) -> pd.DataFrame | dict:
         "The `n` stored bars before the next one to play (warm-up, or the bars a resumed run already processed)."
+        if self.panel:
+            return {s: f.iloc[max(0, self.i - n) : self.i] for s, f in self.frames.items()}
         return self.bars.iloc[max(0, self.i - n) : self.i]
 
     def next_bar(self, timeout: float = 1.0):
@@ -94,7 +99,8 @@ class ReplayFeed:
                 return None
             if wait > 0:
                 self.sleep(wait)
-        t, row = self.bars.index[self.i], self.bars.iloc[self.i]
+        t = self.bars.index[self.i]
+        row = {s: f.iloc[self.i] for s, f in self.frames.items()} if self.panel else self.bars.iloc[self.i]
         self.i += 1
         return t, row
 
@@ -199,16 +205,22 @@ def make_feed(spec, settings, log=None) -> Feed:
     if spec.feed == "replay":
         from tradelab.datastore import load
 
-        bars = load(spec.exchange, spec.symbol, spec.timeframe, None, spec.end)
+        frames = {s: load(spec.exchange, s, spec.timeframe, None, spec.end) for s in spec.symbols}
+        index = None
+        for f in frames.values():
+            index = f.index if index is None else index.intersection(f.index)
         start = utc_timestamp(spec.start)
-        first = int(bars.index.searchsorted(start))
-        if first >= len(bars):
+        first = int(index.searchsorted(start))
+        if first >= len(index):
             raise BadInputError(
-                f"no stored {spec.symbol} {spec.timeframe} bars from {start} on; "
-                f"fetch them first: tradelab data fetch -e {spec.exchange} -s {spec.symbol} -t {spec.timeframe}"
+                f"no stored {spec.symbol} {spec.timeframe} bars (common to every symbol) from {start} on; "
+                f"fetch them first: tradelab data fetch -e {spec.exchange} -s {spec.symbols[0]} -t {spec.timeframe}"
             )
         lo = max(0, first - (spec.warmup or 0))
-        feed = ReplayFeed(bars.iloc[lo:], spec.timeframe, spec.speed)
+        if len(frames) == 1:
+            feed = ReplayFeed(next(iter(frames.values())).loc[index[lo:]], spec.timeframe, spec.speed)
+        else:
+            feed = ReplayFeed({s: f.loc[index[lo:]] for s, f in frames.items()}, spec.timeframe, spec.speed)
         feed.i = first - lo  # warm-up bars only feed the strategy's history: they are not traded
         return feed
     from tradelab.datastore import source_for

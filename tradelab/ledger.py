@@ -66,7 +66,7 @@ class OrderLedger:
         metrics: dict | None = None,  # Prometheus instruments (`tradelab.health.run_metrics`); None: not counted
         log: logging.Logger | None = None,  # logger
         breaker: VenueBreaker | None = None,  # the venue breaker (default: 3 failures, 60 s)
-        on_fill: Callable[[Fill], None] = lambda fill: None,  # told of every fill booked for the first time
+        on_fill: Callable[[str, Fill], None] = lambda symbol, fill: None,  # told of each fill booked for the first time
     ):
         self.store, self.broker, self.run_id, self.on_fill = store, broker, run_id, on_fill
         self.m = metrics
@@ -112,7 +112,7 @@ class OrderLedger:
             )
         for f in st.fills[-new:] if new else []:
             self._count("fills")
-            self.on_fill(f)
+            self.on_fill(o["symbol"], f)
             self.log.info(
                 "fill",
                 extra={

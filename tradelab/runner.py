@@ -40,7 +40,7 @@ class RunSpec:
 
     strategy: str  # registered strategy name
     exchange: str  # ccxt exchange id, or alpaca
-    symbol: str  # the market traded
+    symbol: str  # the market traded; a panel's markets comma-separated (they share the cash)
     timeframe: str  # bar size
     params: dict = field(default_factory=dict)  # strategy parameters
     feed: str = "replay"  # replay | ccxt | alpaca
@@ -70,10 +70,23 @@ class RunSpec:
         if self.feed == "replay" and self.start is None:
             raise BadInputError("a replay needs --start (and usually --end)")
         self.step = timeframe_to_timedelta(self.timeframe)
+        symbols = self.symbols
+        if not all(symbols) or len(set(symbols)) != len(symbols):
+            raise BadInputError(f"--symbol {self.symbol!r}: give each symbol once (repeat -s for a panel)")
+        if len(symbols) > 1 and self.feed != "replay":
+            raise BadInputError(
+                f"a panel of {len(symbols)} symbols replays stored bars only for now: use --feed replay, or run one "
+                "process per symbol"
+            )
         st = get_strategy(self.strategy)
         self.params = st.validate_params(self.params)
         self.risk_config = RiskConfig(**self.risk)
         self.costs = Costs(self.fees, self.slippage)
+
+    @property
+    def symbols(self) -> list[str]:
+        "The markets traded, in the order given (a panel's order is the backtest's column order)."
+        return [s.strip() for s in self.symbol.split(",")]
 
     @property
     def identity(self) -> dict:
@@ -109,8 +122,9 @@ class RunSpec:
 
 # %% ../nbs/11_runner.ipynb #5b1b80c2
 class Runner:
-    """Paper or live trading of one strategy on one symbol: gathers each closed bar's facts, asks `decide`, records
-    the decision with its order in one transaction, and hands the order to the `OrderLedger`. State in a `Store`."""
+    """Paper or live trading of one strategy on one symbol or a panel sharing cash: on each closed bar gathers every
+    symbol's facts, asks `decide`, records the decisions with their orders in one transaction, and hands the orders to
+    the `OrderLedger`. State in a `Store`."""
 
     def __init__(
         self,
@@ -130,15 +144,17 @@ class Runner:
         self.health_port, self.max_bars = health_port, max_bars
         self.strategy = get_strategy(spec.strategy)
         self.run_id = spec.run_id
-        self.buffer = BarBuffer()
+        self.symbols = spec.symbols
+        self.buffers = {s: BarBuffer() for s in self.symbols}
         self.registry, self.m = run_metrics()
         self.ppy = periods_per_year(spec.timeframe)
         self.mgr = RiskManager(spec.risk_config, self.ppy)
         self.stop_reason, self.killed, self.kill_flatten = None, False, False
         self.latencies: list[float] = []
         self.bars_done, self.last_bar, self.last_beat = 0, None, clock()
-        self.avg_price, self._broker_ok, self._broker_checked = None, True, 0.0
-        self.last_account = None
+        self.avg_price: dict[str, float | None] = {s: None for s in self.symbols}
+        self._broker_ok, self._broker_checked = True, 0.0
+        self.last_accounts: dict | None = None
         self.ledger = OrderLedger(store, broker, self.run_id, self.m, self.log, on_fill=self._on_fill)
         self.server, self.lock, self.looping = None, None, False
 
@@ -201,17 +217,19 @@ class Runner:
             self.mgr.start_bar(t, e)
             self.mgr.on_close(t, e)
         pos = self.store.table("positions", self.run_id)
-        if len(pos):
-            self.avg_price = pos.avg_price.iloc[0] if pos.avg_price.notna().iloc[0] else None
+        for r in pos.itertuples(index=False):
+            if r.symbol in self.avg_price and r.avg_price == r.avg_price:  # not NaN
+                self.avg_price[r.symbol] = r.avg_price
         self.reconcile()
-        self.m["position"].set(self.broker.account(self.spec.symbol).qty)
+        self.m["position"].set(sum(self.broker.account(s).qty for s in self.symbols))
 
     @property
     def breaker(self) -> VenueBreaker:
         return self.ledger.breaker
 
-    def _on_fill(self, f: Fill):
-        self.avg_price = f.price if f.side == "buy" else None
+    def _on_fill(self, symbol: str, f: Fill):
+        "The entry price of the position a fill leaves (recorded only while a position is held)."
+        self.avg_price[symbol] = f.price
 
     def reconcile(self):
         "Bring the run's open orders up to date with the broker (see `OrderLedger.reconcile`)."
@@ -219,90 +237,105 @@ class Runner:
 
     # -- one bar -------------------------------------------------------------
     def process(self, t: pd.Timestamp, bar) -> dict:
-        "One closed bar: the broker sees it, orders are reconciled, `decide` decides, the decision is recorded, sent."
-        sym, spec = self.spec.symbol, self.spec
+        """One closed bar (`bar`: the OHLCV row, or for a panel a dict symbol -> row): the broker sees it, orders are
+        reconciled, `decide` decides for every symbol, the decisions and orders are recorded in one transaction, then
+        the orders are sent, sells first (they free cash). Returns the first symbol's decision."""
+        spec = self.spec
+        bars = bar if isinstance(bar, dict) else {self.symbols[0]: bar}
         try:
-            self.broker.on_bar(sym, t, bar)
+            self.broker.on_bars(t, bars)
             self.reconcile()
-            acct = self.last_account = self.broker.account(sym)
+            accounts = self.last_accounts = {s: self.broker.account(s) for s in self.symbols}
         except TradelabError as e:  # the venue is failing: decide on what it last said, send nothing new
-            if self.last_account is None:
+            if self.last_accounts is None:
                 raise
             self.ledger.venue_failed(e, "reading the account")
-            acct = self.last_account
-        self.buffer.append(t, bar)
+            accounts = self.last_accounts
         t0 = time.perf_counter()
-        close, qty, cash = float(bar["close"]), acct.qty, acct.cash
-        self.mgr.start_bar(t, cash + qty * float(bar["open"]))
-        flatten = self.mgr.on_close(t, cash + qty * close)
-        sig = self.strategy.signals(self.buffer.frame(spec.window), **spec.params)
-        if sig.has_short:
-            raise BadInputError(f"the runner trades long only; run {spec.strategy} with short=false")
+        cash = accounts[self.symbols[0]].cash
+        held = {s: accounts[s].qty for s in self.symbols}
+        opens = {s: float(bars[s]["open"]) for s in self.symbols}
+        closes = {s: float(bars[s]["close"]) for s in self.symbols}
+        self.mgr.start_bar(t, cash + sum(held[s] * opens[s] for s in self.symbols))
+        flatten = self.mgr.on_close(t, cash + sum(held[s] * closes[s] for s in self.symbols))
         late = not self.feed.replays and (pd.Timestamp.now(tz="UTC") - (t + spec.step)) > spec.step * spec.stale_after
-        facts = BarFacts(
-            close=close,
-            qty=qty,
-            entry=bool(sig.entries.iloc[-1]),
-            exit=bool(sig.exits.iloc[-1]),
-            flatten=flatten,
-            killed=self.killed,
-            kill_flatten=self.kill_flatten,
-            stale=self.feed.is_stale(spec.stale_after),
-            late=late,
-            blocked=None if self.breaker.allows() else self.breaker.reason(),
-        )
-        d = decide(facts, lambda: self.mgr.check_entry(t, sym, {sym: qty}), lambda: self._size_entry(t, close, cash))
-        order = dict(d.order) if d.order else None
-        cid = client_order_id(self.run_id, sym, t, order["intent"]) if order else None
-        if order:
-            order["client_order_id"] = cid
-        decision = dict(
-            signal=d.signal, position=qty, action=d.action, verdict=d.verdict, reason=d.reason, client_order_id=cid
-        )
-        decision["latency_ms"] = (
-            time.perf_counter() - t0
-        ) * 1e3  # the row holds signal + risk; the histogram adds the write
-        self.store.record_bar(
-            self.run_id,
-            sym,
-            t,
-            decision,
-            order,
-            cash=cash,
-            qty=qty,
-            close=close,
-            avg_price=self.avg_price if qty > 0 else None,
-        )
+        stale = self.feed.is_stale(spec.stale_after)
+        blocked = None if self.breaker.allows() else self.breaker.reason()
+        rows, sends = [], []
+        for sym in self.symbols:
+            self.buffers[sym].append(t, bars[sym])
+            sig = self.strategy.signals(self.buffers[sym].frame(spec.window), **spec.params)
+            if sig.has_short and not getattr(self.broker, "can_short", False):
+                raise BadInputError(
+                    f"{spec.strategy} with short=true needs a venue that lends: the {self.broker.name} broker trades "
+                    "spot markets here, which cannot be sold short; run it with short=false, or on the paper broker"
+                )
+            qty = held[sym]
+            facts = BarFacts(
+                close=closes[sym],
+                qty=qty,
+                entry=bool(sig.entries.iloc[-1]),
+                exit=bool(sig.exits.iloc[-1]),
+                short_entry=bool(sig.short_entries.iloc[-1]) if sig.has_short else False,
+                short_exit=bool(sig.short_exits.iloc[-1]) if sig.has_short else False,
+                flatten=flatten,
+                killed=self.killed,
+                kill_flatten=self.kill_flatten,
+                stale=stale,
+                late=late,
+                blocked=blocked,
+            )
+            d = decide(
+                facts,
+                lambda sym=sym: self.mgr.check_entry(t, sym, held),
+                lambda sym=sym: self._size_entry(t, sym, closes, cash + held[sym] * closes[sym], held),
+            )
+            order = dict(d.order) if d.order else None
+            cid = client_order_id(self.run_id, sym, t, order["intent"]) if order else None
+            if order:
+                order["client_order_id"] = cid
+                sends.append(OrderRequest(cid, sym, order["side"], t, order["intent"], order["qty"], order["notional"]))
+            decision = dict(
+                signal=d.signal, position=qty, action=d.action, verdict=d.verdict, reason=d.reason, client_order_id=cid
+            )
+            decision["latency_ms"] = (time.perf_counter() - t0) * 1e3  # signal + risk; the histogram adds the write
+            avg = self.avg_price[sym] if qty != 0 else None
+            rows.append(dict(symbol=sym, decision=decision, order=order, qty=qty, close=closes[sym], avg_price=avg))
+            self.m["decisions"].labels(d.action, d.verdict).inc()
+            if d.verdict == "refused":
+                self.log.info(
+                    "entry refused", extra={"event": "refused", "bar": t.isoformat(), "symbol": sym, "reason": d.reason}
+                )
+        self.store.record_step(self.run_id, t, rows, cash)
         latency = time.perf_counter() - t0
         self.latencies.append(latency)
         self.m["latency"].observe(latency)
         self.m["bars"].inc()
-        self.m["decisions"].labels(d.action, d.verdict).inc()
-        self.m["equity"].set(cash + qty * close)
-        self.m["position"].set(qty)
+        self.m["equity"].set(cash + sum(held[s] * closes[s] for s in self.symbols))
+        self.m["position"].set(sum(held.values()))
         self.m["last_bar"].set(t.timestamp())
         self.last_bar, self.last_beat = t, self.clock()
         self.bars_done += 1
-        if d.verdict == "refused":
-            self.log.info("entry refused", extra={"event": "refused", "bar": t.isoformat(), "reason": d.reason})
-        if order:
-            self.ledger.send(OrderRequest(cid, sym, order["side"], t, order["intent"], order["qty"], order["notional"]))
-        return decision
+        for req in sorted(sends, key=lambda r: r.side != "sell"):  # sells first: they free cash
+            self.ledger.send(req)
+        return rows[0]["decision"]
 
-    def _size_entry(self, t: pd.Timestamp, close: float, cash: float) -> dict | str:
-        """The risk manager's size of an entry: a cash amount for all-in sizing (the fill price decides the units, as in
-        the backtest), else units; or why it is 0."""
+    def _size_entry(self, t: pd.Timestamp, sym: str, closes: dict, cash: float, held: dict) -> dict | str:
+        """The risk manager's size of an entry: with automatic sizing a cash amount (all the cash for one symbol, an
+        equal share of the starting cash each in a panel: the fill price decides the units, as in the backtest),
+        else units; or why it is 0. `cash` counts what closing `sym`'s position first would free (a reversal)."""
         spec = self.spec
-        buf = self.buffer.frame(max(spec.risk_config.vol_window + 2, 3))
+        buf = self.buffers[sym].frame(max(spec.risk_config.vol_window + 2, 3))
+        equity = cash + sum(held[s] * closes[s] for s in self.symbols)
         units = self.mgr.size(
             t,
-            spec.symbol,
-            close,
-            equity=cash,
+            sym,
+            closes[sym],
+            equity=equity,
             cash=cash,
-            gross=0.0,
+            gross=sum(abs(held[s]) * closes[s] for s in self.symbols),
             fees=spec.costs.fees,
-            n_symbols=1,
+            n_symbols=len(self.symbols),
             init_cash=spec.cash,
             high=buf.high.to_numpy(),
             low=buf.low.to_numpy(),
@@ -310,7 +343,9 @@ class Runner:
         )
         if units <= 0:
             return self.mgr.events[-1].reason if self.mgr.events else "size 0"
-        return {"notional": cash} if spec.risk_config.sizing in ("auto", "all_in") else {"qty": units}
+        if spec.risk_config.sizing in ("auto", "all_in"):
+            return {"notional": cash if len(self.symbols) == 1 else spec.cash / len(self.symbols)}
+        return {"qty": units}
 
     # -- kill switch, stop, loop -----------------------------------------
     def _check_kill(self):
@@ -321,7 +356,8 @@ class Runner:
             self.ledger.cancel_all()
             self.store.stop_run(self.run_id, "killed", "kill switch" + (" (flatten)" if flatten else ""))
             if flatten and self.last_bar is not None:
-                self.ledger.flatten(self.spec.symbol, self.last_bar)
+                for sym in self.symbols:
+                    self.ledger.flatten(sym, self.last_bar)
         elif not killed and self.killed:
             self.killed = False
             self.log.warning("kill switch cleared: trading resumes", extra={"event": "revive"})
@@ -460,13 +496,18 @@ class Runner:
         "History for the strategy: the bars already processed (resume) and `warm` bars before them."
         n = self.spec.window + warm
         hist = self.feed.history(n)
-        if hist is None or not len(hist):
+        if hist is None:
             return
+        frames = hist if isinstance(hist, dict) else {self.symbols[0]: hist}
+        if not any(len(f) for f in frames.values()):
+            return
+        last = max(f.index[-1] for f in frames.values() if len(f))
         if self.last_bar is not None:
-            hist = hist[hist.index <= self.last_bar]
+            frames = {s: f[f.index <= self.last_bar] for s, f in frames.items()}
         else:
-            self.feed.skip_through(hist.index[-1])  # a new run trades from the bar after its warm-up
-        self.buffer.extend(hist.iloc[-n:])
+            self.feed.skip_through(last)  # a new run trades from the bar after its warm-up
+        for s, f in frames.items():
+            self.buffers[s].extend(f.iloc[-n:])
 
 # %% ../nbs/11_runner.ipynb #85114fdd
 def credentials_found(settings) -> dict:
@@ -479,8 +520,9 @@ def credentials_found(settings) -> dict:
 
 def make_broker(spec: RunSpec, store: Store, settings) -> Broker:
     "The broker a spec asks for; real-money venues need TRADELAB_MODE=live and TRADELAB_LIVE_CONFIRM=yes."
-    if spec.broker == "paper":
-        return PaperBroker(store, spec.run_id, spec.cash, spec.costs)
+    if spec.broker == "paper":  # a panel's entries are worth an equal share of the starting cash, as in the backtest
+        n = len(spec.symbols)
+        return PaperBroker(store, spec.run_id, spec.cash, spec.costs, spec.cash / n if n > 1 else None)
     if spec.broker == "ccxt":
         from tradelab.brokers import CcxtBroker
 
@@ -611,7 +653,8 @@ def build_runner(
     settings = settings or load_settings()
     store = open_store(db or settings.database_url)
     broker = make_broker(spec, store, settings)
-    broker.check_market(spec.symbol)  # an unlisted symbol stops here, before the run exists
+    for symbol in spec.symbols:
+        broker.check_market(symbol)  # an unlisted symbol stops here, before the run exists
     return Runner(
         spec,
         store,
