@@ -22,8 +22,9 @@ from .store import Store, from_db_time, paper_accounts, paper_orders, paper_posi
 from .venues import RetryPolicy, ccxt_exchange, suggest, with_retries
 
 # %% auto #0
-__all__ = ['WINDOWED_VENUES', 'BALANCE_TTL_S', 'BrokerError', 'OrderRequest', 'Fill', 'OrderStatus', 'Account', 'Broker',
-           'client_order_id', 'PaperBroker', 'CcxtBroker', 'tell_replay_venue', 'alpaca_retry_after', 'AlpacaBroker']
+__all__ = ['PROTECT', 'WINDOWED_VENUES', 'BALANCE_TTL_S', 'BrokerError', 'OrderRequest', 'Fill', 'OrderStatus', 'Account',
+           'Broker', 'client_order_id', 'PaperBroker', 'CcxtBroker', 'tell_replay_venue', 'alpaca_retry_after',
+           'AlpacaBroker']
 
 # %% ../nbs/10_brokers.ipynb #1a026cc8
 class BrokerError(TradelabError):
@@ -139,8 +140,10 @@ class PaperBroker:
         cash: float = 10_000.0,  # starting cash of a new account
         costs: Costs | None = None,  # fees and slippage per side
         entry_value: float | None = None,  # cash per entry, turned into units at the fill price (None: all the cash)
+        stops: dict | None = None,  # protective exits: stop_loss, take_profit, trailing_stop (fractions of the fill)
     ):
         self.store, self.account_id, self.costs, self.entry_value = store, account, costs or Costs(), entry_value
+        self.stops = {k: v for k, v in (stops or {}).items() if v is not None}
         with store.begin() as c:
             if (
                 c.execute(sa.select(paper_accounts.c.account).where(paper_accounts.c.account == account)).first()
@@ -242,6 +245,8 @@ class PaperBroker:
             for o in todo:
                 col = symbols.index(o.symbol)
                 by_symbol.setdefault(o.symbol, []).append(o)
+                if o.intent == PROTECT:  # a resting stop: the book checks it on every bar, it is no signal
+                    continue
                 held = book.positions[col].qty
                 flag = _intent_flag(o.intent, o.side, held)
                 if flag is not None:
@@ -253,28 +258,55 @@ class PaperBroker:
                 k: [float(bars[s].get(k, bars[s]["open"])) for s in symbols] for k in ("open", "high", "low", "close")
             }
             fills = book.step(0, px["open"], px["high"], px["low"], px["close"], *flags, sizes=sizes)
-            filled = {symbols[f.col]: f for f in fills}
-            for sym, pending in by_symbol.items():
-                f = filled.get(sym)
-                for k, o in enumerate(pending):
-                    if f is not None and k == 0:
-                        values = dict(status="filled", fill_time=t, fill_price=f.price, fill_qty=f.qty, fee=f.fee)
-                    elif f is not None:
-                        values = dict(status="cancelled", reason="another order of this bar traded the symbol")
-                    else:
-                        values = dict(status="rejected", reason=_why_not(o, book.positions[symbols.index(sym)].qty))
+            self._book_fills(c, t, book, symbols, rows, fills, by_symbol)
+            self._save(c, book, symbols, rows, t, fills)
+
+    def _book_fills(self, c, t, book, symbols, rows, fills, by_symbol):
+        """Each fill to its order: a stop's to the position's protective order (created under the id the runner gives
+        it, if the runner has not placed it yet), a signal's to the symbol's first pending order. The other orders of
+        the symbol are cancelled (the position they were for is gone) or rejected with the reason."""
+        filled = {symbols[f.col]: f for f in fills}
+        for sym in set(by_symbol) | {symbols[f.col] for f in fills if f.stop}:
+            f, pending = filled.get(sym), by_symbol.get(sym, [])
+            protect = [o for o in pending if o.intent == PROTECT]
+            signals = [o for o in pending if o.intent != PROTECT]
+            done = (
+                None if f is None else dict(status="filled", fill_time=t, fill_price=f.price, fill_qty=f.qty, fee=f.fee)
+            )
+            updates = []
+            if f is not None and f.stop:
+                if protect:
+                    updates.append((protect[0].client_order_id, done))
+                    protect = protect[1:]
+                else:  # the runner had not placed it yet: it will, under this same id, and find it filled
+                    opened = (rows[sym].opened_at if sym in rows else None) or t
+                    cid = client_order_id(self.account_id, sym, from_db_time(opened), PROTECT)
+                    order = dict(account=self.account_id, symbol=sym, side=f.side, intent=PROTECT, qty=f.qty)
                     c.execute(
-                        paper_orders.update()
-                        .where(paper_orders.c.client_order_id == o.client_order_id)
-                        .values(**values)
+                        paper_orders.insert().values(client_order_id=cid, placed_bar=opened, status="open", **order)
                     )
-            self._save(c, book, symbols, rows)
+                    updates.append((cid, done))
+                gone = "a protective stop closed the position first"
+                updates += [(o.client_order_id, dict(status="cancelled", reason=gone)) for o in signals]
+            elif f is not None:
+                updates.append((signals[0].client_order_id, done))
+                other = "another order of this bar traded the symbol"
+                updates += [(o.client_order_id, dict(status="cancelled", reason=other)) for o in signals[1:]]
+            else:
+                held = book.positions[symbols.index(sym)].qty
+                updates += [(o.client_order_id, dict(status="rejected", reason=_why_not(o, held))) for o in signals]
+            if f is not None and not f.stop:  # the position the protective order was for is closed or reversed
+                gone = "the position it protected was closed"
+                updates += [(o.client_order_id, dict(status="cancelled", reason=gone)) for o in protect]
+            for cid, values in updates:
+                c.execute(paper_orders.update().where(paper_orders.c.client_order_id == cid).values(**values))
 
     def _book(self, c, symbols: list):
         "The account as a `Book` over `symbols`, sized as the backtest sizes entries."
         from tradelab.portfolio import Book
 
         a = c.execute(sa.select(paper_accounts).where(paper_accounts.c.account == self.account_id)).one()
+        trailing = self.stops.get("trailing_stop")
         book = Book(
             len(symbols),
             a.cash,
@@ -282,6 +314,9 @@ class PaperBroker:
             self.costs.slippage,
             size=self.entry_value if self.entry_value is not None else math.inf,
             by_value=self.entry_value is not None,
+            sl_stop=trailing if trailing is not None else self.stops.get("stop_loss", math.nan),
+            sl_trail=trailing is not None,
+            tp_stop=self.stops.get("take_profit", math.nan),
         )
         book.acct.free_cash = a.cash if a.free_cash is None else a.free_cash
         rows = {
@@ -294,19 +329,28 @@ class PaperBroker:
         }
         for k, s in enumerate(symbols):
             if s in rows:
-                book.positions[k].qty, book.positions[k].debt = rows[s].qty, rows[s].debt or 0.0
+                p, r = book.positions[k], rows[s]
+                p.qty, p.debt = r.qty, r.debt or 0.0
+                if p.qty != 0 and r.sl_price is not None:  # the position's stops, as armed when it opened
+                    p.sl_price, p.tp_price = r.sl_price, r.tp_price
+                    p.sl_stop, p.sl_trail, p.tp_stop = book.sl_stop, book.sl_trail, book.tp_stop
         return book, rows
 
-    def _save(self, c, book, symbols: list, rows: dict):
+    def _save(self, c, book, symbols: list, rows: dict, t=None, fills=()):
         acct = book.acct
         c.execute(
             paper_accounts.update()
             .where(paper_accounts.c.account == self.account_id)
             .values(cash=acct.cash, free_cash=acct.free_cash)
         )
+        changed = {f.col for f in fills if not f.stop}  # opened, reversed or closed on this bar
         for k, s in enumerate(symbols):
             p = book.positions[k]
+            armed = p.qty != 0 and not (math.isnan(p.sl_stop) and math.isnan(p.tp_stop))
             values = dict(qty=p.qty, debt=p.debt or None)
+            values.update(sl_price=p.sl_price if armed else None, tp_price=p.tp_price if armed else None)
+            if k in changed or p.qty == 0:
+                values["opened_at"] = t if p.qty != 0 else None
             if s in rows:
                 c.execute(
                     paper_positions.update()
@@ -315,6 +359,9 @@ class PaperBroker:
                 )
             elif p.qty != 0:
                 c.execute(paper_positions.insert().values(account=self.account_id, symbol=s, **values))
+
+
+PROTECT = "protect"  # the intent of a position's protective exit (stop-loss / take-profit / trailing stop)
 
 
 def _intent_flag(intent: str | None, side: str, held: float) -> int | None:

@@ -59,6 +59,9 @@ def run_cmd(
         None, help="Feed is stale after this many timeframes without a bar (default TRADELAB_STALE_AFTER)."
     ),
     poll: float | None = typer.Option(None, help="Live feeds: seconds between polls (default timeframe/20, 1-30 s)."),
+    stop_loss: float | None = typer.Option(None, help="Stop-loss as a fraction of the fill price (paper broker)."),
+    take_profit: float | None = typer.Option(None, help="Take-profit as a fraction of the fill price (paper broker)."),
+    trailing_stop: float | None = typer.Option(None, help="Trailing stop as a fraction of the best price (paper)."),
 ):
     "Paper-trade a strategy on replayed or live bars, with risk rules, a state database and health endpoints."
     import signal
@@ -102,6 +105,9 @@ def run_cmd(
         cancel_on_stop=cancel_on_stop,
         stale_after=stale_after or settings.stale_after,
         poll_seconds=poll,
+        stop_loss=stop_loss,
+        take_profit=take_profit,
+        trailing_stop=trailing_stop,
     )
     port = (settings.health_port or 0) if health_port is None else health_port
     runner = build_runner(spec, db, settings, None if port < 0 else port, log)

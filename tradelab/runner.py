@@ -57,6 +57,9 @@ class RunSpec:
     cancel_on_stop: bool = False  # cancel open orders when the run stops
     stale_after: float = 3.0  # the feed is stale after this many timeframes without a new bar
     poll_seconds: float | None = None  # live feeds: how often to ask for new bars (default: timeframe / 20, 1-30 s)
+    stop_loss: float | None = None  # protective exit below a long's fill price (above a short's), as a fraction
+    take_profit: float | None = None  # protective exit at this gain on the fill price, as a fraction
+    trailing_stop: float | None = None  # a stop-loss that follows the best price since the entry, as a fraction
 
     def __post_init__(self):
         if self.feed not in ("replay", "ccxt", "alpaca"):
@@ -77,6 +80,20 @@ class RunSpec:
             raise BadInputError(
                 f"a panel of {len(symbols)} symbols replays stored bars only for now: use --feed replay, or run one "
                 "process per symbol"
+            )
+        for k, v in self.stops.items():
+            if not 0 < v < 10:
+                raise BadInputError(
+                    f"--{k.replace('_', '-')} {v!r}: use a positive fraction of the fill price (0.05 = 5%)"
+                )
+        if self.stop_loss is not None and self.trailing_stop is not None:
+            raise BadInputError(
+                "give --stop-loss or --trailing-stop, not both (the trailing stop is a moving stop-loss)"
+            )
+        if self.stops and self.broker != "paper":
+            raise BadInputError(
+                f"protective exits are placed by the paper broker only for now; run --broker {self.broker} without "
+                "--stop-loss/--take-profit/--trailing-stop, or on --broker paper"
             )
         st = get_strategy(self.strategy)
         self.params = st.validate_params(self.params)
@@ -106,7 +123,14 @@ class RunSpec:
         )
         d = {k: getattr(self, k) for k in keys}
         d["start"] = utc_timestamp(self.start).isoformat() if self.start else None
+        d.update(self.stops)  # only when set: a run without stops keeps the id it always had
         return d
+
+    @property
+    def stops(self) -> dict:
+        "The protective exits that are set."
+        keys = ("stop_loss", "take_profit", "trailing_stop")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
     @property
     def run_id(self) -> str:
@@ -235,6 +259,32 @@ class Runner:
         "Bring the run's open orders up to date with the broker (see `OrderLedger.reconcile`)."
         self.ledger.reconcile(self.spec.step, self.feed.replays)
 
+    def protect(self, accounts: dict):
+        """Give every open position its protective exit (stop-loss / take-profit / trailing stop), once: an order under
+        a client id made from the bar the position opened on, recorded before it is sent. The paper broker keeps it
+        resting and fills it when a bar reaches a level; an exit or a reversal cancels it. After a restart the same id
+        is looked for first, so a position is never protected twice."""
+        if not self.spec.stops:
+            return
+        fills = None
+        for sym in self.symbols:
+            qty = accounts[sym].qty
+            if qty == 0:
+                continue
+            if fills is None:
+                fills = self.store.table("fills", self.run_id)
+            mine = fills[fills.symbol == sym]
+            if not len(mine):
+                continue
+            opened = mine.time.iloc[-1]  # the fill that left this position
+            cid = client_order_id(self.run_id, sym, opened, "protect")
+            if self.store.get_order(cid) is not None:
+                continue
+            side = "sell" if qty > 0 else "buy"
+            order = dict(client_order_id=cid, intent="protect", side=side, qty=abs(qty), notional=None)
+            self.store.record_order(self.run_id, sym, opened, order)
+            self.ledger.send(OrderRequest(cid, sym, side, opened, "protect", abs(qty)))
+
     # -- one bar -------------------------------------------------------------
     def process(self, t: pd.Timestamp, bar) -> dict:
         """One closed bar (`bar`: the OHLCV row, or for a panel a dict symbol -> row): the broker sees it, orders are
@@ -246,6 +296,7 @@ class Runner:
             self.broker.on_bars(t, bars)
             self.reconcile()
             accounts = self.last_accounts = {s: self.broker.account(s) for s in self.symbols}
+            self.protect(accounts)
         except TradelabError as e:  # the venue is failing: decide on what it last said, send nothing new
             if self.last_accounts is None:
                 raise
@@ -522,7 +573,7 @@ def make_broker(spec: RunSpec, store: Store, settings) -> Broker:
     "The broker a spec asks for; real-money venues need TRADELAB_MODE=live and TRADELAB_LIVE_CONFIRM=yes."
     if spec.broker == "paper":  # a panel's entries are worth an equal share of the starting cash, as in the backtest
         n = len(spec.symbols)
-        return PaperBroker(store, spec.run_id, spec.cash, spec.costs, spec.cash / n if n > 1 else None)
+        return PaperBroker(store, spec.run_id, spec.cash, spec.costs, spec.cash / n if n > 1 else None, spec.stops)
     if spec.broker == "ccxt":
         from tradelab.brokers import CcxtBroker
 

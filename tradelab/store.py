@@ -157,6 +157,9 @@ paper_positions = sa.Table(
     sa.Column("symbol", _S(40), primary_key=True),
     sa.Column("qty", sa.Float, nullable=False),
     sa.Column("debt", sa.Float),  # what a short position was sold for (NULL: none)
+    sa.Column("opened_at", sa.DateTime),  # the bar the position was opened on (its protective order's key)
+    sa.Column("sl_price", sa.Float),  # the stop-loss's reference: the entry fill price, or the best since (trailing)
+    sa.Column("tp_price", sa.Float),  # the take-profit's reference: the entry fill price
 )
 
 paper_orders = sa.Table(
@@ -529,6 +532,12 @@ class Store:
             c.execute(heartbeats.insert().values(**values))
 
     # -- orders and fills ---------------------------------------------------
+    def get_order(self, client_order_id: str) -> dict | None:
+        "One order by its client order id, whatever its status; None when it was never recorded."
+        with self.engine.connect() as c:
+            r = c.execute(sa.select(orders).where(orders.c.client_order_id == client_order_id)).first()
+        return None if r is None else _row(r)
+
     def open_orders(self, run_id: str) -> list[dict]:
         with self.engine.connect() as c:
             rs = c.execute(

@@ -1,5 +1,6 @@
 """Runs may trade a panel (several symbols in `runs.symbol`, comma-separated: no length limit), and the paper broker
-keeps what shorts need: the free cash (cash not backing shorts), each short position's debt, and each order's intent.
+keeps what shorts need: the free cash (cash not backing shorts), each short position's debt,
+when it opened and its stops' reference prices, and each order's intent.
 
 Revision ID: 0003
 Revises: 0002
@@ -21,6 +22,9 @@ def upgrade():
         batch.add_column(sa.Column("free_cash", sa.Float))
     with op.batch_alter_table("paper_positions") as batch:
         batch.add_column(sa.Column("debt", sa.Float))
+        batch.add_column(sa.Column("opened_at", sa.DateTime))
+        batch.add_column(sa.Column("sl_price", sa.Float))
+        batch.add_column(sa.Column("tp_price", sa.Float))
     with op.batch_alter_table("paper_orders") as batch:
         batch.add_column(sa.Column("intent", sa.String(16)))
 
@@ -30,7 +34,8 @@ def downgrade():
     with op.batch_alter_table("paper_orders") as batch:
         batch.drop_column("intent")
     with op.batch_alter_table("paper_positions") as batch:
-        batch.drop_column("debt")
+        for column in ("tp_price", "sl_price", "opened_at", "debt"):
+            batch.drop_column(column)
     with op.batch_alter_table("paper_accounts") as batch:
         batch.drop_column("free_cash")
     with op.batch_alter_table("runs") as batch:
