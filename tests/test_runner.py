@@ -464,11 +464,11 @@ def _fills_by_symbol(rows: list[dict], symbol: str | None = None) -> list[tuple]
     return sorted((r["time"], r.get("symbol") or symbol, r["side"], r["price"], r["qty"], r["fee"]) for r in rows)
 
 
-def _replay_and_backtest(data_dir, tmp_path, symbols, timeframe, start, end, params):
+def _replay_and_backtest(data_dir, tmp_path, symbols, timeframe, start, end, params, extra=()):
     "`tradelab run` (paper replay) and `tradelab backtest --json` on the same market: both fill lists, sorted."
     market = ["-t", timeframe, "-e", "binance", "--start", start, "--end", end]
     market += ["--fees", "0.001", "--slippage", "0.0005"]
-    market += [a for s in symbols for a in ("-s", s)] + [a for p in params for a in ("-p", p)]
+    market += [a for s in symbols for a in ("-s", s)] + [a for p in params for a in ("-p", p)] + list(extra)
     db = f"sqlite:///{tmp_path}/state.db"
     env = {"TRADELAB_DATA_DIR": data_dir}
     r = cli("run", "--strategy", "sma_cross", *market, "--db", db, "--health-port", "-1", env=env)
@@ -480,21 +480,22 @@ def _replay_and_backtest(data_dir, tmp_path, symbols, timeframe, start, end, par
 
 
 def test_panel_replay_equals_the_backtest_on_ten_symbols(tmp_path):
-    """The shared 10-symbol 5m panel, three days: one run trading all ten with shared cash gives the backtest's fills
+    """The shared 10-symbol 5m panel, two days: one run trading all ten with shared cash gives the backtest's fills
     (each entry a tenth of the starting cash; sells before buys on a bar)."""
     d = str(tmp_path / "data")
     cli("data", "import", str(PANEL_DIR), "--exchange", "binance", env={"TRADELAB_DATA_DIR": d})
     symbols = sorted(f.name.split("-")[0].replace("_", "/") for f in PANEL_DIR.glob("*_USDT-5m.feather"))
     assert len(symbols) == 10
-    got, expected = _replay_and_backtest(d, tmp_path, symbols, "5m", "2024-03-01", "2024-03-04", ["fast=12", "slow=48"])
+    got, expected = _replay_and_backtest(d, tmp_path, symbols, "5m", "2024-03-01", "2024-03-03", ["fast=12", "slow=48"])
     assert len(expected) > 100 and len({f[1] for f in expected}) == 10
     assert got == expected
 
 
-def test_long_short_replay_equals_the_backtest(data_dir, tmp_path):  # noqa: F811
-    "BTC/USDT 1h, a strategy that also sells short: reversals in one order, the backtest's fills exactly."
+def test_long_short_replay_with_stops_equals_the_backtest(data_dir, tmp_path):  # noqa: F811
+    "BTC/USDT 1h, a strategy that also sells short (reversals in one order), with a trailing stop and a take-profit."
+    stops = ["--trailing-stop", "0.02", "--take-profit", "0.04"]
     got, expected = _replay_and_backtest(
-        data_dir, tmp_path, ["BTC/USDT"], "1h", "2023-01-01", "2023-03-01", ["fast=10", "slow=30", "short=true"]
+        data_dir, tmp_path, ["BTC/USDT"], "1h", "2023-01-01", "2023-03-01", ["fast=10", "slow=30", "short=true"], stops
     )
     held, lowest = 0.0, 0.0
     for _, _, side, _, qty, _ in expected:

@@ -1,12 +1,14 @@
-"""Crash safety of each broker against its venue (the paper broker; the ccxt broker on the Binance simulator; the
-Alpaca broker on the Alpaca simulator): `tradelab run` replays bars and is killed with SIGKILL at random moments (at
-least 20 kills, seeded), with venue faults injected (lost answers, 5xx before and after executing, 429, 418, slow
-answers, a venue clock up to 0.9 s behind, market orders filled in three parts), then finishes. A process that ends
-by itself must have finished cleanly. Afterwards the venue holds exactly one order per
-client order id, no fill is lost or booked twice, and the stored fills equal the venue's and an uninterrupted run's.
+"""Crash safety of each broker against its venue: the paper broker on a three-symbol panel with shorts and stops,
+the ccxt broker on the Binance simulator, the Alpaca broker on the Alpaca simulator. `tradelab run` replays bars and
+is killed with SIGKILL at random moments (at least 20 kills, seeded), with venue faults injected (lost answers, 5xx
+before and after executing, 429, 418, slow answers, a venue clock up to 0.9 s behind, market orders filled in three
+parts), then finishes. A process that ends by itself must have finished cleanly. Afterwards the venue holds exactly one
+order per client order id, no fill is lost or booked twice, and the stored fills equal the venue's and an
+uninterrupted run's (the backtest's, for the paper broker).
 
 The seed is printed in every failure message; `TRADELAB_TEST_SEED=<seed>` replays the same kill moments and faults."""
 
+import json
 import os
 import random
 import signal
@@ -16,7 +18,7 @@ import time
 
 import pandas as pd
 import pytest
-from test_runner import BTC_1H, TRADELAB, backtest_fills, cli, data_dir, exported_fills, run_args  # noqa: F401
+from test_runner import BTC_1H, TRADELAB, cli, data_dir, run_args  # noqa: F401 (data_dir: a fixture)
 
 from tradelab.ohlcv import read_ohlcv_file
 from tradelab.sim_alpaca import AlpacaSimulator, synthetic_stock_bars
@@ -66,23 +68,6 @@ def kill_at_random(args: list, env: dict, store, n_bars: int, rng: random.Random
 
 def n_bars() -> int:
     return len(pd.date_range(START, END, freq="1h", inclusive="left"))
-
-
-def test_paper_broker_survives_sigkills(data_dir, tmp_path):  # noqa: F811
-    seed, rng = seeded()
-    db = f"sqlite:///{tmp_path}/state.db"
-    store = open_store(db)
-    env = {**os.environ, "TRADELAB_DATA_DIR": data_dir}
-    args = run_args("sma_cross", PARAMS, START, END, db)
-    kills = kill_at_random(args, env, store, n_bars(), rng)
-    assert kills >= KILLS - 2, f"the replay finished before it could be killed enough (seed {seed})"
-    cli(*args, env={"TRADELAB_DATA_DIR": data_dir})
-    got, rows = exported_fills(data_dir, db)
-    assert got == backtest_fills(data_dir, "sma_cross", PARAMS, START, END), f"seed {seed}"
-    assert len(rows) == len({r["client_order_id"] for r in rows}), f"a fill booked twice (seed {seed})"
-    assert len(store.table("decisions")) == n_bars(), f"seed {seed}"
-    run = store.table("runs").iloc[0]
-    assert run.status == "finished" and run.restarts >= kills, f"each killed process made progress (seed {seed})"
 
 
 def binance_run(candles_dir: str, db: str, sim: BinanceSimulator) -> tuple[list, dict]:
@@ -237,3 +222,41 @@ def test_alpaca_broker_survives_sigkills_and_venue_faults(stock_dir, tmp_path):
         held = sum(q if s == "buy" else -q for s, q in zip(fills.side, fills.qty, strict=True))
         assert abs(held - sim.positions.get("AAPL", {}).get("qty", 0.0)) < 1e-9, f"position differs (seed {seed})"
         assert len(store.table("decisions")) == n, f"seed {seed}"
+
+
+PANEL = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+
+
+def test_panel_with_shorts_and_stops_survives_sigkills(tmp_path):
+    """The paper broker's proof: a three-symbol panel sharing cash, long and short, with protective stops, killed 20
+    times at random moments, ends with the backtest's fills, every order once, one decision per symbol and bar."""
+    seed, rng = seeded()
+    d = str(tmp_path / "data")
+    panel_dir = BTC_1H.parents[1] / "binance-spot-2024"
+    for s in PANEL:
+        path = panel_dir / f"{s.replace('/', '_')}-5m.feather"
+        cli("data", "import", str(path), "-e", "binance", env={"TRADELAB_DATA_DIR": d})
+    market = ["-t", "5m", "-e", "binance", "--start", "2024-03-01", "--end", "2024-03-02 12:00", "-p", "fast=12"]
+    market += ["-p", "slow=48", "-p", "short=true", "--fees", "0.001", "--slippage", "0.0005", "--stop-loss", "0.01"]
+    market += [a for s in PANEL for a in ("-s", s)]
+    db = f"sqlite:///{tmp_path}/state.db"
+    store = open_store(db)
+    args = ["run", "--strategy", "sma_cross", *market, "--db", db, "--health-port", "-1"]
+    n = 432  # bars of a day and a half
+    env = {**os.environ, "TRADELAB_DATA_DIR": d}
+    kills = kill_at_random(args, env, store, n * len(PANEL), rng)
+    assert kills >= KILLS - 2, f"the replay finished before it could be killed enough (seed {seed})"
+    cli(*args, env={"TRADELAB_DATA_DIR": d})
+    doc = json.loads(cli("backtest", "--strategy", "sma_cross", *market, "--json", env={"TRADELAB_DATA_DIR": d}).stdout)
+    expected = sorted((f["time"], f["symbol"], f["side"], f["price"], f["qty"], f["fee"]) for f in doc["fills"])
+    fills = store.table("fills")
+    cols = ["symbol", "side", "price", "qty", "fee"]
+    got = sorted((t.isoformat(), *row) for t, row in zip(fills.time, fills[cols].itertuples(index=False), strict=True))
+    assert len(expected) > 30 and got == expected, f"fills differ from the backtest's (seed {seed})"
+    assert fills.client_order_id.is_unique, f"an order filled twice (seed {seed})"
+    decisions = store.table("decisions")
+    assert len(decisions) == n * len(PANEL) and not decisions.duplicated(["symbol", "bar_time"]).any(), f"seed {seed}"
+    protective = store.table("orders")
+    assert (protective.intent == "protect").sum() > 5, f"seed {seed}"
+    run = store.table("runs").iloc[0]
+    assert run.status == "finished" and run.restarts >= kills, f"each killed process made progress (seed {seed})"
