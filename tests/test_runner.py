@@ -503,3 +503,44 @@ def test_long_short_replay_with_stops_equals_the_backtest(data_dir, tmp_path):  
         lowest = min(lowest, held)
     assert len(expected) > 10 and lowest < 0  # it was short
     assert got == expected
+
+
+def test_two_bots_in_one_database(data_dir, tmp_path):  # noqa: F811
+    """Two runs (two strategies) in one state database at the same time, each isolated by its run: both finish with
+    their own backtest's fills; status lists both; exports and the kill switch act on the run named."""
+    db = f"sqlite:///{tmp_path}/state.db"
+    env = {**os.environ, "TRADELAB_DATA_DIR": data_dir}
+    start, end = "2023-01-01", "2023-03-01"
+    bots = [("sma_cross", ["fast=10", "slow=50"]), ("bollinger_breakout", ["window=20", "k=2.0"])]
+    procs = [
+        subprocess.Popen([TRADELAB, *run_args(s, p, start, end, db)], env=env, stdout=subprocess.PIPE, text=True)
+        for s, p in bots
+    ]
+    for p in procs:
+        out, _ = p.communicate(timeout=600)
+        assert p.returncode == 0 and "finished" in out, out[-2000:]
+    runs = json.loads(cli("status", "--json", "--db", db, env={"TRADELAB_DATA_DIR": data_dir}).stdout)
+    assert sorted(r["strategy"].split()[0] for r in runs) == sorted(s for s, _ in bots)
+    for r in runs:
+        strategy, params = next(b for b in bots if r["strategy"].startswith(b[0]))
+        out = cli(
+            "export",
+            "--table",
+            "fills",
+            "--format",
+            "ndjson",
+            "--run",
+            r["run"],
+            "--db",
+            db,
+            env={"TRADELAB_DATA_DIR": data_dir},
+        ).stdout
+        rows = [json.loads(line) for line in out.splitlines()]
+        assert {row["run_id"] for row in rows} == {r["run"]}
+        got = [(row["time"], row["side"], row["price"], row["qty"], row["fee"]) for row in rows]
+        assert got == backtest_fills(data_dir, strategy, params, start, end), strategy
+    first, second = runs[0]["run"], runs[1]["run"]
+    out = cli("kill", first, "--db", db, env={"TRADELAB_DATA_DIR": data_dir}).stdout
+    assert first in out and second not in out
+    after = {r["run"]: r["kill_switch"] for r in json.loads(cli("status", "--json", "--db", db, env=env).stdout)}
+    assert after == {first: True, second: False}

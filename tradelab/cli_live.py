@@ -156,16 +156,20 @@ def status_cmd(db: str | None = ui.DB, as_json: bool = typer.Option(False, "--js
 
 
 def kill_cmd(
-    run: str | None = typer.Option(None, "--run", help="Run id (default: every run in the database)."),
-    flatten: bool = typer.Option(False, help="Also sell what the run holds."),
+    run_id: str | None = typer.Argument(None, metavar="RUN", help="The run to halt (see tradelab status)."),
+    run: str | None = typer.Option(None, "--run", help="Run id, as RUN (neither: every run in the database)."),
+    flatten: bool = typer.Option(False, help="Also close what the run holds (sell longs, buy back shorts)."),
     off: bool = typer.Option(False, "--off", help="Clear the kill switch: trading may resume."),
     wait: float = typer.Option(10.0, help="Seconds to wait for a running runner to confirm."),
     db: str | None = ui.DB,
 ):
     "Kill switch: halt trading, cancel open orders and optionally flatten (or --off to clear it)."
+    from tradelab.config import BadInputError
     from tradelab.runner import kill_runs
 
-    for line in kill_runs(_open(db), run, flatten, off, wait):
+    if run_id and run and run_id != run:
+        raise BadInputError(f"two runs given ({run_id} and --run {run}): kill one run at a time, or every run")
+    for line in kill_runs(_open(db), run_id or run, flatten, off, wait):
         ui.console.print(line, highlight=False)
 
 

@@ -205,14 +205,16 @@ class OrderLedger:
         return cancel_open_orders(self.store, self.run_id, self.broker, self.apply)
 
     def flatten(self, symbol: str, bar_time: pd.Timestamp) -> OrderStatus | None:
-        "Sell what the broker says is held of `symbol` (the kill switch's flatten): recorded first, then sent."
+        """Close what the broker says is held of `symbol` (the kill switch's flatten): sell a long position, buy back
+        a short one; recorded first, then sent."""
         qty = self.broker.account(symbol).qty
-        if qty <= 0:
+        if qty == 0:
             return None
+        side = "sell" if qty > 0 else "buy"
         cid = client_order_id(self.run_id, symbol, bar_time, "flatten")
-        order = dict(client_order_id=cid, intent="flatten", side="sell", qty=qty, notional=None)
+        order = dict(client_order_id=cid, intent="flatten", side=side, qty=abs(qty), notional=None)
         self.store.record_order(self.run_id, symbol, bar_time, order)
-        return self.send(OrderRequest(cid, symbol, "sell", bar_time, "flatten", qty))
+        return self.send(OrderRequest(cid, symbol, side, bar_time, "flatten", abs(qty)))
 
 
 def cancel_open_orders(store: Store, run_id: str, broker: Broker, apply=None) -> int:
