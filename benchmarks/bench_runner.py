@@ -1,11 +1,16 @@
-"""Live-runner decision latency: signal on the trailing window + risk + the database write, per bar.
+"""Live-runner decision latency and replay throughput.
 
-Replays 3,000 bars of BTC/USDT 1h (the shared data, or synthetic bars) through the paper broker into a fresh SQLite
-state database for each built-in strategy and prints p50/p99/max decision latency (target p99 <= 5 ms) and the
-whole per-bar cost (broker, reconciliation, order) side by side.
-Run: .venv/bin/python benchmarks/bench_runner.py
+1. Replays 3,000 bars of BTC/USDT 1h (the shared data, or synthetic bars) through the paper broker into a fresh SQLite
+   state database for each built-in strategy and prints p50/p99/max decision latency (target p99 <= 5 ms) and the
+   whole per-bar cost (broker, reconciliation, order) side by side.
+2. Replays the shared 10-symbol 5m panel (shared cash) for `--panel-bars` bars and backtests the same panel, side by
+   side: bars/s of each, and what a year of 5m bars (105,120) would take at that rate (issue 16's target: under a
+   minute for the replay).
+Run: .venv/bin/python benchmarks/bench_runner.py [--panel-bars 2000]
 """
 
+import argparse
+import glob
 import os
 import tempfile
 import time
@@ -15,6 +20,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from tradelab.backtest import backtest
 from tradelab.brokers import PaperBroker
 from tradelab.data import read_ohlcv_file, synthetic_ohlcv
 from tradelab.feeds import ReplayFeed
@@ -54,5 +60,44 @@ def main():
     Console().print(t)
 
 
+def panel(n_bars: int):
+    "Replay and backtest of the 10-symbol 5m panel over the same bars, side by side."
+    root = Path(os.environ.get("TRADELAB_TEST_DATA", Path(__file__).parents[2] / "shared/data"))
+    files = sorted(glob.glob(str(root / "ohlcv/binance-spot-2024/*_USDT-5m.feather")))
+    if not files:
+        Console().print("[yellow]the shared 5m panel is not here: panel throughput skipped")
+        return
+    frames = {Path(f).name.split("-")[0].replace("_", "/"): read_ohlcv_file(f).iloc[:n_bars] for f in files}
+    params = {"fast": 12, "slow": 48}
+    spec = RunSpec(
+        "sma_cross", "binance", ",".join(frames), "5m", params, start=str(next(iter(frames.values())).index[0])
+    )
+    store = open_store(f"sqlite:///{tempfile.mkdtemp()}/state.db")
+    broker = PaperBroker(store, spec.run_id, spec.cash, spec.costs, spec.cash / len(frames))
+    t0 = time.perf_counter()
+    Runner(spec, store, broker, ReplayFeed(frames, "5m")).run()
+    replay = time.perf_counter() - t0
+    backtest(frames, "sma_cross", params)  # compile and cache first: time the run, not numba
+    t0 = time.perf_counter()
+    backtest(frames, "sma_cross", params)
+    bt = time.perf_counter() - t0
+    t = Table(
+        title=f"{len(frames)}-symbol 5m panel, {n_bars:,} bars ({n_bars * len(frames):,} symbol-bars), shared cash"
+    )
+    for c in ("engine", "seconds", "bars/s", "symbol-bars/s", "a year of 5m bars (105,120) at this rate"):
+        t.add_column(c, justify="right")
+    for name, secs in (("tradelab run (paper replay, SQLite)", replay), ("tradelab backtest (vectorbt)", bt)):
+        rate = n_bars / secs
+        t.add_row(name, f"{secs:.2f}", f"{rate:,.0f}", f"{rate * len(frames):,.0f}", f"{105_120 / rate:,.0f} s")
+    Console().print(t)
+    Console().print(f"replay / backtest: {replay / bt:,.0f}x; fills: {len(store.table('fills')):,}")
+
+
 if __name__ == "__main__":
-    main()
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--panel-bars", type=int, default=2000)
+    ap.add_argument("--panel-only", action="store_true")
+    a = ap.parse_args()
+    if not a.panel_only:
+        main()
+    panel(a.panel_bars)

@@ -480,14 +480,14 @@ def _replay_and_backtest(data_dir, tmp_path, symbols, timeframe, start, end, par
 
 
 def test_panel_replay_equals_the_backtest_on_ten_symbols(tmp_path):
-    """The shared 10-symbol 5m panel, two days: one run trading all ten with shared cash gives the backtest's fills
+    """The shared 10-symbol 5m panel, a day: one run trading all ten with shared cash gives the backtest's fills
     (each entry a tenth of the starting cash; sells before buys on a bar)."""
     d = str(tmp_path / "data")
     cli("data", "import", str(PANEL_DIR), "--exchange", "binance", env={"TRADELAB_DATA_DIR": d})
     symbols = sorted(f.name.split("-")[0].replace("_", "/") for f in PANEL_DIR.glob("*_USDT-5m.feather"))
     assert len(symbols) == 10
-    got, expected = _replay_and_backtest(d, tmp_path, symbols, "5m", "2024-03-01", "2024-03-03", ["fast=12", "slow=48"])
-    assert len(expected) > 100 and len({f[1] for f in expected}) == 10
+    got, expected = _replay_and_backtest(d, tmp_path, symbols, "5m", "2024-03-01", "2024-03-02", ["fast=12", "slow=48"])
+    assert len(expected) > 50 and len({f[1] for f in expected}) == 10
     assert got == expected
 
 
@@ -510,7 +510,7 @@ def test_two_bots_in_one_database(data_dir, tmp_path):  # noqa: F811
     their own backtest's fills; status lists both; exports and the kill switch act on the run named."""
     db = f"sqlite:///{tmp_path}/state.db"
     env = {**os.environ, "TRADELAB_DATA_DIR": data_dir}
-    start, end = "2023-01-01", "2023-03-01"
+    start, end = "2023-01-01", "2023-02-01"
     bots = [("sma_cross", ["fast=10", "slow=50"]), ("bollinger_breakout", ["window=20", "k=2.0"])]
     procs = [
         subprocess.Popen([TRADELAB, *run_args(s, p, start, end, db)], env=env, stdout=subprocess.PIPE, text=True)

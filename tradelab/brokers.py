@@ -144,6 +144,9 @@ class PaperBroker:
     ):
         self.store, self.account_id, self.costs, self.entry_value = store, account, costs or Costs(), entry_value
         self.stops = {k: v for k, v in (stops or {}).items() if v is not None}
+        # this process is the books' only writer while it holds the run: reads come from memory until a write
+        self._books: tuple[float, dict] | None = None  # (cash, {symbol: units})
+        self._maybe_open = True  # an order may be open (False once a bar found none, until the next `place`)
         with store.begin() as c:
             if (
                 c.execute(sa.select(paper_accounts.c.account).where(paper_accounts.c.account == account)).first()
@@ -152,6 +155,7 @@ class PaperBroker:
                 c.execute(paper_accounts.insert().values(account=account, cash=float(cash), initial_cash=float(cash)))
 
     def place(self, order: OrderRequest) -> OrderStatus:
+        self._maybe_open = True
         with self.store.begin() as c:
             if (
                 c.execute(
@@ -200,16 +204,19 @@ class PaperBroker:
         return self.get_order(client_order_id, symbol)
 
     def account(self, symbol: str) -> Account:
-        with self.store.engine.connect() as c:
-            cash = c.execute(
-                sa.select(paper_accounts.c.cash).where(paper_accounts.c.account == self.account_id)
-            ).scalar_one()
-            qty = c.execute(
-                sa.select(paper_positions.c.qty).where(
-                    paper_positions.c.account == self.account_id, paper_positions.c.symbol == symbol
-                )
-            ).scalar()
-        return Account(cash, qty or 0.0)
+        if self._books is None:
+            with self.store.engine.connect() as c:
+                cash = c.execute(
+                    sa.select(paper_accounts.c.cash).where(paper_accounts.c.account == self.account_id)
+                ).scalar_one()
+                held = c.execute(
+                    sa.select(paper_positions.c.symbol, paper_positions.c.qty).where(
+                        paper_positions.c.account == self.account_id
+                    )
+                ).all()
+            self._books = (cash, dict(held))
+        cash, held = self._books
+        return Account(cash, held.get(symbol) or 0.0)
 
     def check_market(self, symbol: str):
         "Any symbol with stored bars can be paper-traded."
@@ -227,15 +234,21 @@ class PaperBroker:
         OHLC row, in the run's symbol order), all at once as the backtest does: orders that sell first. An order the
         account cannot execute (nothing to sell, no cash) is rejected with the reason. One transaction."""
         t, symbols = to_db_time(bar_time), list(bars)
+        if not self._maybe_open:
+            return
+        self._books = None  # fills may follow: read the books again after this bar
         with self.store.begin() as c:
-            todo = c.execute(
+            waiting = c.execute(
                 sa.select(paper_orders).where(
                     paper_orders.c.account == self.account_id,
                     paper_orders.c.symbol.in_(symbols),
                     paper_orders.c.status == "open",
-                    paper_orders.c.placed_bar < t,
                 )
             ).all()
+            if not waiting:
+                self._maybe_open = False
+                return
+            todo = [o for o in waiting if o.placed_bar < t]  # an order waits for the bar after its own
             if not todo:
                 return
             book, rows = self._book(c, symbols)

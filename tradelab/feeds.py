@@ -45,6 +45,10 @@ class Feed(Protocol):
         "No new bar for `stale_after` timeframes past the expected close (a replay never is)."
         ...
 
+    def stored(self) -> pd.DataFrame | dict | None:
+        "Every bar a replay will play (a panel: per symbol), so signals can be computed once; None for a live feed."
+        ...
+
 # %% ../nbs/11a_feeds.ipynb #cd668608
 class ReplayFeed:
     "Stored bars, as fast as possible or at `speed` x real time."
@@ -66,6 +70,8 @@ class ReplayFeed:
                 index = f.index if index is None else index.intersection(f.index)
             self.frames = {s: f.loc[index] for s, f in bars.items()}
             self.bars = pd.DataFrame(index=index)  # the common bar times
+            cols = list(OHLCV_COLUMNS)
+            self._rows = {s: f[cols].to_numpy(float) for s, f in self.frames.items()}  # plain rows: no Series a bar
         else:
             self.bars = bars
         self.step, self.speed, self.sleep, self.clock = timeframe_to_timedelta(timeframe), speed, sleep, clock
@@ -100,12 +106,18 @@ class ReplayFeed:
             if wait > 0:
                 self.sleep(wait)
         t = self.bars.index[self.i]
-        row = {s: f.iloc[self.i] for s, f in self.frames.items()} if self.panel else self.bars.iloc[self.i]
+        if self.panel:
+            row = {s: dict(zip(OHLCV_COLUMNS, v[self.i].tolist(), strict=True)) for s, v in self._rows.items()}
+        else:
+            row = self.bars.iloc[self.i]
         self.i += 1
         return t, row
 
     def is_stale(self, stale_after: float) -> bool:
         return False
+
+    def stored(self) -> pd.DataFrame | dict:
+        return self.frames if self.panel else self.bars
 
 
 class PollingFeed:
@@ -171,6 +183,9 @@ class PollingFeed:
     def is_stale(self, stale_after: float) -> bool:
         ref = self.last + self.step if self.last is not None else self.started
         return self.now() - ref > self.step * stale_after
+
+    def stored(self) -> None:
+        return None
 
 # %% ../nbs/11a_feeds.ipynb #41f66ada
 class BarBuffer:

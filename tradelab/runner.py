@@ -170,6 +170,8 @@ class Runner:
         self.run_id = spec.run_id
         self.symbols = spec.symbols
         self.buffers = {s: BarBuffer() for s in self.symbols}
+        self._replay_signals: dict = {}  # symbol -> (signals over the stored bars, their index): replays only
+        self._positions_written: dict = {}  # symbol -> (units, entry price, cash) last written to `positions`
         self.registry, self.m = run_metrics()
         self.ppy = periods_per_year(spec.timeframe)
         self.mgr = RiskManager(spec.risk_config, self.ppy)
@@ -315,7 +317,7 @@ class Runner:
         rows, sends = [], []
         for sym in self.symbols:
             self.buffers[sym].append(t, bars[sym])
-            sig = self.strategy.signals(self.buffers[sym].frame(spec.window), **spec.params)
+            sig, at = self._signals(sym, t)
             if sig.has_short and not getattr(self.broker, "can_short", False):
                 raise BadInputError(
                     f"{spec.strategy} with short=true needs a venue that lends: the {self.broker.name} broker trades "
@@ -325,10 +327,10 @@ class Runner:
             facts = BarFacts(
                 close=closes[sym],
                 qty=qty,
-                entry=bool(sig.entries.iloc[-1]),
-                exit=bool(sig.exits.iloc[-1]),
-                short_entry=bool(sig.short_entries.iloc[-1]) if sig.has_short else False,
-                short_exit=bool(sig.short_exits.iloc[-1]) if sig.has_short else False,
+                entry=bool(sig.entries.iat[at]),
+                exit=bool(sig.exits.iat[at]),
+                short_entry=bool(sig.short_entries.iat[at]) if sig.has_short else False,
+                short_exit=bool(sig.short_exits.iat[at]) if sig.has_short else False,
                 flatten=flatten,
                 killed=self.killed,
                 kill_flatten=self.kill_flatten,
@@ -351,7 +353,19 @@ class Runner:
             )
             decision["latency_ms"] = (time.perf_counter() - t0) * 1e3  # signal + risk; the histogram adds the write
             avg = self.avg_price[sym] if qty != 0 else None
-            rows.append(dict(symbol=sym, decision=decision, order=order, qty=qty, close=closes[sym], avg_price=avg))
+            changed = self._positions_written.get(sym) != (qty, avg, cash)
+            self._positions_written[sym] = (qty, avg, cash)
+            rows.append(
+                dict(
+                    symbol=sym,
+                    decision=decision,
+                    order=order,
+                    qty=qty,
+                    close=closes[sym],
+                    avg_price=avg,
+                    write_position=changed,
+                )
+            )
             self.m["decisions"].labels(d.action, d.verdict).inc()
             if d.verdict == "refused":
                 self.log.info(
@@ -370,6 +384,19 @@ class Runner:
         for req in sorted(sends, key=lambda r: r.side != "sell"):  # sells first: they free cash
             self.ledger.send(req)
         return rows[0]["decision"]
+
+    def _signals(self, sym: str, t: pd.Timestamp) -> tuple:
+        """The strategy's signals for `sym` and the position of bar `t` in them. Live: computed on the trailing
+        `window` bars. In a replay: computed once over every stored bar, as the backtest computes them (a strategy may
+        not look ahead, and a test checks every registered one), so a bar costs a lookup."""
+        stored = self.feed.stored()
+        if stored is None:
+            return self.strategy.signals(self.buffers[sym].frame(self.spec.window), **self.spec.params), -1
+        if sym not in self._replay_signals:
+            frame = stored[sym] if isinstance(stored, dict) else stored
+            self._replay_signals[sym] = (self.strategy.signals(frame, **self.spec.params), frame.index)
+        sig, index = self._replay_signals[sym]
+        return sig, index.get_loc(t)
 
     def _size_entry(self, t: pd.Timestamp, sym: str, closes: dict, cash: float, held: dict) -> dict | str:
         """The risk manager's size of an entry: with automatic sizing a cash amount (all the cash for one symbol, an

@@ -608,7 +608,8 @@ class Store:
 
     def record_step(self, run_id: str, bar_time, rows: list[dict], cash: float):
         """One bar of a run over all its symbols, in one transaction: per symbol (`rows`: symbol, decision, order,
-        qty, close, avg_price) the decision, its order (status `new`: written before it is sent) and the position;
+        qty, close, avg_price, and optionally write_position=False when it has not changed) the decision, its order
+        (status `new`: written before it is sent) and the position;
         the equity once (cash plus every position at its close; a short counts against it); the run's last bar."""
         now, bt = utc_now(), to_db_time(bar_time)
         value = sum(r["qty"] * r["close"] for r in rows)
@@ -646,6 +647,8 @@ class Store:
                 equity.insert().values(run_id=run_id, bar_time=bt, cash=cash, position_value=value, equity=cash + value)
             )
             for r in rows:
+                if not r.get("write_position", True):  # unchanged since the last bar: nothing to write
+                    continue
                 pos = dict(qty=r["qty"], avg_price=r["avg_price"], cash=cash, updated_at=now)
                 where = (positions.c.run_id == run_id, positions.c.symbol == r["symbol"])
                 if c.execute(positions.update().where(*where).values(**pos)).rowcount == 0:
