@@ -125,6 +125,38 @@ def client_order_id(run_id: str, symbol: str, bar_time, intent: str) -> str:
     key = f"{run_id}|{symbol}|{pd.Timestamp(bar_time).isoformat()}|{intent}"
     return "tl" + hashlib.blake2b(key.encode(), digest_size=15).hexdigest()
 
+# %% ../nbs/10_brokers.ipynb #befff829
+# the paper books' statements, built once (the per-bar path only binds values; see `tradelab.store`)
+_b = sa.bindparam
+_PAPER_ORDER = sa.select(paper_orders).where(paper_orders.c.client_order_id == _b("b_cid"))
+_PAPER_WAITING = sa.select(paper_orders).where(
+    paper_orders.c.account == _b("b_account"),
+    paper_orders.c.symbol.in_(_b("b_symbols", expanding=True)),
+    paper_orders.c.status == "open",
+)
+_PAPER_ORDER_DONE = (
+    paper_orders.update()
+    .where(paper_orders.c.client_order_id == _b("b_cid"))
+    .values(
+        status=_b("status"),
+        reason=_b("reason"),
+        fill_time=_b("fill_time"),
+        fill_price=_b("fill_price"),
+        fill_qty=_b("fill_qty"),
+        fee=_b("fee"),
+    )
+)
+_PAPER_CASH = (
+    paper_accounts.update()
+    .where(paper_accounts.c.account == _b("b_account"))
+    .values(cash=_b("cash"), free_cash=_b("free_cash"))
+)
+_PAPER_POSITION = (
+    paper_positions.update()
+    .where(paper_positions.c.account == _b("b_account"), paper_positions.c.symbol == _b("b_symbol"))
+    .values(qty=_b("qty"), debt=_b("debt"), sl_price=_b("sl_price"), tp_price=_b("tp_price"), opened_at=_b("opened_at"))
+)
+
 # %% ../nbs/10_brokers.ipynb #c745666a
 class PaperBroker:
     """Simulated broker: orders fill at the next bar's open with `Costs`, by the backtest's rules
@@ -147,6 +179,7 @@ class PaperBroker:
         # this process is the books' only writer while it holds the run: reads come from memory until a write
         self._books: tuple[float, dict] | None = None  # (cash, {symbol: units})
         self._maybe_open = True  # an order may be open (False once a bar found none, until the next `place`)
+        self._memo: tuple | None = None  # (symbols, Book, position rows) as this process last booked them
         with store.begin() as c:
             if (
                 c.execute(sa.select(paper_accounts.c.account).where(paper_accounts.c.account == account)).first()
@@ -157,16 +190,10 @@ class PaperBroker:
     def place(self, order: OrderRequest) -> OrderStatus:
         self._maybe_open = True
         with self.store.begin() as c:
-            if (
+            if c.execute(_PAPER_ORDER, dict(b_cid=order.client_order_id)).first() is None:
                 c.execute(
-                    sa.select(paper_orders.c.client_order_id).where(
-                        paper_orders.c.client_order_id == order.client_order_id
-                    )
-                ).first()
-                is None
-            ):
-                c.execute(
-                    paper_orders.insert().values(
+                    paper_orders.insert(),
+                    dict(
                         client_order_id=order.client_order_id,
                         account=self.account_id,
                         symbol=order.symbol,
@@ -176,13 +203,13 @@ class PaperBroker:
                         notional=order.notional,
                         placed_bar=to_db_time(order.bar_time),
                         status="open",
-                    )
+                    ),
                 )
         return self.get_order(order.client_order_id, order.symbol)
 
     def get_order(self, client_order_id: str, symbol: str) -> OrderStatus | None:
         with self.store.engine.connect() as c:
-            r = c.execute(sa.select(paper_orders).where(paper_orders.c.client_order_id == client_order_id)).first()
+            r = c.execute(_PAPER_ORDER, dict(b_cid=client_order_id)).first()
         if r is None:
             return None
         fills = []
@@ -236,15 +263,15 @@ class PaperBroker:
         t, symbols = to_db_time(bar_time), list(bars)
         if not self._maybe_open:
             return
-        self._books = None  # fills may follow: read the books again after this bar
+        try:
+            self._fill_waiting(t, bars, symbols)
+        except BaseException:
+            self._memo = self._books = None  # rolled back: the database's books are the truth again
+            raise
+
+    def _fill_waiting(self, t, bars: dict, symbols: list):
         with self.store.begin() as c:
-            waiting = c.execute(
-                sa.select(paper_orders).where(
-                    paper_orders.c.account == self.account_id,
-                    paper_orders.c.symbol.in_(symbols),
-                    paper_orders.c.status == "open",
-                )
-            ).all()
+            waiting = c.execute(_PAPER_WAITING, dict(b_account=self.account_id, b_symbols=symbols)).all()
             if not waiting:
                 self._maybe_open = False
                 return
@@ -292,7 +319,7 @@ class PaperBroker:
                     updates.append((protect[0].client_order_id, done))
                     protect = protect[1:]
                 else:  # the runner had not placed it yet: it will, under this same id, and find it filled
-                    opened = (rows[sym].opened_at if sym in rows else None) or t
+                    opened = (rows[sym]["opened_at"] if sym in rows else None) or t
                     cid = client_order_id(self.account_id, sym, from_db_time(opened), PROTECT)
                     order = dict(account=self.account_id, symbol=sym, side=f.side, intent=PROTECT, qty=f.qty)
                     c.execute(
@@ -311,12 +338,17 @@ class PaperBroker:
             if f is not None and not f.stop:  # the position the protective order was for is closed or reversed
                 gone = "the position it protected was closed"
                 updates += [(o.client_order_id, dict(status="cancelled", reason=gone)) for o in protect]
+            nothing = dict(reason=None, fill_time=None, fill_price=None, fill_qty=None, fee=None)
             for cid, values in updates:
-                c.execute(paper_orders.update().where(paper_orders.c.client_order_id == cid).values(**values))
+                c.execute(_PAPER_ORDER_DONE, dict(b_cid=cid) | nothing | values)
 
     def _book(self, c, symbols: list):
-        "The account as a `Book` over `symbols`, sized as the backtest sizes entries."
+        """The account as a `Book` over `symbols`, sized as the backtest sizes entries, and its position rows; from
+        memory when this process booked the last bar of these symbols (it is the books' only writer)."""
         from tradelab.portfolio import Book
+
+        if self._memo is not None and self._memo[0] == tuple(symbols):
+            return self._memo[1], self._memo[2]
 
         a = c.execute(sa.select(paper_accounts).where(paper_accounts.c.account == self.account_id)).one()
         trailing = self.stops.get("trailing_stop")
@@ -333,7 +365,7 @@ class PaperBroker:
         )
         book.acct.free_cash = a.cash if a.free_cash is None else a.free_cash
         rows = {
-            r.symbol: r
+            r.symbol: dict(r._mapping)
             for r in c.execute(
                 sa.select(paper_positions).where(
                     paper_positions.c.account == self.account_id, paper_positions.c.symbol.in_(symbols)
@@ -343,19 +375,16 @@ class PaperBroker:
         for k, s in enumerate(symbols):
             if s in rows:
                 p, r = book.positions[k], rows[s]
-                p.qty, p.debt = r.qty, r.debt or 0.0
-                if p.qty != 0 and r.sl_price is not None:  # the position's stops, as armed when it opened
-                    p.sl_price, p.tp_price = r.sl_price, r.tp_price
+                p.qty, p.debt = r["qty"], r["debt"] or 0.0
+                if p.qty != 0 and r["sl_price"] is not None:  # the position's stops, as armed when it opened
+                    p.sl_price, p.tp_price = r["sl_price"], r["tp_price"]
                     p.sl_stop, p.sl_trail, p.tp_stop = book.sl_stop, book.sl_trail, book.tp_stop
         return book, rows
 
     def _save(self, c, book, symbols: list, rows: dict, t=None, fills=()):
+        "Write what the bar changed in the books: cash, and the positions whose units, debt or stops moved."
         acct = book.acct
-        c.execute(
-            paper_accounts.update()
-            .where(paper_accounts.c.account == self.account_id)
-            .values(cash=acct.cash, free_cash=acct.free_cash)
-        )
+        c.execute(_PAPER_CASH, dict(b_account=self.account_id, cash=acct.cash, free_cash=acct.free_cash))
         changed = {f.col for f in fills if not f.stop}  # opened, reversed or closed on this bar
         for k, s in enumerate(symbols):
             p = book.positions[k]
@@ -364,14 +393,19 @@ class PaperBroker:
             values.update(sl_price=p.sl_price if armed else None, tp_price=p.tp_price if armed else None)
             if k in changed or p.qty == 0:
                 values["opened_at"] = t if p.qty != 0 else None
-            if s in rows:
-                c.execute(
-                    paper_positions.update()
-                    .where(paper_positions.c.account == self.account_id, paper_positions.c.symbol == s)
-                    .values(**values)
-                )
+            old = rows.get(s)
+            if old is not None and all(old[key] == v for key, v in values.items()):
+                continue
+            if old is not None:
+                old.update(values)
+                keys = dict(b_account=self.account_id, b_symbol=s, opened_at=old["opened_at"])
+                c.execute(_PAPER_POSITION, keys | values)
             elif p.qty != 0:
                 c.execute(paper_positions.insert().values(account=self.account_id, symbol=s, **values))
+                rows[s] = dict(account=self.account_id, symbol=s, opened_at=None) | values
+        self._memo = (tuple(symbols), book, rows)
+        if self._books is not None:  # what `account` answers, as just written
+            self._books = (acct.cash, self._books[1] | {s: r["qty"] for s, r in rows.items()})
 
 
 PROTECT = "protect"  # the intent of a position's protective exit (stop-loss / take-profit / trailing stop)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .brokers import Broker, Fill, OrderRequest, OrderStatus, client_order_id
 from .config import TradelabError
-from .store import Store, orders, to_db_time
+from .store import ORDER_STATUS, Store, utc_now
 
 # %% auto #0
 __all__ = ['VenueBreaker', 'OrderLedger', 'cancel_open_orders']
@@ -72,6 +72,9 @@ class OrderLedger:
         self.m = metrics
         self.log = log or logging.getLogger("tradelab.runner")
         self.breaker = breaker or VenueBreaker()
+        # this process is the run's only writer (it holds the run's lock): once a reconcile found no open order,
+        # none can appear before this ledger sends one, so until then reconciling need not ask the database
+        self._none_open = False
 
     def _count(self, name: str, *labels, by: float = 1):
         if self.m is not None:
@@ -101,14 +104,14 @@ class OrderLedger:
         with self.store.begin() as c:
             new = self.store.add_fills(self.run_id, o["symbol"], st.fills, conn=c)
             c.execute(
-                orders.update()
-                .where(orders.c.client_order_id == o["client_order_id"])
-                .values(
+                ORDER_STATUS,
+                dict(
+                    b_cid=o["client_order_id"],
                     status=st.status,
                     broker_order_id=st.broker_order_id,
                     error=st.reason,
-                    updated_at=to_db_time(pd.Timestamp.now(tz="UTC")),
-                )
+                    updated_at=utc_now(),
+                ),
             )
         for f in st.fills[-new:] if new else []:
             self._count("fills")
@@ -147,6 +150,7 @@ class OrderLedger:
         """Send an order already recorded. While the breaker is open it is held back (recorded, not sent: `reconcile`
         looks at it again); an order the broker could not confirm stays `new` for `reconcile` to look up."""
         o = dict(client_order_id=req.client_order_id, symbol=req.symbol, status="new")
+        self._none_open = False
         if not self.breaker.allows():
             self.log.debug("order held back", extra={"event": "held", "client_order_id": req.client_order_id})
             return None
@@ -182,7 +186,11 @@ class OrderLedger:
         """Bring the run's open orders up to date with the broker: record fills, and send an order recorded but never
         seen by the venue, unless it is more than one bar late on a live feed (then it expires: its prices are gone).
         A replay's venue waits for the replay, so there an unsent order is always sent."""
-        for o in self.store.open_orders(self.run_id):
+        if self._none_open:
+            return
+        waiting = self.store.open_orders(self.run_id)
+        self._none_open = not waiting
+        for o in waiting:
             st = self.broker.get_order(o["client_order_id"], o["symbol"])
             if st is None and o["status"] == "new":
                 late = (pd.Timestamp.now(tz="UTC") - (o["bar_time"] + step)) > step

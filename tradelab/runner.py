@@ -14,6 +14,7 @@ import socket
 import time
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from . import __version__
@@ -144,6 +145,22 @@ class RunSpec:
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, default=str)
 
+# %% ../nbs/11_runner.ipynb #a0b61812
+def _signal_rows(sig) -> list[tuple]:
+    "A strategy's `Signals` as one plain tuple per bar: (has_short, entry, exit, short_entry, short_exit)."
+    short = sig.has_short
+    cols = [sig.entries, sig.exits] + ([sig.short_entries, sig.short_exits] if short else [])
+    flags = np.column_stack([np.asarray(c, dtype=bool) for c in cols]).tolist()
+    return [(short, *f) if short else (False, *f, False, False) for f in flags]
+
+
+def _signal_row(sig, at: int) -> tuple:
+    "The `_signal_rows` tuple of bar `at` alone (live: only the last bar is decided)."
+    short = sig.has_short
+    row = [bool(sig.entries.iat[at]), bool(sig.exits.iat[at])]
+    row += [bool(sig.short_entries.iat[at]), bool(sig.short_exits.iat[at])] if short else [False, False]
+    return (short, *row)
+
 # %% ../nbs/11_runner.ipynb #5b1b80c2
 class Runner:
     """Paper or live trading of one strategy on one symbol or a panel sharing cash: on each closed bar gathers every
@@ -172,6 +189,9 @@ class Runner:
         self.buffers = {s: BarBuffer() for s in self.symbols}
         self._replay_signals: dict = {}  # symbol -> (signals over the stored bars, their index): replays only
         self._positions_written: dict = {}  # symbol -> (units, entry price, cash) last written to `positions`
+        self._written_at = 0.0  # when a bar was last written to the store (monotonic seconds)
+        self._protected: dict = {}  # symbol -> (units, fills seen) of the position whose protective order is placed
+        self._fills_seen: dict = {s: 0 for s in self.symbols}  # fills booked by this process, per symbol
         self.registry, self.m = run_metrics()
         self.ppy = periods_per_year(spec.timeframe)
         self.mgr = RiskManager(spec.risk_config, self.ppy)
@@ -256,6 +276,7 @@ class Runner:
     def _on_fill(self, symbol: str, f: Fill):
         "The entry price of the position a fill leaves (recorded only while a position is held)."
         self.avg_price[symbol] = f.price
+        self._fills_seen[symbol] += 1
 
     def reconcile(self):
         "Bring the run's open orders up to date with the broker (see `OrderLedger.reconcile`)."
@@ -271,8 +292,9 @@ class Runner:
         fills = None
         for sym in self.symbols:
             qty = accounts[sym].qty
-            if qty == 0:
+            if qty == 0 or self._protected.get(sym) == (qty, self._fills_seen[sym]):  # none, or protected already
                 continue
+            self._protected[sym] = (qty, self._fills_seen[sym])
             if fills is None:
                 fills = self.store.table("fills", self.run_id)
             mine = fills[fills.symbol == sym]
@@ -317,8 +339,8 @@ class Runner:
         rows, sends = [], []
         for sym in self.symbols:
             self.buffers[sym].append(t, bars[sym])
-            sig, at = self._signals(sym, t)
-            if sig.has_short and not getattr(self.broker, "can_short", False):
+            has_short, entry, exit_, short_entry, short_exit = self._signals(sym, t)
+            if has_short and not getattr(self.broker, "can_short", False):
                 raise BadInputError(
                     f"{spec.strategy} with short=true needs a venue that lends: the {self.broker.name} broker trades "
                     "spot markets here, which cannot be sold short; run it with short=false, or on the paper broker"
@@ -327,10 +349,10 @@ class Runner:
             facts = BarFacts(
                 close=closes[sym],
                 qty=qty,
-                entry=bool(sig.entries.iat[at]),
-                exit=bool(sig.exits.iat[at]),
-                short_entry=bool(sig.short_entries.iat[at]) if sig.has_short else False,
-                short_exit=bool(sig.short_exits.iat[at]) if sig.has_short else False,
+                entry=entry,
+                exit=exit_,
+                short_entry=short_entry,
+                short_exit=short_exit,
                 flatten=flatten,
                 killed=self.killed,
                 kill_flatten=self.kill_flatten,
@@ -371,7 +393,12 @@ class Runner:
                 self.log.info(
                     "entry refused", extra={"event": "refused", "bar": t.isoformat(), "symbol": sym, "reason": d.reason}
                 )
-        self.store.record_step(self.run_id, t, rows, cash)
+        # a replay's quiet bars are written together, at most a second apart (see `Store.record_step`); a bar with an
+        # order, and every bar of a live feed, is written before anything is sent
+        defer = self.feed.replays and not sends and time.monotonic() - self._written_at < 1.0
+        self.store.record_step(self.run_id, t, rows, cash, defer=defer)
+        if not defer:
+            self._written_at = time.monotonic()
         latency = time.perf_counter() - t0
         self.latencies.append(latency)
         self.m["latency"].observe(latency)
@@ -386,17 +413,19 @@ class Runner:
         return rows[0]["decision"]
 
     def _signals(self, sym: str, t: pd.Timestamp) -> tuple:
-        """The strategy's signals for `sym` and the position of bar `t` in them. Live: computed on the trailing
-        `window` bars. In a replay: computed once over every stored bar, as the backtest computes them (a strategy may
-        not look ahead, and a test checks every registered one), so a bar costs a lookup."""
+        """The strategy's signals for `sym` at bar `t`: (has_short, entry, exit, short_entry, short_exit). Live:
+        computed on the trailing `window` bars. In a replay: computed once over every stored bar, as the backtest
+        computes them (a strategy may not look ahead, and a test checks every registered one), so a bar costs a
+        lookup."""
         stored = self.feed.stored()
         if stored is None:
-            return self.strategy.signals(self.buffers[sym].frame(self.spec.window), **self.spec.params), -1
+            return _signal_row(self.strategy.signals(self.buffers[sym].frame(self.spec.window), **self.spec.params), -1)
         if sym not in self._replay_signals:
             frame = stored[sym] if isinstance(stored, dict) else stored
-            self._replay_signals[sym] = (self.strategy.signals(frame, **self.spec.params), frame.index)
-        sig, index = self._replay_signals[sym]
-        return sig, index.get_loc(t)
+            sig = self.strategy.signals(frame, **self.spec.params)
+            self._replay_signals[sym] = ({bar: k for k, bar in enumerate(frame.index)}, _signal_rows(sig))
+        where, rows = self._replay_signals[sym]
+        return rows[where[t]]
 
     def _size_entry(self, t: pd.Timestamp, sym: str, closes: dict, cash: float, held: dict) -> dict | str:
         """The risk manager's size of an entry: with automatic sizing a cash amount (all the cash for one symbol, an

@@ -17,9 +17,10 @@ import sqlalchemy as sa
 from .config import BadInputError, TradelabError, atomic_write, load_settings, nan_to_none, scrub_url
 
 # %% auto #0
-__all__ = ['MIGRATIONS', 'TABLES', 'EXPORT_COLUMNS', 'to_db_time', 'from_db_time', 'utc_now', 'make_engine', 'migrate',
-           'schema_revision', 'RunLockedError', 'RunLock', 'Store', 'open_store', 'schema_drift', 'export_rows',
-           'export_table']
+__all__ = ['MIGRATIONS', 'TABLES', 'RUN_LAST_BAR', 'HEARTBEAT_INSERT', 'POSITION_SYMBOLS', 'POSITION_UPDATE', 'ORDER_STATUS',
+           'OPEN_ORDERS', 'FILL_SEEN', 'FILL_INSERT', 'EXPORT_COLUMNS', 'to_db_time', 'from_db_time', 'utc_now',
+           'make_engine', 'migrate', 'schema_revision', 'RunLockedError', 'RunLock', 'Store', 'open_store',
+           'schema_drift', 'export_rows', 'export_table']
 
 # %% ../nbs/09_store.ipynb #22ec1723
 metadata = sa.MetaData()
@@ -380,6 +381,29 @@ TABLES = {
     "positions": positions,
     "heartbeats": heartbeats,
 }
+# statements of the per-bar path, built once (a statement built per call costs SQLAlchemy about three times what
+# executing it costs SQLite); `b_`-prefixed names are the WHERE clause's values
+_b = sa.bindparam
+RUN_LAST_BAR = runs.update().where(runs.c.id == _b("b_id")).values(last_bar=_b("last_bar"))
+HEARTBEAT_INSERT = heartbeats.insert()
+POSITION_SYMBOLS = sa.select(positions.c.symbol).where(positions.c.run_id == _b("b_run_id"))
+POSITION_UPDATE = (
+    positions.update()
+    .where(positions.c.run_id == _b("b_run_id"), positions.c.symbol == _b("b_symbol"))
+    .values(qty=_b("qty"), avg_price=_b("avg_price"), cash=_b("cash"), updated_at=_b("updated_at"))
+)
+ORDER_STATUS = (
+    orders.update()
+    .where(orders.c.client_order_id == _b("b_cid"))
+    .values(status=_b("status"), broker_order_id=_b("broker_order_id"), error=_b("error"), updated_at=_b("updated_at"))
+)
+OPEN_ORDERS = (
+    sa.select(orders)
+    .where(orders.c.run_id == _b("b_run_id"), orders.c.status.in_(OPEN_STATUSES))
+    .order_by(orders.c.created_at, orders.c.client_order_id)
+)
+FILL_SEEN = sa.select(fills.c.id).where(fills.c.client_order_id == _b("b_cid"), fills.c.fill_id == _b("b_fill_id"))
+FILL_INSERT = fills.insert()
 _ORDER_BY = {
     "runs": "created_at",
     "decisions": "bar_time",
@@ -396,15 +420,30 @@ class Store:
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
+        self._pending: list[dict] = []  # bars recorded with defer=True and not written yet (see `record_step`)
 
     def __repr__(self):
         return f"Store({scrub_url(self.engine.url.render_as_string(hide_password=True))})"
 
     @contextmanager
     def begin(self):
-        "One transaction: everything inside commits together or not at all."
+        """One transaction: everything inside commits together or not at all. Bars still pending (`record_step` with
+        `defer=True`) are written first, in it: nothing is ever written ahead of a bar recorded before it."""
         with self.engine.begin() as conn:
-            yield conn
+            pending, self._pending = self._pending, []
+            try:
+                if pending:
+                    self._write_steps(conn, pending)
+                yield conn
+            except BaseException:
+                self._pending = pending + self._pending  # rolled back: still pending
+                raise
+
+    def flush(self):
+        "Write the bars still pending (one transaction); every write and every read of this store does it first."
+        if self._pending:
+            with self.begin():
+                pass
 
     def checkpoint(self):
         "Move SQLite's write-ahead log into the database file (housekeeping between bars; no-op elsewhere)."
@@ -417,6 +456,7 @@ class Store:
 
     # -- runs ------------------------------------------------------------
     def get_run(self, run_id: str) -> dict | None:
+        self.flush()
         with self.engine.connect() as c:
             r = c.execute(sa.select(runs).where(runs.c.id == run_id)).first()
         return _row(r) if r else None
@@ -526,10 +566,10 @@ class Store:
     def heartbeat(self, run_id: str, last_bar=None, state: str = "waiting", conn=None):
         values = dict(run_id=run_id, time=utc_now(), last_bar=to_db_time(last_bar), state=state)
         if conn is not None:
-            conn.execute(heartbeats.insert().values(**values))
+            conn.execute(HEARTBEAT_INSERT, values)
             return
         with self.begin() as c:
-            c.execute(heartbeats.insert().values(**values))
+            c.execute(HEARTBEAT_INSERT, values)
 
     # -- orders and fills ---------------------------------------------------
     def get_order(self, client_order_id: str) -> dict | None:
@@ -540,11 +580,7 @@ class Store:
 
     def open_orders(self, run_id: str) -> list[dict]:
         with self.engine.connect() as c:
-            rs = c.execute(
-                sa.select(orders)
-                .where(orders.c.run_id == run_id, orders.c.status.in_(OPEN_STATUSES))
-                .order_by(orders.c.created_at, orders.c.client_order_id)
-            ).all()
+            rs = c.execute(OPEN_ORDERS, dict(b_run_id=run_id)).all()
         return [_row(r) for r in rs]
 
     def update_order(self, client_order_id: str, **values):
@@ -561,15 +597,12 @@ class Store:
         def go(c):
             n = 0
             for f in new_fills:
-                seen = c.execute(
-                    sa.select(fills.c.id).where(
-                        fills.c.client_order_id == f.client_order_id, fills.c.fill_id == f.fill_id
-                    )
-                ).first()
+                seen = c.execute(FILL_SEEN, dict(b_cid=f.client_order_id, b_fill_id=f.fill_id)).first()
                 if seen:
                     continue
                 c.execute(
-                    fills.insert().values(
+                    FILL_INSERT,
+                    dict(
                         run_id=run_id,
                         client_order_id=f.client_order_id,
                         fill_id=f.fill_id,
@@ -580,7 +613,7 @@ class Store:
                         qty=f.qty,
                         fee=f.fee,
                         fee_currency=f.fee_currency,
-                    )
+                    ),
                 )
                 n += 1
             return n
@@ -606,55 +639,70 @@ class Store:
         row = dict(symbol=symbol, decision=decision, order=order, qty=qty, close=close, avg_price=avg_price)
         self.record_step(run_id, bar_time, [row], cash)
 
-    def record_step(self, run_id: str, bar_time, rows: list[dict], cash: float):
+    def record_step(self, run_id: str, bar_time, rows: list[dict], cash: float, defer: bool = False):
         """One bar of a run over all its symbols, in one transaction: per symbol (`rows`: symbol, decision, order,
         qty, close, avg_price, and optionally write_position=False when it has not changed) the decision, its order
         (status `new`: written before it is sent) and the position;
-        the equity once (cash plus every position at its close; a short counts against it); the run's last bar."""
+        the equity once (cash plus every position at its close; a short counts against it); the run's last bar.
+
+        `defer=True` (a replay's quiet bar: no order) keeps the bar in memory until the next write of this store, a
+        read, `flush`, or `max_pending` bars: one transaction then writes them all, in order, with one heartbeat. A
+        crash loses only bars no order depends on, and the run's last bar is the last one written, so a restart
+        decides them again."""
         now, bt = utc_now(), to_db_time(bar_time)
         value = sum(r["qty"] * r["close"] for r in rows)
-        with self.begin() as c:
-            c.execute(
-                decisions.insert(),
-                [
-                    dict(
-                        run_id=run_id,
-                        symbol=r["symbol"],
-                        bar_time=bt,
-                        close=r["close"],
-                        created_at=now,
-                        **r["decision"],
-                    )
-                    for r in rows
-                ],
-            )
-            new_orders = [
-                dict(
-                    run_id=run_id,
-                    symbol=r["symbol"],
-                    bar_time=bt,
-                    status="new",
-                    created_at=now,
-                    updated_at=now,
-                    **r["order"],
-                )
+        step = dict(
+            run_id=run_id,
+            bar_time=bar_time,
+            decisions=[
+                dict(run_id=run_id, symbol=r["symbol"], bar_time=bt, close=r["close"], created_at=now, **r["decision"])
+                for r in rows
+            ],
+            orders=[
+                dict(run_id=run_id, symbol=r["symbol"], bar_time=bt, status="new", created_at=now, updated_at=now)
+                | r["order"]
                 for r in rows
                 if r["order"] is not None
-            ]
-            if new_orders:
-                c.execute(orders.insert(), new_orders)
-            c.execute(
-                equity.insert().values(run_id=run_id, bar_time=bt, cash=cash, position_value=value, equity=cash + value)
-            )
-            for r in rows:
-                if not r.get("write_position", True):  # unchanged since the last bar: nothing to write
-                    continue
-                pos = dict(qty=r["qty"], avg_price=r["avg_price"], cash=cash, updated_at=now)
-                where = (positions.c.run_id == run_id, positions.c.symbol == r["symbol"])
-                if c.execute(positions.update().where(*where).values(**pos)).rowcount == 0:
-                    c.execute(positions.insert().values(run_id=run_id, symbol=r["symbol"], **pos))
-            c.execute(runs.update().where(runs.c.id == run_id).values(last_bar=bt))
-            self.heartbeat(run_id, bar_time, "bar", conn=c)
+            ],
+            equity=dict(run_id=run_id, bar_time=bt, cash=cash, position_value=value, equity=cash + value),
+            positions={
+                r["symbol"]: dict(qty=r["qty"], avg_price=r["avg_price"], cash=cash, updated_at=now)
+                for r in rows
+                if r.get("write_position", True)  # unchanged since the last bar: nothing to write
+            },
+        )
+        if defer and not step["orders"] and len(self._pending) < self.max_pending:
+            self._pending.append(step)
+            return
+        with self.begin() as c:  # the bars still pending first, then this one
+            self._write_steps(c, [step])
+
+    max_pending = 5_000  # bars a deferred `record_step` may keep in memory
+
+    def _write_steps(self, c, steps: list[dict]):
+        "Write recorded bars in order (see `record_step`): rows in bulk, the latest position and last bar of each run."
+        decided = [d for s in steps for d in s["decisions"]]
+        if decided:
+            c.execute(decisions.insert(), decided)
+        new_orders = [o for s in steps for o in s["orders"]]
+        if new_orders:
+            c.execute(orders.insert(), new_orders)
+        c.execute(equity.insert(), [s["equity"] for s in steps])
+        latest, last_bar = {}, {}
+        for s in steps:
+            latest.setdefault(s["run_id"], {}).update(s["positions"])
+            last_bar[s["run_id"]] = s["bar_time"]
+        for run_id, by_symbol in latest.items():
+            if by_symbol:
+                stored = set(c.execute(POSITION_SYMBOLS, dict(b_run_id=run_id)).scalars())
+                old = [dict(b_run_id=run_id, b_symbol=k) | p for k, p in by_symbol.items() if k in stored]
+                new = [dict(run_id=run_id, symbol=k) | p for k, p in by_symbol.items() if k not in stored]
+                if old:
+                    c.execute(POSITION_UPDATE, old)
+                if new:
+                    c.execute(positions.insert(), new)
+            c.execute(RUN_LAST_BAR, dict(b_id=run_id, last_bar=to_db_time(last_bar[run_id])))
+            self.heartbeat(run_id, last_bar[run_id], "bar", conn=c)
 
     def record_order(self, run_id: str, symbol: str, bar_time, order: dict):
         "An order outside a bar's decision (the kill switch's flatten), written before it is sent."
@@ -674,6 +722,7 @@ class Store:
 
     def run_summary(self, run_id: str) -> dict:
         "Last equity, last heartbeat, units held and open orders of a run (`tradelab status`), without whole tables."
+        self.flush()
         with self.engine.connect() as c:
             eq = c.execute(
                 sa.select(equity.c.equity).where(equity.c.run_id == run_id).order_by(equity.c.bar_time.desc()).limit(1)
@@ -698,6 +747,7 @@ class Store:
         if name not in TABLES:
             raise BadInputError(f"unknown table {name!r}; choose one of {', '.join(TABLES)}")
         t = TABLES[name]
+        self.flush()
         q = sa.select(t).order_by(t.c[_ORDER_BY[name]])
         if run_id:
             q = q.where((t.c.id if name == "runs" else t.c.run_id) == run_id)
