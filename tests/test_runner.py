@@ -544,3 +544,66 @@ def test_two_bots_in_one_database(data_dir, tmp_path):  # noqa: F811
     assert first in out and second not in out
     after = {r["run"]: r["kill_switch"] for r in json.loads(cli("status", "--json", "--db", db, env=env).stdout)}
     assert after == {first: True, second: False}
+
+
+def test_stock_run_trades_only_in_sessions_across_a_weekend_a_holiday_and_an_early_close(tmp_path):
+    """AAPL 30m bars around the clock (pre- and post-market, a holiday, a weekend) from 2024-11-18 to 2024-12-03: a
+    paper replay on Alpaca's exchange trades the NYSE sessions alone (Thanksgiving closed, the next day closing at
+    13:00 New York time), decides once per session bar and no other, and gives the backtest's fills."""
+    d, db = str(tmp_path / "data"), f"sqlite:///{tmp_path}/state.db"
+    bars = synthetic_ohlcv(16 * 48, "30m", seed=7, start="2024-11-18", price=230.0)
+    src = tmp_path / "AAPL-30m.feather"
+    bars.reset_index().rename(columns={"index": "date"}).to_feather(src)
+    env = {"TRADELAB_DATA_DIR": d}
+    cli("data", "import", str(src), "--exchange", "alpaca", "--symbol", "AAPL", "--timeframe", "30m", env=env)
+    market = ["-e", "alpaca", "-s", "AAPL", "-t", "30m", "--start", "2024-11-25", "--end", "2024-12-03"]
+    market += ["-p", "fast=3", "-p", "slow=8", "--fees", "0.001"]
+    r = cli("run", "--strategy", "sma_cross", *market, "--db", db, "--health-port", "-1", env=env)
+    assert "finished" in r.stdout, r.stdout[-2000:]
+    doc = json.loads(cli("backtest", "--strategy", "sma_cross", *market, "--json", env=env).stdout)
+    store = open_store(db)
+    decided = store.table("decisions").bar_time.dt.tz_convert("America/New_York")
+    per_day = {str(k): v for k, v in decided.groupby(decided.dt.date).size().items()}
+    assert per_day == {"2024-11-25": 13, "2024-11-26": 13, "2024-11-27": 13, "2024-11-29": 7, "2024-12-02": 13}
+    assert decided.min().strftime("%H:%M") == "09:30" and decided.dt.strftime("%H:%M").max() == "15:30"
+    early = decided[decided.dt.date == pd.Timestamp("2024-11-29").date()]
+    assert early.dt.strftime("%H:%M").max() == "12:30"  # the bar 12:30-13:00 closes with the session
+    fills = store.table("fills")
+    assert len(fills) >= 4
+    times = fills.time.dt.tz_convert("America/New_York")
+    assert ((times.dt.time >= pd.Timestamp("09:30").time()) & (times.dt.time < pd.Timestamp("16:00").time())).all()
+    got = sorted((f.time, f.side, round(f.price, 8), round(f.qty, 8)) for f in fills.itertuples())
+    want = sorted((pd.Timestamp(f["time"]), f["side"], round(f["price"], 8), round(f["qty"], 8)) for f in doc["fills"])
+    assert got == want
+
+
+def test_live_panel_decides_every_symbol_on_every_bar(tmp_path):
+    """Live ccxt polling of two symbols' 1s bars from a local Binance: the panel decides both symbols on each bar
+    time, together, and stops cleanly on SIGTERM."""
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    bars = synthetic_ohlcv(200, "1s", seed=9, start=now - pd.Timedelta(seconds=150))
+    with FakeBinance({"BTC/USDT": bars, "ETH/USDT": bars / 20}) as fake:
+        db = f"sqlite:///{tmp_path}/state.db"
+        args = ["run", "--strategy", "sma_cross", "-p", "fast=3", "-p", "slow=8", "-s", "BTC/USDT", "-s", "ETH/USDT"]
+        args += ["-t", "1s", "-e", "binance", "--feed", "ccxt", "--window", "30", "--poll", "1", "--db", db]
+        env = {**os.environ, "TRADELAB_CCXT_API_URL": fake.url, "TRADELAB_DATA_DIR": str(tmp_path)}
+        p = subprocess.Popen([TRADELAB, *args, "--health-port", "-1"], env=env, stdout=subprocess.PIPE, text=True)
+        try:
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 60:
+                time.sleep(1)
+                try:
+                    decided = open_store(db).table("decisions")
+                except Exception:  # not created yet
+                    continue
+                if decided.bar_time.nunique() >= 6:
+                    break
+        finally:
+            p.send_signal(signal.SIGTERM)
+            out, _ = p.communicate(timeout=30)
+    assert p.returncode == 0, out[-2000:]
+    decided = open_store(db).table("decisions")
+    per_bar = decided.groupby("bar_time").symbol.apply(sorted)
+    assert len(per_bar) >= 6, out[-2000:]
+    assert all(s == ["BTC/USDT", "ETH/USDT"] for s in per_bar), per_bar
+    assert (per_bar.index.to_series().diff().dropna() == pd.Timedelta("1s")).all()  # no bar skipped

@@ -7,7 +7,7 @@ from pathlib import Path
 PKG = Path(__file__).parents[1] / "tradelab"
 RESEARCH = {"backtest", "riskbacktest", "results", "sweep", "validation", "reports"}
 LIVE = {"store", "brokers", "runner", "feeds", "decide", "ledger", "health"}
-NEUTRAL = {"config", "costs", "venues", "portfolio"}
+NEUTRAL = {"config", "costs", "venues", "portfolio", "sessions"}
 
 
 def imports_of(path: Path) -> set[str]:

@@ -18,6 +18,7 @@ from fastcore.basics import patch
 
 from .config import BadInputError, TradelabError
 from .costs import Costs
+from .sessions import Sessions
 from .store import Store, from_db_time, paper_accounts, paper_orders, paper_positions, to_db_time
 from .venues import RetryPolicy, ccxt_exchange, suggest, with_retries
 
@@ -190,7 +191,8 @@ class PaperBroker:
     def place(self, order: OrderRequest) -> OrderStatus:
         self._maybe_open = True
         with self.store.begin() as c:
-            if c.execute(_PAPER_ORDER, dict(b_cid=order.client_order_id)).first() is None:
+            known = c.execute(_PAPER_ORDER, dict(b_cid=order.client_order_id)).first() is not None
+            if not known:
                 c.execute(
                     paper_orders.insert(),
                     dict(
@@ -205,10 +207,12 @@ class PaperBroker:
                         status="open",
                     ),
                 )
+        if not known:  # as the venue answers a new order: open, nothing filled yet
+            return OrderStatus(order.client_order_id, "open", order.client_order_id, [], None)
         return self.get_order(order.client_order_id, order.symbol)
 
     def get_order(self, client_order_id: str, symbol: str) -> OrderStatus | None:
-        with self.store.engine.connect() as c:
+        with self.store.read() as c:
             r = c.execute(_PAPER_ORDER, dict(b_cid=client_order_id)).first()
         if r is None:
             return None
@@ -232,7 +236,7 @@ class PaperBroker:
 
     def account(self, symbol: str) -> Account:
         if self._books is None:
-            with self.store.engine.connect() as c:
+            with self.store.read() as c:
                 cash = c.execute(
                     sa.select(paper_accounts.c.cash).where(paper_accounts.c.account == self.account_id)
                 ).scalar_one()
@@ -860,6 +864,17 @@ class AlpacaBroker:
             raise BadInputError(
                 f"alpaca does not trade {symbol!r}; use a listed US stock (AAPL) or crypto pair (BTC/USD)"
             )
+
+    def sessions(self, start, end) -> Sessions:
+        "The venue's own trading calendar (`/v2/calendar`) from `start` to `end`: each session's open and close."
+        from alpaca.trading.requests import GetCalendarRequest
+
+        req = GetCalendarRequest(start=pd.Timestamp(start).date(), end=pd.Timestamp(end).date())
+        days = self._call("reading the calendar", lambda: self.client.get_calendar(req))
+        ny = "America/New_York"  # the calendar's times are New York's
+        opens = [pd.Timestamp(d.open).tz_localize(ny) for d in days]
+        closes = [pd.Timestamp(d.close).tz_localize(ny) for d in days]
+        return Sessions(pd.DataFrame({"open": opens, "close": closes}), "alpaca")
 
     def _call(self, what: str, call: Callable, missing: tuple = ()):
         """`call()` with retries of transient errors; None when it answers 404 and `what` may be missing. Anything else

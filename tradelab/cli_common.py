@@ -63,6 +63,12 @@ STRATEGY = typer.Option(
 FEES = typer.Option(0.001, "--fees", help="Fee per side, fraction of notional (0.001 = 0.1%).")
 SLIPPAGE = typer.Option(0.0, "--slippage", help="Slippage per side, fraction of price.")
 CALENDAR = typer.Option("crypto", "--calendar", help="Annualisation: crypto (365 days) or stocks (252 sessions).")
+SESSIONS = typer.Option(
+    "auto",
+    "--sessions",
+    help="Trade only in an exchange's sessions: an exchange calendar such as XNYS, none (around the clock), or auto "
+    "(XNYS for alpaca, none otherwise).",
+)
 DB = typer.Option(None, "--db", help="State database URL (default TRADELAB_DB_URL, or SQLite in the data dir).")
 
 # %% ../nbs/12a_cli_common.ipynb #107476e7
@@ -89,6 +95,13 @@ def stats_table(stats: dict, title: str) -> Table:
     for k, v in stats.items():
         t.add_row(k, fmt_stat(k, v))
     return t
+
+
+def sessions_for(sessions: str, exchange: str) -> str | None:
+    "The exchange calendar a run or backtest trades in (`--sessions`): auto means NYSE for Alpaca's US stocks."
+    if sessions.lower() == "auto":
+        return "XNYS" if exchange == "alpaca" else None
+    return None if sessions.lower() in ("none", "24/7") else sessions.upper()
 
 
 def parse_params(items: list[str] | None) -> dict:

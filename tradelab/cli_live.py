@@ -62,6 +62,7 @@ def run_cmd(
     stop_loss: float | None = typer.Option(None, help="Stop-loss as a fraction of the fill price (paper broker)."),
     take_profit: float | None = typer.Option(None, help="Take-profit as a fraction of the fill price (paper broker)."),
     trailing_stop: float | None = typer.Option(None, help="Trailing stop as a fraction of the best price (paper)."),
+    sessions: str = ui.SESSIONS,
 ):
     "Paper-trade a strategy on replayed or live bars, with risk rules, a state database and health endpoints."
     import signal
@@ -85,9 +86,10 @@ def run_cmd(
         except ValueError:
             raise BadInputError(f"--speed {speed!r}: use a multiple of real time such as 60 or 3600, or max") from None
     rules = RiskConfig.from_yaml(risk).model_dump(exclude_unset=True) if risk else {}
+    venue = ui.exchange_id(exchange)
     spec = RunSpec(
         strategy=strategy,
-        exchange=ui.exchange_id(exchange),
+        exchange=venue,
         symbol=",".join(symbol),
         timeframe=timeframe,
         params=ui.parse_params(param),
@@ -108,6 +110,7 @@ def run_cmd(
         stop_loss=stop_loss,
         take_profit=take_profit,
         trailing_stop=trailing_stop,
+        sessions=ui.sessions_for(sessions, venue),
     )
     port = (settings.health_port or 0) if health_port is None else health_port
     runner = build_runner(spec, db, settings, None if port < 0 else port, log)

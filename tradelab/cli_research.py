@@ -69,6 +69,7 @@ def backtest_cmd(
     end: str | None = ui.END,
     cash: float = typer.Option(10_000.0, help="Starting cash."),
     calendar: str = ui.CALENDAR,
+    sessions: str = ui.SESSIONS,
     stop_loss: float | None = typer.Option(None, help="Stop-loss as a fraction of the fill price."),
     take_profit: float | None = typer.Option(None, help="Take-profit as a fraction of the fill price."),
     trailing_stop: float | None = typer.Option(None, help="Trailing stop as a fraction of the best price."),
@@ -114,6 +115,13 @@ def backtest_cmd(
 
         rules = RiskConfig.from_options(risk, **flags)
     data = ui.load_for(exchange, symbol, timeframe, start, end)
+    market = ui.sessions_for(sessions, ui.exchange_id(exchange))
+    if market:  # the bars the market traded, as `tradelab run` trades them
+        from tradelab.sessions import exchange_sessions, session_bars
+
+        frames = data.values() if isinstance(data, dict) else [data]
+        first, last = min(f.index[0] for f in frames), max(f.index[-1] for f in frames)
+        data = session_bars(data, exchange_sessions(market, first, last), timeframe)
     stops = Stops(stop_loss, take_profit, trailing_stop) if (stop_loss or take_profit or trailing_stop) else None
     res = backtest(
         data,

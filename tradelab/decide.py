@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from .portfolio import order_for_signals
 
 # %% auto #0
-__all__ = ['LATE', 'SIGNALS', 'BarFacts', 'Decision', 'decide']
+__all__ = ['LATE', 'SIGNALS', 'NO_SIGNAL', 'BarFacts', 'Decision', 'decide']
 
 # %% ../nbs/11b_decide.ipynb #53bab0c7
 @dataclass(frozen=True)
@@ -86,6 +86,7 @@ def decide(
 
 
 SIGNALS = ("entry", "exit", "short_entry", "short_exit")
+NO_SIGNAL = Decision("none")  # a bar without a signal, where nothing is flattened: most bars (the runner's shortcut)
 
 
 def _exit(signal: str, intent: str, qty: float, f: BarFacts) -> Decision:

@@ -15,9 +15,10 @@ import pandas as pd
 
 from .config import BadInputError, DataError
 from .ohlcv import OHLCV_COLUMNS, timeframe_to_timedelta, utc_timestamp
+from .sessions import ALWAYS_OPEN, Sessions
 
 # %% auto #0
-__all__ = ['Feed', 'ReplayFeed', 'PollingFeed', 'BarBuffer', 'make_feed']
+__all__ = ['Feed', 'ReplayFeed', 'PollingFeed', 'PanelFeed', 'BarBuffer', 'make_feed']
 
 # %% ../nbs/11a_feeds.ipynb #223d6d04
 class Feed(Protocol):
@@ -41,8 +42,9 @@ class Feed(Protocol):
         "Up to `n` closed bars before the next one `next_bar` gives: the strategy's warm-up."
         ...
 
-    def is_stale(self, stale_after: float) -> bool:
-        "No new bar for `stale_after` timeframes past the expected close (a replay never is)."
+    def is_stale(self, stale_after: float, sessions: Sessions = ALWAYS_OPEN) -> bool:
+        """No new bar for `stale_after` timeframes past the time the next bar was due (a replay never is). With
+        `sessions`, a bar is due only when the market trades: no bars over a weekend are not stale."""
         ...
 
     def stored(self) -> pd.DataFrame | dict | None:
@@ -113,7 +115,7 @@ class ReplayFeed:
         self.i += 1
         return t, row
 
-    def is_stale(self, stale_after: float) -> bool:
+    def is_stale(self, stale_after: float, sessions: Sessions = ALWAYS_OPEN) -> bool:
         return False
 
     def stored(self) -> pd.DataFrame | dict:
@@ -180,9 +182,59 @@ class PollingFeed:
         self.sleep(max(0.0, min(timeout, self.next_poll - time.monotonic())))
         return None
 
-    def is_stale(self, stale_after: float) -> bool:
-        ref = self.last + self.step if self.last is not None else self.started
+    def is_stale(self, stale_after: float, sessions: Sessions = ALWAYS_OPEN) -> bool:
+        after = self.last + self.step if self.last is not None else self.started
+        ref = sessions.next_bar(after, self.step)  # the next bar the market trades opens then
         return self.now() - ref > self.step * stale_after
+
+    def stored(self) -> None:
+        return None
+
+# %% ../nbs/11a_feeds.ipynb #9a9675cf
+class PanelFeed:
+    "Closed bars of several symbols, each polled by its own feed: a bar time is delivered when every symbol has it."
+
+    replays = False
+
+    def __init__(self, feeds: dict, log=None):
+        "`feeds`: symbol -> live feed (`PollingFeed`), in the run's symbol order."
+        self.feeds, self.log = feeds, log or logging.getLogger("tradelab.runner")
+        self.pending: dict[str, dict] = {s: {} for s in feeds}  # symbol -> {bar time: row} not delivered yet
+        self.kind = next(iter(feeds.values())).kind
+        self.done = False
+
+    @property
+    def reconnects(self) -> int:
+        return sum(f.reconnects for f in self.feeds.values())
+
+    def history(self, n: int) -> dict:
+        return {s: f.history(n) for s, f in self.feeds.items()}
+
+    def skip_through(self, last) -> None:
+        for f in self.feeds.values():
+            f.skip_through(last)
+
+    def next_bar(self, timeout: float = 1.0):
+        for s, f in self.feeds.items():
+            while (item := f.next_bar(timeout=0.0)) is not None:
+                self.pending[s][item[0]] = item[1]
+        common = set.intersection(*(set(p) for p in self.pending.values()))
+        if not common:
+            time.sleep(min(timeout, 0.2))
+            return None
+        t = min(common)
+        for s, p in self.pending.items():
+            for gone in sorted(x for x in p if x < t):  # this symbol's later bar came: the others never will
+                del p[gone]
+                self.log.warning(
+                    "bar dropped: not every symbol of the panel has it",
+                    extra={"event": "panel_gap", "symbol": s, "bar": gone.isoformat()},
+                )
+        return t, {s: p.pop(t) for s, p in self.pending.items()}
+
+    def is_stale(self, stale_after: float, sessions: Sessions = ALWAYS_OPEN) -> bool:
+        "Any symbol's feed is stale: a decision needs them all."
+        return any(f.is_stale(stale_after, sessions) for f in self.feeds.values())
 
     def stored(self) -> None:
         return None
@@ -208,6 +260,11 @@ class BarBuffer:
         for t, row in df.iterrows():
             self.append(t, row)
 
+    def arrays(self, n: int) -> dict:
+        "The last `n` bars as a numpy array per OHLCV column (views: no copy, no DataFrame)."
+        v = self.v[max(0, self.n - n) : self.n]
+        return {c: v[:, k] for k, c in enumerate(OHLCV_COLUMNS)}
+
     def frame(self, n: int) -> pd.DataFrame:
         lo = max(0, self.n - n)
         idx = pd.DatetimeIndex(self.t[lo : self.n].view("M8[ns]")).tz_localize("UTC")
@@ -216,7 +273,7 @@ class BarBuffer:
 
 # %% ../nbs/11a_feeds.ipynb #f5e5e420
 def make_feed(spec, settings, log=None) -> Feed:
-    "The feed a spec asks for: stored bars (replay), ccxt polling or Alpaca polling."
+    "The feed a spec asks for: stored bars (replay), ccxt polling or Alpaca polling (a panel: one poller per symbol)."
     if spec.feed == "replay":
         from tradelab.datastore import load
 
@@ -241,6 +298,9 @@ def make_feed(spec, settings, log=None) -> Feed:
     from tradelab.datastore import source_for
 
     src = source_for("alpaca" if spec.feed == "alpaca" else spec.exchange, settings)
-    if spec.feed == "ccxt":
-        src.check(spec.symbol, spec.timeframe)
-    return PollingFeed(src, spec.symbol, spec.timeframe, spec.poll_seconds, kind=spec.feed, log=log)
+    feeds = {}
+    for s in spec.symbols:
+        if spec.feed == "ccxt":
+            src.check(s, spec.timeframe)
+        feeds[s] = PollingFeed(src, s, spec.timeframe, spec.poll_seconds, kind=spec.feed, log=log)
+    return feeds[spec.symbols[0]] if len(feeds) == 1 else PanelFeed(feeds, log)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .brokers import Broker, Fill, OrderRequest, OrderStatus, client_order_id
 from .config import TradelabError
-from .store import ORDER_STATUS, Store, utc_now
+from .store import OPEN_STATUSES, ORDER_STATUS, Store, utc_now
 
 # %% auto #0
 __all__ = ['VenueBreaker', 'OrderLedger', 'cancel_open_orders']
@@ -72,9 +72,9 @@ class OrderLedger:
         self.m = metrics
         self.log = log or logging.getLogger("tradelab.runner")
         self.breaker = breaker or VenueBreaker()
-        # this process is the run's only writer (it holds the run's lock): once a reconcile found no open order,
-        # none can appear before this ledger sends one, so until then reconciling need not ask the database
-        self._none_open = False
+        # this process is the run's only writer (it holds the run's lock): once read, the run's open orders change
+        # only through this ledger, which keeps them in memory (client order id -> order as recorded)
+        self._open: dict[str, dict] | None = None
 
     def _count(self, name: str, *labels, by: float = 1):
         if self.m is not None:
@@ -113,6 +113,11 @@ class OrderLedger:
                     updated_at=utc_now(),
                 ),
             )
+        if self._open is not None:  # the orders still open, as just recorded
+            if st.status in OPEN_STATUSES:
+                self._open.setdefault(o["client_order_id"], o)["status"] = st.status
+            else:
+                self._open.pop(o["client_order_id"], None)
         for f in st.fills[-new:] if new else []:
             self._count("fills")
             self.on_fill(o["symbol"], f)
@@ -149,8 +154,19 @@ class OrderLedger:
     def send(self, req: OrderRequest) -> OrderStatus | None:
         """Send an order already recorded. While the breaker is open it is held back (recorded, not sent: `reconcile`
         looks at it again); an order the broker could not confirm stays `new` for `reconcile` to look up."""
-        o = dict(client_order_id=req.client_order_id, symbol=req.symbol, status="new")
-        self._none_open = False
+        o = dict(
+            client_order_id=req.client_order_id,
+            symbol=req.symbol,
+            side=req.side,
+            bar_time=req.bar_time,
+            intent=req.intent,
+            qty=req.qty,
+            notional=req.notional,
+            created_at=pd.Timestamp.now(tz="UTC"),  # from now on it may be at the venue
+            status="new",
+        )
+        if self._open is not None:
+            o = self._open.setdefault(req.client_order_id, o)
         if not self.breaker.allows():
             self.log.debug("order held back", extra={"event": "held", "client_order_id": req.client_order_id})
             return None
@@ -186,11 +202,9 @@ class OrderLedger:
         """Bring the run's open orders up to date with the broker: record fills, and send an order recorded but never
         seen by the venue, unless it is more than one bar late on a live feed (then it expires: its prices are gone).
         A replay's venue waits for the replay, so there an unsent order is always sent."""
-        if self._none_open:
-            return
-        waiting = self.store.open_orders(self.run_id)
-        self._none_open = not waiting
-        for o in waiting:
+        if self._open is None:
+            self._open = {o["client_order_id"]: o for o in self.store.open_orders(self.run_id)}
+        for o in list(self._open.values()):
             st = self.broker.get_order(o["client_order_id"], o["symbol"])
             if st is None and o["status"] == "new":
                 late = (pd.Timestamp.now(tz="UTC") - (o["bar_time"] + step)) > step
@@ -204,6 +218,7 @@ class OrderLedger:
                 self.store.update_order(
                     o["client_order_id"], status="expired", error="not sent before the restart; too old to send now"
                 )
+                self._open.pop(o["client_order_id"], None)
                 continue
             if st is not None:
                 self.apply(o, st)

@@ -21,18 +21,19 @@ from . import __version__
 from .brokers import Broker, Fill, OrderRequest, PaperBroker, client_order_id
 from .config import BadInputError, TradelabError, load_settings, secret_value
 from .costs import Costs, periods_per_year
-from .decide import BarFacts, decide
+from .decide import NO_SIGNAL, BarFacts, Decision, decide
 from .feeds import BarBuffer, Feed, make_feed
 from .health import run_metrics, serve_health
 from .ledger import OrderLedger, VenueBreaker, cancel_open_orders
 from .ohlcv import timeframe_to_timedelta, utc_timestamp
 from .risk import RiskConfig, RiskManager
+from .sessions import ALWAYS_OPEN, Sessions, exchange_sessions
 from .store import Store
 from .strategies import get_strategy
 
 # %% auto #0
-__all__ = ['RunSpec', 'Runner', 'credentials_found', 'make_broker', 'run_status', 'kill_runs', 'build_runner', 'run_fills',
-           'backtest_fills']
+__all__ = ['RunSpec', 'run_sessions', 'Runner', 'credentials_found', 'make_broker', 'run_status', 'kill_runs', 'build_runner',
+           'run_fills', 'backtest_fills']
 
 # %% ../nbs/11_runner.ipynb #620a66f5
 @dataclass
@@ -61,6 +62,7 @@ class RunSpec:
     stop_loss: float | None = None  # protective exit below a long's fill price (above a short's), as a fraction
     take_profit: float | None = None  # protective exit at this gain on the fill price, as a fraction
     trailing_stop: float | None = None  # a stop-loss that follows the best price since the entry, as a fraction
+    sessions: str | None = None  # exchange calendar whose sessions alone trade (XNYS: NYSE); None: around the clock
 
     def __post_init__(self):
         if self.feed not in ("replay", "ccxt", "alpaca"):
@@ -77,11 +79,6 @@ class RunSpec:
         symbols = self.symbols
         if not all(symbols) or len(set(symbols)) != len(symbols):
             raise BadInputError(f"--symbol {self.symbol!r}: give each symbol once (repeat -s for a panel)")
-        if len(symbols) > 1 and self.feed != "replay":
-            raise BadInputError(
-                f"a panel of {len(symbols)} symbols replays stored bars only for now: use --feed replay, or run one "
-                "process per symbol"
-            )
         for k, v in self.stops.items():
             if not 0 < v < 10:
                 raise BadInputError(
@@ -96,6 +93,8 @@ class RunSpec:
                 f"protective exits are placed by the paper broker only for now; run --broker {self.broker} without "
                 "--stop-loss/--take-profit/--trailing-stop, or on --broker paper"
             )
+        if self.sessions is not None:
+            self.sessions = None if self.sessions.lower() in ("none", "24/7") else self.sessions.upper()
         st = get_strategy(self.strategy)
         self.params = st.validate_params(self.params)
         self.risk_config = RiskConfig(**self.risk)
@@ -125,6 +124,8 @@ class RunSpec:
         d = {k: getattr(self, k) for k in keys}
         d["start"] = utc_timestamp(self.start).isoformat() if self.start else None
         d.update(self.stops)  # only when set: a run without stops keeps the id it always had
+        if self.sessions:
+            d["sessions"] = self.sessions
         return d
 
     @property
@@ -144,6 +145,22 @@ class RunSpec:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, default=str)
+
+# %% ../nbs/11_runner.ipynb #02fa8371
+def run_sessions(spec: RunSpec, broker: Broker) -> Sessions:
+    """The sessions a run trades in: around the clock without `spec.sessions`; else, live, the venue's own calendar
+    when the broker reads one (Alpaca's), and in a replay the exchange calendar (`exchange_calendars`), over the
+    run's span with its warm-up."""
+    if not spec.sessions:
+        return ALWAYS_OPEN
+    now = pd.Timestamp.now(tz="UTC")
+    first = utc_timestamp(spec.start) if spec.start else now
+    lo = first - spec.step * (spec.window + (spec.warmup or 0)) - pd.Timedelta("30D")
+    hi = (utc_timestamp(spec.end) if spec.end else now) + pd.Timedelta("400D")
+    venue = getattr(broker, "sessions", None)  # a broker that can read its venue's calendar
+    if spec.feed != "replay" and venue is not None:
+        return venue(lo, hi)
+    return exchange_sessions(spec.sessions, lo, hi)
 
 # %% ../nbs/11_runner.ipynb #a0b61812
 def _signal_rows(sig) -> list[tuple]:
@@ -187,7 +204,7 @@ class Runner:
         self.run_id = spec.run_id
         self.symbols = spec.symbols
         self.buffers = {s: BarBuffer() for s in self.symbols}
-        self._replay_signals: dict = {}  # symbol -> (signals over the stored bars, their index): replays only
+        self._replay_signals: dict | None = None  # symbol -> ({bar: position}, signal rows): replays only
         self._positions_written: dict = {}  # symbol -> (units, entry price, cash) last written to `positions`
         self._written_at = 0.0  # when a bar was last written to the store (monotonic seconds)
         self._protected: dict = {}  # symbol -> (units, fills seen) of the position whose protective order is placed
@@ -202,6 +219,8 @@ class Runner:
         self._broker_ok, self._broker_checked = True, 0.0
         self.last_accounts: dict | None = None
         self.ledger = OrderLedger(store, broker, self.run_id, self.m, self.log, on_fill=self._on_fill)
+        self.sessions = run_sessions(spec, broker)
+        self.closed_bars = 0  # bars skipped this session because the market was closed for them
         self.server, self.lock, self.looping = None, None, False
 
     # -- start-up ----------------------------------------------------------
@@ -334,37 +353,29 @@ class Runner:
         self.mgr.start_bar(t, cash + sum(held[s] * opens[s] for s in self.symbols))
         flatten = self.mgr.on_close(t, cash + sum(held[s] * closes[s] for s in self.symbols))
         late = not self.feed.replays and (pd.Timestamp.now(tz="UTC") - (t + spec.step)) > spec.step * spec.stale_after
-        stale = self.feed.is_stale(spec.stale_after)
+        stale = self.feed.is_stale(spec.stale_after, self.sessions)
         blocked = None if self.breaker.allows() else self.breaker.reason()
         rows, sends = [], []
         for sym in self.symbols:
             self.buffers[sym].append(t, bars[sym])
-            has_short, entry, exit_, short_entry, short_exit = self._signals(sym, t)
+        signals = self._bar_signals(t)
+        freed = self._cash_freed(signals, held, closes)
+        flattening = flatten or self.killed and self.kill_flatten
+        others = {sym: sum(freed.values()) - freed.get(sym, 0.0) for sym in self.symbols}  # other symbols' sales
+        for sym in self.symbols:
+            has_short, entry, exit_, short_entry, short_exit = signals[sym]
             if has_short and not getattr(self.broker, "can_short", False):
                 raise BadInputError(
                     f"{spec.strategy} with short=true needs a venue that lends: the {self.broker.name} broker trades "
                     "spot markets here, which cannot be sold short; run it with short=false, or on the paper broker"
                 )
             qty = held[sym]
-            facts = BarFacts(
-                close=closes[sym],
-                qty=qty,
-                entry=entry,
-                exit=exit_,
-                short_entry=short_entry,
-                short_exit=short_exit,
-                flatten=flatten,
-                killed=self.killed,
-                kill_flatten=self.kill_flatten,
-                stale=stale,
-                late=late,
-                blocked=blocked,
-            )
-            d = decide(
-                facts,
-                lambda sym=sym: self.mgr.check_entry(t, sym, held),
-                lambda sym=sym: self._size_entry(t, sym, closes, cash + held[sym] * closes[sym], held),
-            )
+            if not (entry or exit_ or short_entry or short_exit or qty != 0 and flattening):
+                d = NO_SIGNAL  # what `decide` makes of a bar without a signal or a flatten, without asking it
+            else:
+                d = self._decide(
+                    t, sym, signals[sym], qty, cash, held, closes, others[sym], flatten, stale, late, blocked
+                )
             order = dict(d.order) if d.order else None
             cid = client_order_id(self.run_id, sym, t, order["intent"]) if order else None
             if order:
@@ -412,27 +423,67 @@ class Runner:
             self.ledger.send(req)
         return rows[0]["decision"]
 
-    def _signals(self, sym: str, t: pd.Timestamp) -> tuple:
-        """The strategy's signals for `sym` at bar `t`: (has_short, entry, exit, short_entry, short_exit). Live:
-        computed on the trailing `window` bars. In a replay: computed once over every stored bar, as the backtest
-        computes them (a strategy may not look ahead, and a test checks every registered one), so a bar costs a
-        lookup."""
-        stored = self.feed.stored()
-        if stored is None:
-            return _signal_row(self.strategy.signals(self.buffers[sym].frame(self.spec.window), **self.spec.params), -1)
-        if sym not in self._replay_signals:
-            frame = stored[sym] if isinstance(stored, dict) else stored
-            sig = self.strategy.signals(frame, **self.spec.params)
-            self._replay_signals[sym] = ({bar: k for k, bar in enumerate(frame.index)}, _signal_rows(sig))
-        where, rows = self._replay_signals[sym]
-        return rows[where[t]]
+    def _bar_signals(self, t: pd.Timestamp) -> dict:
+        """Every symbol's signals at bar `t`: symbol -> (has_short, entry, exit, short_entry, short_exit). Live:
+        computed on the trailing `window` bars. In a replay: computed once over every stored bar the market traded, as
+        the backtest computes them (a strategy may not look ahead, and a test checks every registered one), so a bar
+        costs a lookup."""
+        if self._replay_signals is None:
+            stored = self.feed.stored()
+            if stored is None:
+                return {sym: self._live_signals(sym) for sym in self.symbols}
+            self._replay_signals = {}
+            for sym in self.symbols:
+                frame = stored[sym] if isinstance(stored, dict) else stored
+                frame = frame[self.sessions.mask(frame.index, self.spec.step)]  # the bars the backtest sees
+                sig = self.strategy.signals(frame, **self.spec.params)
+                self._replay_signals[sym] = ({bar: k for k, bar in enumerate(frame.index)}, _signal_rows(sig))
+        return {sym: rows[where[t]] for sym, (where, rows) in self._replay_signals.items()}
+
+    def _live_signals(self, sym: str) -> tuple:
+        "`sym`'s signals on its last bar, computed on the trailing `window` bars."
+        return _signal_row(self.strategy.signals(self.buffers[sym].frame(self.spec.window), **self.spec.params), -1)
+
+    def _decide(self, t, sym, signals, qty, cash, held, closes, others, flatten, stale, late, blocked) -> Decision:
+        "`decide` on `sym`'s facts at bar `t`; the risk rules are asked only when an entry is possible."
+        _, entry, exit_, short_entry, short_exit = signals
+        facts = BarFacts(
+            close=closes[sym],
+            qty=qty,
+            entry=entry,
+            exit=exit_,
+            short_entry=short_entry,
+            short_exit=short_exit,
+            flatten=flatten,
+            killed=self.killed,
+            kill_flatten=self.kill_flatten,
+            stale=stale,
+            late=late,
+            blocked=blocked,
+        )
+        return decide(
+            facts,
+            lambda: self.mgr.check_entry(t, sym, held),
+            lambda: self._size_entry(t, sym, closes, cash + qty * closes[sym] + others, held),
+        )
+
+    def _cash_freed(self, signals: dict, held: dict, closes: dict) -> dict:
+        """What each symbol's sale on this bar frees (symbol -> cash, at the close, after fees): a long position that
+        exits or reverses. The venue executes a bar's sells before its buys, as the backtest does, so an entry may
+        spend it."""
+        fees = self.spec.costs.fees
+        freed = {}
+        for sym, (_, entry, exit_, short_entry, _) in signals.items():
+            if held[sym] > 0 and (exit_ or short_entry) and not entry:
+                freed[sym] = held[sym] * closes[sym] * (1 - fees)
+        return freed
 
     def _size_entry(self, t: pd.Timestamp, sym: str, closes: dict, cash: float, held: dict) -> dict | str:
         """The risk manager's size of an entry: with automatic sizing a cash amount (all the cash for one symbol, an
         equal share of the starting cash each in a panel: the fill price decides the units, as in the backtest),
         else units; or why it is 0. `cash` counts what closing `sym`'s position first would free (a reversal)."""
         spec = self.spec
-        buf = self.buffers[sym].frame(max(spec.risk_config.vol_window + 2, 3))
+        recent = self.buffers[sym].arrays(max(spec.risk_config.vol_window + 2, 3))
         equity = cash + sum(held[s] * closes[s] for s in self.symbols)
         units = self.mgr.size(
             t,
@@ -444,9 +495,9 @@ class Runner:
             fees=spec.costs.fees,
             n_symbols=len(self.symbols),
             init_cash=spec.cash,
-            high=buf.high.to_numpy(),
-            low=buf.low.to_numpy(),
-            close=buf.close.to_numpy(),
+            high=recent["high"],
+            low=recent["low"],
+            close=recent["close"],
         )
         if units <= 0:
             return self.mgr.events[-1].reason if self.mgr.events else "size 0"
@@ -487,7 +538,7 @@ class Runner:
         age = self.clock() - self.last_beat
         if self.looping and age > max(15.0, 3 * getattr(self.feed, "poll", 1.0)):  # only a running loop can be stuck
             reasons.append(f"no heartbeat for {age:.0f} s: the loop is stuck")
-        stale = self.feed.is_stale(self.spec.stale_after)
+        stale = self.feed.is_stale(self.spec.stale_after, self.sessions)
         self.m["stale"].set(1 if stale else 0)
         if stale:
             reasons.append(
@@ -559,6 +610,10 @@ class Runner:
                         self.store.heartbeat(self.run_id, self.last_bar, "waiting")
                         self.store.checkpoint()
                     continue
+                if not self.sessions.tradable(item[0], self.spec.step):  # the market was closed for it
+                    self.closed_bars += 1
+                    self.last_beat = self.clock()
+                    continue
                 self.process(*item)
                 if self.bars_done % 250 == 0:
                     self.store.checkpoint()  # housekeeping outside the decision path
@@ -606,6 +661,7 @@ class Runner:
         if hist is None:
             return
         frames = hist if isinstance(hist, dict) else {self.symbols[0]: hist}
+        frames = {s: f[self.sessions.mask(f.index, self.spec.step)] for s, f in frames.items()}
         if not any(len(f) for f in frames.values()):
             return
         last = max(f.index[-1] for f in frames.values() if len(f))

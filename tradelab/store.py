@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -420,7 +422,11 @@ class Store:
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
+        self._local = threading.local()  # each thread's own connection for `begin` (a pool checkout costs as much
+        # as the statements of a small transaction)
         self._pending: list[dict] = []  # bars recorded with defer=True and not written yet (see `record_step`)
+        self._position_rows: dict[str, set] = {}  # run -> symbols with a `positions` row (as this process wrote them)
+        self._beaten: dict[str, float] = {}  # run -> when `record_step` last wrote its heartbeat (monotonic s)
 
     def __repr__(self):
         return f"Store({scrub_url(self.engine.url.render_as_string(hide_password=True))})"
@@ -429,15 +435,34 @@ class Store:
     def begin(self):
         """One transaction: everything inside commits together or not at all. Bars still pending (`record_step` with
         `defer=True`) are written first, in it: nothing is ever written ahead of a bar recorded before it."""
-        with self.engine.begin() as conn:
-            pending, self._pending = self._pending, []
-            try:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._local.conn = self.engine.connect()
+        pending, self._pending = self._pending, []
+        try:
+            with conn.begin():
                 if pending:
                     self._write_steps(conn, pending)
                 yield conn
-            except BaseException:
-                self._pending = pending + self._pending  # rolled back: still pending
-                raise
+        except BaseException:
+            self._pending = pending + self._pending  # rolled back: still pending
+            self._position_rows.clear()
+            self._local.conn = None  # the next transaction starts on a fresh connection
+            conn.close()
+            raise
+
+    def close(self):
+        "Write what is pending and give this thread's connection back to the pool."
+        self.flush()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            conn.close()
+
+    def read(self):
+        """A short transaction for reading, on this thread's connection (as `begin`, so what is pending is written
+        first and the read sees it)."""
+        return self.begin()
 
     def flush(self):
         "Write the bars still pending (one transaction); every write and every read of this store does it first."
@@ -574,12 +599,12 @@ class Store:
     # -- orders and fills ---------------------------------------------------
     def get_order(self, client_order_id: str) -> dict | None:
         "One order by its client order id, whatever its status; None when it was never recorded."
-        with self.engine.connect() as c:
+        with self.read() as c:
             r = c.execute(sa.select(orders).where(orders.c.client_order_id == client_order_id)).first()
         return None if r is None else _row(r)
 
     def open_orders(self, run_id: str) -> list[dict]:
-        with self.engine.connect() as c:
+        with self.read() as c:
             rs = c.execute(OPEN_ORDERS, dict(b_run_id=run_id)).all()
         return [_row(r) for r in rs]
 
@@ -639,7 +664,14 @@ class Store:
         row = dict(symbol=symbol, decision=decision, order=order, qty=qty, close=close, avg_price=avg_price)
         self.record_step(run_id, bar_time, [row], cash)
 
-    def record_step(self, run_id: str, bar_time, rows: list[dict], cash: float, defer: bool = False):
+    def record_step(
+        self,
+        run_id: str,  # the run
+        bar_time,  # the bar decided on
+        rows: list[dict],  # per symbol: symbol, decision, order, qty, close, avg_price (write_position)
+        cash: float,  # cash after the bar
+        defer: bool = False,  # a quiet replay bar: may wait in memory for the next write
+    ):
         """One bar of a run over all its symbols, in one transaction: per symbol (`rows`: symbol, decision, order,
         qty, close, avg_price, and optionally write_position=False when it has not changed) the decision, its order
         (status `new`: written before it is sent) and the position;
@@ -694,15 +726,20 @@ class Store:
             last_bar[s["run_id"]] = s["bar_time"]
         for run_id, by_symbol in latest.items():
             if by_symbol:
-                stored = set(c.execute(POSITION_SYMBOLS, dict(b_run_id=run_id)).scalars())
+                if run_id not in self._position_rows:
+                    self._position_rows[run_id] = set(c.execute(POSITION_SYMBOLS, dict(b_run_id=run_id)).scalars())
+                stored = self._position_rows[run_id]
                 old = [dict(b_run_id=run_id, b_symbol=k) | p for k, p in by_symbol.items() if k in stored]
                 new = [dict(run_id=run_id, symbol=k) | p for k, p in by_symbol.items() if k not in stored]
                 if old:
                     c.execute(POSITION_UPDATE, old)
                 if new:
                     c.execute(positions.insert(), new)
+                    stored.update(p["symbol"] for p in new)
             c.execute(RUN_LAST_BAR, dict(b_id=run_id, last_bar=to_db_time(last_bar[run_id])))
-            self.heartbeat(run_id, last_bar[run_id], "bar", conn=c)
+            if time.monotonic() - self._beaten.get(run_id, -1.0) >= 1.0:  # a heartbeat a second is plenty
+                self._beaten[run_id] = time.monotonic()
+                self.heartbeat(run_id, last_bar[run_id], "bar", conn=c)
 
     def record_order(self, run_id: str, symbol: str, bar_time, order: dict):
         "An order outside a bar's decision (the kill switch's flatten), written before it is sent."
