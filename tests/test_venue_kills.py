@@ -174,7 +174,22 @@ def alpaca_run(candles_dir: str, db: str, sim: AlpacaSimulator) -> tuple[list, d
         "TRADELAB_ALPACA_API_KEY": sim.key,
         "TRADELAB_ALPACA_SECRET_KEY": sim.secret,
     }
-    args = ["run", "--strategy", "sma_cross", "-p", "fast=5", "-p", "slow=20", "-e", "alpaca", "-s", "AAPL", "-t", "1d"]
+    args = [
+        "run",
+        "--strategy",
+        "sma_cross",
+        "-p",
+        "fast=5",
+        "-p",
+        "slow=20",
+        "-p",
+        "short=true",
+        "-e",
+        "alpaca",
+        "-s",
+        "AAPL",
+    ]
+    args += ["-t", "1d"]
     args += ["--start", STOCK_START, "--end", STOCK_END, "--db", db, "--health-port", "-1", "--broker", "alpaca"]
     return args, env
 
@@ -196,6 +211,7 @@ def alpaca_fills(db: str) -> list[tuple]:
 
 
 def test_alpaca_broker_survives_sigkills_and_venue_faults(stock_dir, tmp_path):
+    "A long/short strategy on Alpaca's simulator: shorts in whole shares, reversals closed first (Alpaca's rule)."
     seed, rng = seeded()
     candles_dir, bars = stock_dir
     with alpaca_simulator(bars) as clean:
@@ -226,6 +242,8 @@ def test_alpaca_broker_survives_sigkills_and_venue_faults(stock_dir, tmp_path):
         assert alpaca_fills(db) == reference, f"fills differ from the uninterrupted run's (seed {seed})"
         held = sum(q if s == "buy" else -q for s, q in zip(fills.side, fills.qty, strict=True))
         assert abs(held - sim.positions.get("AAPL", {}).get("qty", 0.0)) < 1e-9, f"position differs (seed {seed})"
+        path = fills.qty.where(fills.side == "buy", -fills.qty).cumsum()  # the position after each fill
+        assert path.min() < 0 and path.max() > 0, "the run should have been both long and short"
         assert len(store.table("decisions")) == n, f"seed {seed}"
 
 

@@ -23,9 +23,9 @@ from .store import Store, from_db_time, paper_accounts, paper_orders, paper_posi
 from .venues import RetryPolicy, ccxt_exchange, suggest, with_retries
 
 # %% auto #0
-__all__ = ['PROTECT', 'WINDOWED_VENUES', 'BALANCE_TTL_S', 'BrokerError', 'OrderRequest', 'Fill', 'OrderStatus', 'Account',
-           'Broker', 'client_order_id', 'PaperBroker', 'CcxtBroker', 'tell_replay_venue', 'alpaca_retry_after',
-           'AlpacaBroker']
+__all__ = ['PROTECT', 'WINDOWED_VENUES', 'BALANCE_TTL_S', 'SHORT_HEADROOM', 'BrokerError', 'OrderRequest', 'Fill', 'OrderStatus',
+           'Account', 'Broker', 'client_order_id', 'PaperBroker', 'CcxtBroker', 'tell_replay_venue',
+           'alpaca_retry_after', 'AlpacaBroker']
 
 # %% ../nbs/10_brokers.ipynb #1a026cc8
 class BrokerError(TradelabError):
@@ -85,7 +85,11 @@ class Broker(Protocol):
 
     name: str
     simulated: bool
-    can_short: bool  # it may sell what is not held (the paper broker; a margin or futures venue)
+    reverses: bool  # one order may turn a long position short or a short one long (the paper broker)
+
+    def why_no_short(self, symbol: str) -> str | None:
+        "Why `symbol` cannot be sold short here (None: it can)."
+        ...
 
     def place(self, order: OrderRequest) -> OrderStatus:
         """Send `order` once: after any doubt (timeout, lost answer) look it up by its client order id and re-send
@@ -164,7 +168,10 @@ class PaperBroker:
     (`tradelab.portfolio`): cash shared by every symbol, exits first, shorts backed by free cash, entries sized as the
     backtest sizes them. Books in the state database."""
 
-    name, simulated, can_short = "paper", True, True
+    name, simulated, reverses = "paper", True, True
+
+    def why_no_short(self, symbol: str) -> str | None:
+        return None  # the paper account lends anything
 
     def __init__(
         self,
@@ -442,7 +449,13 @@ WINDOWED_VENUES = {"binance", "binanceus"}
 class CcxtBroker:
     "Spot market orders through ccxt: looked up before any resend; fees and partial fills booked as the venue does."
 
-    name, simulated, can_short = "ccxt", False, False  # spot: nothing to borrow
+    name, simulated, reverses = "ccxt", False, False
+
+    def why_no_short(self, symbol: str) -> str | None:
+        return (
+            f"the ccxt broker trades {self.ex.id} spot markets, where {symbol} cannot be sold short (nothing "
+            "is lent); run the strategy with short=false, or on the paper broker"
+        )
 
     def __init__(
         self,
@@ -776,6 +789,9 @@ def on_bar(self: CcxtBroker, symbol, bar_time, bar) -> None:
         tell_replay_venue(self.api_url, bar_time)
 
 # %% ../nbs/10_brokers.ipynb #21e40716
+SHORT_HEADROOM = 1.03 * 1.02  # a market short's value to Alpaca (3% over the price), and room for the price to move
+
+
 def _cents(notional: float) -> float:
     "Alpaca takes notional in cents; rounding up could ask for more than the buying power."
     return math.floor(notional * 100 + 1e-6) / 100
@@ -818,7 +834,25 @@ _ALPACA_STATUS = {
 class AlpacaBroker:
     "Market orders on Alpaca (paper endpoint by default): resent only under the same client id, fills booked once each."
 
-    name, simulated, can_short = "alpaca", False, False  # shorting through Alpaca is not wired yet
+    name, simulated, reverses = "alpaca", False, False  # Alpaca refuses a sell of more than a long holds
+
+    def why_no_short(self, symbol: str) -> str | None:
+        "Alpaca lends US stocks it marks shortable and easy to borrow, to accounts with shorting enabled; no crypto."
+        if "/" in symbol:
+            return f"alpaca does not lend crypto: {symbol} cannot be sold short; run with short=false"
+        if symbol not in self._shortable:
+            asset = self._call("looking up the asset", lambda: self.client.get_asset(symbol))
+            account = self._call("reading the account", self.client.get_account)
+            ok = asset.shortable and asset.easy_to_borrow and account.shorting_enabled
+            self._shortable[symbol] = (
+                None
+                if ok
+                else (
+                    f"alpaca will not lend {symbol} to this account (shortable {asset.shortable}, easy to borrow "
+                    f"{asset.easy_to_borrow}, shorting enabled {account.shorting_enabled}); run with short=false"
+                )
+            )
+        return self._shortable[symbol]
 
     def __init__(
         self,
@@ -846,8 +880,9 @@ class AlpacaBroker:
         self.client._retry = 0  # one layer of retries, ours (alpaca-py would wait 3 s x 3 on every 429 by itself)
         self.retry, self.sleep, self.attempts = retry, sleep, 0
         self.replay, self.url = replay, url_override
-        self._account, self._account_at = None, 0.0  # the last account read, and when (monotonic)
+        self._accounts: dict[str, tuple] = {}  # symbol -> (its account as last read, when: monotonic seconds)
         self._last_price: dict[str, float] = {}  # symbol -> the last close the runner saw
+        self._shortable: dict[str, str | None] = {}  # symbol -> why it cannot be sold short (None: it can)
 
     def _transient(self, e) -> bool:
         import requests
@@ -903,7 +938,7 @@ class AlpacaBroker:
         st = str(getattr(o.status, "value", o.status))
         fills = self._fills(o)
         if fills:  # a fill may be new to us: read the account again
-            self._account = None
+            self._accounts.clear()
         return OrderStatus(o.client_order_id, _ALPACA_STATUS.get(st, "open"), str(o.id), fills)
 
     def _fills(self, o) -> list[Fill]:
@@ -948,7 +983,7 @@ class AlpacaBroker:
         small = self._under_minimum(order)
         if small:
             return OrderStatus(order.client_order_id, "rejected", reason=small)
-        self._account = None  # whatever happens next, the account may change
+        self._accounts.clear()  # whatever happens next, the account may change
         req = MarketOrderRequest(
             symbol=order.symbol,
             side=OrderSide.BUY if order.side == "buy" else OrderSide.SELL,
@@ -983,6 +1018,13 @@ class AlpacaBroker:
             "the runner looks it up by client id before trading again"
         )
 
+    def short_units(self, symbol: str, notional: float, price: float) -> float:
+        """Whole shares for a short entry worth `notional` at `price` (Alpaca sells short whole shares only): as many
+        as the cash covers at Alpaca's valuation of a market short, 3% above the price (its buying-power check), with
+        2% more for the price moving before the venue values it. The runner records them with the order, so a resend
+        after a restart sends the same number."""
+        return float(math.floor(notional / (price * SHORT_HEADROOM)))
+
     def _under_minimum(self, order: OrderRequest) -> str | None:
         "Why Alpaca would refuse a fractional or notional order (under $1), in words; None when it may be sent."
         price = self._last_price.get(order.symbol)
@@ -1007,16 +1049,18 @@ class AlpacaBroker:
     def account(self, symbol: str) -> Account:
         """Cash and the position, read again after any order activity and at least once a minute (Alpaca allows 200
         requests a minute). An error reading either is an error, never an empty account; a 404 means no position."""
-        if self._account is not None and time.monotonic() - self._account_at <= BALANCE_TTL_S:
-            return self._account
+        known = self._accounts.get(symbol)
+        if known is not None and time.monotonic() - known[1] <= BALANCE_TTL_S:
+            return known[0]
         cash = float(self._call("reading the account", self.client.get_account).cash)
         pos = self._call(
             "reading the position",
             lambda: self.client.get_open_position(symbol.replace("/", "")),
             ("reading the position",),
         )
-        self._account, self._account_at = Account(cash, 0.0 if pos is None else float(pos.qty)), time.monotonic()
-        return self._account
+        account = Account(cash, 0.0 if pos is None else float(pos.qty))  # a short's quantity is negative
+        self._accounts[symbol] = (account, time.monotonic())
+        return account
 
     def ping(self) -> bool:
         try:

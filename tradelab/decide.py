@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from .portfolio import order_for_signals
 
 # %% auto #0
-__all__ = ['LATE', 'SIGNALS', 'NO_SIGNAL', 'BarFacts', 'Decision', 'decide']
+__all__ = ['LATE', 'SIGNALS', 'ONE_WAY', 'NO_SIGNAL', 'BarFacts', 'Decision', 'decide']
 
 # %% ../nbs/11b_decide.ipynb #53bab0c7
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class BarFacts:
     stale: bool = False  # the feed is stale: no new entries
     late: bool = False  # a bar caught up after downtime: no orders on it
     blocked: str | None = None  # why no order may be sent now (the venue breaker), or None
+    reverses: bool = True  # the venue turns a position around in one order (else a reversal only closes it)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ def decide(
         return Decision(signal)
     if direction == "long" or direction == "short":  # closes the position and no more
         return _exit(signal, "exit_long" if qty > 0 else "exit_short", qty, f)
+    if qty != 0 and not f.reverses:  # the venue cannot: close now, the opposite entry waits for a signal when flat
+        exit_ = _exit(signal, "exit_long" if qty > 0 else "exit_short", qty, f)
+        return Decision(exit_.signal, exit_.action, exit_.verdict, ONE_WAY, exit_.order)
     side = "buy" if size > 0 else "sell"
     intent = ("reverse_" if qty != 0 else "enter_") + ("long" if size > 0 else "short")
     why = (
@@ -86,6 +90,7 @@ def decide(
 
 
 SIGNALS = ("entry", "exit", "short_entry", "short_exit")
+ONE_WAY = "the venue cannot turn a position around in one order: it is closed now; the opposite entry needs a signal"
 NO_SIGNAL = Decision("none")  # a bar without a signal, where nothing is flattened: most bars (the runner's shortcut)
 
 

@@ -209,6 +209,7 @@ class Runner:
         self._written_at = 0.0  # when a bar was last written to the store (monotonic seconds)
         self._protected: dict = {}  # symbol -> (units, fills seen) of the position whose protective order is placed
         self._fills_seen: dict = {s: 0 for s in self.symbols}  # fills booked by this process, per symbol
+        self._shorts_checked: set = set()  # symbols the broker said it can sell short
         self.registry, self.m = run_metrics()
         self.ppy = periods_per_year(spec.timeframe)
         self.mgr = RiskManager(spec.risk_config, self.ppy)
@@ -361,14 +362,15 @@ class Runner:
         signals = self._bar_signals(t)
         freed = self._cash_freed(signals, held, closes)
         flattening = flatten or self.killed and self.kill_flatten
+        short_units = getattr(self.broker, "short_units", None)  # a venue that sells short whole units only
         others = {sym: sum(freed.values()) - freed.get(sym, 0.0) for sym in self.symbols}  # other symbols' sales
         for sym in self.symbols:
             has_short, entry, exit_, short_entry, short_exit = signals[sym]
-            if has_short and not getattr(self.broker, "can_short", False):
-                raise BadInputError(
-                    f"{spec.strategy} with short=true needs a venue that lends: the {self.broker.name} broker trades "
-                    "spot markets here, which cannot be sold short; run it with short=false, or on the paper broker"
-                )
+            if has_short and sym not in self._shorts_checked:
+                why = self.broker.why_no_short(sym)
+                if why:
+                    raise BadInputError(f"{spec.strategy} with short=true: {why}")
+                self._shorts_checked.add(sym)
             qty = held[sym]
             if not (entry or exit_ or short_entry or short_exit or qty != 0 and flattening):
                 d = NO_SIGNAL  # what `decide` makes of a bar without a signal or a flatten, without asking it
@@ -377,6 +379,9 @@ class Runner:
                     t, sym, signals[sym], qty, cash, held, closes, others[sym], flatten, stale, late, blocked
                 )
             order = dict(d.order) if d.order else None
+            if order and order["intent"].endswith("short") and order["notional"] is not None and short_units:
+                order["qty"] = short_units(sym, order["notional"], closes[sym])  # the venue sells short in units
+                order["notional"] = None
             cid = client_order_id(self.run_id, sym, t, order["intent"]) if order else None
             if order:
                 order["client_order_id"] = cid
@@ -460,6 +465,7 @@ class Runner:
             stale=stale,
             late=late,
             blocked=blocked,
+            reverses=self.broker.reverses,
         )
         return decide(
             facts,

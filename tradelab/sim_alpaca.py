@@ -17,13 +17,14 @@ from fastcore.basics import patch
 from .simserver import DROP, ReplayVenue, utc
 
 # %% auto #0
-__all__ = ['RATE_LIMIT_PER_MINUTE', 'MIN_ORDER_COST', 'FRACTION_DIGITS', 'TIMEFRAME', 'FEEDS', 'ADJUSTMENTS', 'OPEN_STATUSES',
-           'synthetic_stock_bars', 'AlpacaSimulator', 'bars_query_error']
+__all__ = ['RATE_LIMIT_PER_MINUTE', 'MIN_ORDER_COST', 'SHORT_VALUE', 'FRACTION_DIGITS', 'TIMEFRAME', 'FEEDS', 'ADJUSTMENTS',
+           'OPEN_STATUSES', 'synthetic_stock_bars', 'AlpacaSimulator', 'bars_query_error']
 
 # %% ../nbs/13b_sim_alpaca.ipynb #4b377cdd
 # Each rule cites the Alpaca documentation page it comes from (docs.alpaca.markets).
 RATE_LIMIT_PER_MINUTE = 200  # "Trading API" > rate limit: 200 requests per minute per account, then 429
 MIN_ORDER_COST = 1.0  # dollars: a fractional or notional order's smallest estimated amount (403 "cost basis")
+SHORT_VALUE = 1.03  # a market short is valued at 3% above the ask for the buying-power check (Alpaca's docs)
 FRACTION_DIGITS = 9  # "Fractional trading": quantities up to 9 decimal places
 TIMEFRAME = re.compile(r"^(\d+)(Min|T|Hour|H|Day|D|Week|W|Month|M)$")  # "Historical bars": timeframe
 FEEDS = ("sip", "iex", "otc", "boats", "overnight")  # "Historical bars": feed
@@ -678,7 +679,10 @@ def _new_order(self: AlpacaSimulator, q: dict, parent: dict | None = None) -> tu
     if fractional and (notional if notional is not None else qty * (limit or last)) < MIN_ORDER_COST:
         return _err(403, 40310000, f"cost basis must be >= minimal amount of order {MIN_ORDER_COST:g}")
     if side == "buy":
-        cost = notional if notional is not None else qty * (limit or stop or last)
+        # "orders that would open new positions or add to existing ones" need buying power: buying back a short
+        # opens nothing, so only what a buy adds beyond the short is checked
+        cover = max(0.0, -self._held(sym)) if parent is None else 0.0
+        cost = notional if notional is not None else max(0.0, qty - cover) * (limit or stop or last)
         if cost > self.buying_power() + 1e-9:
             return _err(403, 40310000, "insufficient buying power")
     elif parent is None:
@@ -694,7 +698,8 @@ def _new_order(self: AlpacaSimulator, q: dict, parent: dict | None = None) -> tu
                     40310000,
                     f"insufficient qty available for order (requested: {_num(asked)}, available: {_num(available)})",
                 )
-            if qty * last > self.buying_power() + 1e-9:
+            # "the value is simply 3% above the current ask price * order quantity" (a market short)
+            if qty * max(limit or 0.0, last * SHORT_VALUE) > self.buying_power() + 1e-9:
                 return _err(403, 40310000, "insufficient buying power")
     return (
         200,
