@@ -81,7 +81,28 @@ def binance_run(candles_dir: str, db: str, sim: BinanceSimulator) -> tuple[list,
         # longer than the window to reach the venue is refused (-1021) and the order goes out a bar late
         "TRADELAB_CCXT_RECV_WINDOW_MS": "1000",
     }
-    return run_args("sma_cross", PARAMS, START, END, db, "--broker", "ccxt"), env
+    return run_args("sma_cross", PARAMS, START, END, db, "--broker", "ccxt", "--trailing-stop", str(TRAIL)), env
+
+
+TRAIL = 0.02  # the ccxt run's trailing stop, emulated by the runner (Binance spot has no trailing stop order)
+
+
+def check_trailing_exits(db: str, bars: pd.DataFrame, frac: float) -> int:
+    """Each stop exit went out on the first bar whose low reached the best price since the entry (as of the bar
+    before) less `frac`, computed here from the bars and the entry fills alone; returns how many there were."""
+    store = open_store(db)
+    orders, fills = store.table("orders"), store.table("fills")
+    exits = orders[orders.intent == "stop_exit"]
+    for t in exits.bar_time:
+        entry = fills[(fills.side == "buy") & (fills.time <= t)].iloc[-1]
+        best, first = entry.price, None
+        for bar_time, bar in bars[(bars.index >= entry.time.floor("1h")) & (bars.index <= t)].iterrows():
+            if bar.low <= best * (1 - frac):
+                first = bar_time
+                break
+            best = max(best, bar.high)
+        assert first == t, f"stop exit at {t}, but the trailing level was first reached at {first}"
+    return len(exits)
 
 
 def simulator() -> BinanceSimulator:
@@ -103,7 +124,9 @@ def test_ccxt_broker_survives_sigkills_and_venue_faults(data_dir, tmp_path):  # 
         args, env = binance_run(data_dir, f"sqlite:///{tmp_path}/clean.db", clean)
         cli(*args, env=env)
         reference = stored_fills(f"sqlite:///{tmp_path}/clean.db")
+        bars = clean.candles["BTC/USDT"]
     assert len(reference) >= 20
+    assert check_trailing_exits(f"sqlite:///{tmp_path}/clean.db", bars, TRAIL) >= 2
     db = f"sqlite:///{tmp_path}/state.db"
     store = open_store(db)
     with simulator() as sim:

@@ -86,6 +86,8 @@ class Broker(Protocol):
     name: str
     simulated: bool
     reverses: bool  # one order may turn a long position short or a short one long (the paper broker)
+    # optional: rests_stops = True when protective exits rest at the broker (else the runner emulates them), and
+    # short_units(symbol, notional, price) when shorts must be sent in units
 
     def why_no_short(self, symbol: str) -> str | None:
         "Why `symbol` cannot be sold short here (None: it can)."
@@ -169,6 +171,7 @@ class PaperBroker:
     backtest sizes them. Books in the state database."""
 
     name, simulated, reverses = "paper", True, True
+    rests_stops = True  # protective exits rest here as orders and fill by the backtest's stop rule
 
     def why_no_short(self, symbol: str) -> str | None:
         return None  # the paper account lends anything

@@ -31,6 +31,7 @@ class BarFacts:
     late: bool = False  # a bar caught up after downtime: no orders on it
     blocked: str | None = None  # why no order may be sent now (the venue breaker), or None
     reverses: bool = True  # the venue turns a position around in one order (else a reversal only closes it)
+    stop_hit: str | None = None  # which protective level this bar reached (the runner's emulated stops), or None
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ def decide(
     qty = f.qty
     if qty != 0 and (f.flatten or (f.killed and f.kill_flatten)):
         return _exit(signal, "flatten", qty, f)
+    if qty != 0 and f.stop_hit:  # a protective level was reached: out, whatever the signals say
+        exit_ = _exit(signal, "stop_exit", qty, f)
+        return Decision(exit_.signal, exit_.action, exit_.verdict, exit_.reason or f.stop_hit, exit_.order)
     size, _, direction = order_for_signals(qty, *flags, 1.0, False, 1.0)
     if size == 0:
         return Decision(signal)

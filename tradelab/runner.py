@@ -88,11 +88,6 @@ class RunSpec:
             raise BadInputError(
                 "give --stop-loss or --trailing-stop, not both (the trailing stop is a moving stop-loss)"
             )
-        if self.stops and self.broker != "paper":
-            raise BadInputError(
-                f"protective exits are placed by the paper broker only for now; run --broker {self.broker} without "
-                "--stop-loss/--take-profit/--trailing-stop, or on --broker paper"
-            )
         if self.sessions is not None:
             self.sessions = None if self.sessions.lower() in ("none", "24/7") else self.sessions.upper()
         st = get_strategy(self.strategy)
@@ -210,6 +205,9 @@ class Runner:
         self._protected: dict = {}  # symbol -> (units, fills seen) of the position whose protective order is placed
         self._fills_seen: dict = {s: 0 for s in self.symbols}  # fills booked by this process, per symbol
         self._shorts_checked: set = set()  # symbols the broker said it can sell short
+        # protective exits: resting orders at a broker that keeps them (paper), else emulated here on each closed bar
+        self._emulate_stops = bool(spec.stops) and not getattr(broker, "rests_stops", False)
+        self._best: dict = {}  # symbol -> the best price since the position opened (a trailing stop's reference)
         self.registry, self.m = run_metrics()
         self.ppy = periods_per_year(spec.timeframe)
         self.mgr = RiskManager(spec.risk_config, self.ppy)
@@ -282,10 +280,12 @@ class Runner:
         for t, e in zip(eq.bar_time, eq.equity, strict=True):
             self.mgr.start_bar(t, e)
             self.mgr.on_close(t, e)
-        pos = self.store.table("positions", self.run_id)
-        for r in pos.itertuples(index=False):
-            if r.symbol in self.avg_price and r.avg_price == r.avg_price:  # not NaN
-                self.avg_price[r.symbol] = r.avg_price
+        # each symbol's entry price: its last fill's, as `_on_fill` keeps it (the fills are booked before anything
+        # that depends on them, so a crash between a fill and the bar's record cannot lose it)
+        fills = self.store.table("fills", self.run_id)
+        for sym, price in fills.groupby("symbol").price.last().items():
+            if sym in self.avg_price:
+                self.avg_price[sym] = float(price)
         self.reconcile()
         self.m["position"].set(sum(self.broker.account(s).qty for s in self.symbols))
 
@@ -307,7 +307,7 @@ class Runner:
         a client id made from the bar the position opened on, recorded before it is sent. The paper broker keeps it
         resting and fills it when a bar reaches a level; an exit or a reversal cancels it. After a restart the same id
         is looked for first, so a position is never protected twice."""
-        if not self.spec.stops:
+        if not self.spec.stops or self._emulate_stops:
             return
         fills = None
         for sym in self.symbols:
@@ -372,12 +372,12 @@ class Runner:
                     raise BadInputError(f"{spec.strategy} with short=true: {why}")
                 self._shorts_checked.add(sym)
             qty = held[sym]
-            if not (entry or exit_ or short_entry or short_exit or qty != 0 and flattening):
+            stop_hit = self._stop_hit(sym, t, bars[sym], qty) if self._emulate_stops else None
+            if not (entry or exit_ or short_entry or short_exit or qty != 0 and (flattening or stop_hit)):
                 d = NO_SIGNAL  # what `decide` makes of a bar without a signal or a flatten, without asking it
             else:
-                d = self._decide(
-                    t, sym, signals[sym], qty, cash, held, closes, others[sym], flatten, stale, late, blocked
-                )
+                bar_state = dict(flatten=flatten, stale=stale, late=late, blocked=blocked, stop_hit=stop_hit)
+                d = self._decide(t, sym, signals[sym], qty, cash, held, closes, others[sym], bar_state)
             order = dict(d.order) if d.order else None
             if order and order["intent"].endswith("short") and order["notional"] is not None and short_units:
                 order["qty"] = short_units(sym, order["notional"], closes[sym])  # the venue sells short in units
@@ -449,8 +449,9 @@ class Runner:
         "`sym`'s signals on its last bar, computed on the trailing `window` bars."
         return _signal_row(self.strategy.signals(self.buffers[sym].frame(self.spec.window), **self.spec.params), -1)
 
-    def _decide(self, t, sym, signals, qty, cash, held, closes, others, flatten, stale, late, blocked) -> Decision:
-        "`decide` on `sym`'s facts at bar `t`; the risk rules are asked only when an entry is possible."
+    def _decide(self, t, sym, signals, qty, cash, held, closes, others, bar_state: dict) -> Decision:
+        """`decide` on `sym`'s facts at bar `t` (`bar_state`: flatten, stale, late, blocked, stop_hit); the risk rules
+        are asked only when an entry is possible."""
         _, entry, exit_, short_entry, short_exit = signals
         facts = BarFacts(
             close=closes[sym],
@@ -459,19 +460,58 @@ class Runner:
             exit=exit_,
             short_entry=short_entry,
             short_exit=short_exit,
-            flatten=flatten,
             killed=self.killed,
             kill_flatten=self.kill_flatten,
-            stale=stale,
-            late=late,
-            blocked=blocked,
             reverses=self.broker.reverses,
+            **bar_state,
         )
         return decide(
             facts,
             lambda: self.mgr.check_entry(t, sym, held),
             lambda: self._size_entry(t, sym, closes, cash + qty * closes[sym] + others, held),
         )
+
+    def _stop_hit(self, sym: str, t: pd.Timestamp, bar, qty: float) -> str | None:
+        """Which protective level bar `t` reached for `sym`'s position, emulated on a closed bar for brokers that do not
+        rest stops: the stop-loss (or trailing stop) first, then the take-profit, at fractions of the entry fill price
+        (the trailing stop's reference: the best price since the entry, as of the bar before). The exit goes out as a
+        market order when the bar closes, so it fills at the next open, not at the level."""
+        entry = self.avg_price[sym]
+        if qty == 0 or entry is None:
+            self._best.pop(sym, None)
+            return None
+        long, st = qty > 0, self.spec.stops
+        high, low = float(bar["high"]), float(bar["low"])
+        best = self._best.get(sym)
+        if best is None:  # first bar of the position in this process: its extreme since the entry, from history
+            best = self._best_since_entry(sym, t, entry, long)
+        hit = None
+        if "trailing_stop" in st or "stop_loss" in st:
+            trailing = "trailing_stop" in st
+            ref, frac = (best, st["trailing_stop"]) if trailing else (entry, st["stop_loss"])
+            level = ref * (1 - frac) if long else ref * (1 + frac)
+            if low <= level if long else high >= level:
+                name = "trailing stop" if trailing else "stop-loss"
+                hit = f"{name} at {level:.6g} reached (bar {'low' if long else 'high'} {low if long else high:.6g})"
+        if hit is None and "take_profit" in st:
+            level = entry * (1 + st["take_profit"]) if long else entry * (1 - st["take_profit"])
+            if high >= level if long else low <= level:
+                side, seen = ("high", high) if long else ("low", low)
+                hit = f"take-profit at {level:.6g} reached (bar {side} {seen:.6g})"
+        self._best[sym] = max(best, high) if long else min(best, low)
+        return hit
+
+    def _best_since_entry(self, sym: str, t: pd.Timestamp, entry: float, long: bool) -> float:
+        "The best price of `sym` from its entry fill up to the bar before `t` (after a restart: from the bar history)."
+        fills = self.store.table("fills", self.run_id)
+        mine = fills[fills.symbol == sym]
+        if not len(mine):
+            return entry
+        since = self.buffers[sym].frame(self.spec.window)
+        since = since[(since.index >= mine.time.iloc[-1].floor(self.spec.step)) & (since.index < t)]
+        if not len(since):
+            return entry
+        return max(entry, float(since.high.max())) if long else min(entry, float(since.low.min()))
 
     def _cash_freed(self, signals: dict, held: dict, closes: dict) -> dict:
         """What each symbol's sale on this bar frees (symbol -> cash, at the close, after fees): a long position that
