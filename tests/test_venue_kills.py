@@ -43,7 +43,10 @@ def decided(store) -> int:
 
 
 def kill_at_random(args: list, env: dict, store, n_bars: int, rng: random.Random, before_each=None) -> int:
-    "Start the run again and again, each time SIGKILLed a random moment after a random bar; returns the kills."
+    """Start the run again and again, each time SIGKILLed a random moment after a random bar; returns the kills. The
+    replay writes its quiet bars at most 50 ms apart (not a second), so the bars it has decided are seen soon enough to
+    aim the kills all along the run; a kill still loses the bars held in memory."""
+    env = {**env, "TRADELAB_REPLAY_FLUSH_SECONDS": "0.05"}
     kills = 0
     for target in sorted(rng.sample(range(1, n_bars - 1), KILLS)):
         target = max(target, decided(store) + 1)  # a late kill may have passed this target: still make progress
@@ -214,6 +217,7 @@ def alpaca_run(candles_dir: str, db: str, sim: AlpacaSimulator) -> tuple[list, d
     ]
     args += ["-t", "1d"]
     args += ["--start", STOCK_START, "--end", STOCK_END, "--db", db, "--health-port", "-1", "--broker", "alpaca"]
+    args += ["--stop-loss", "0.04", "--take-profit", "0.06"]  # resting at Alpaca as OCO orders
     return args, env
 
 
@@ -234,7 +238,9 @@ def alpaca_fills(db: str) -> list[tuple]:
 
 
 def test_alpaca_broker_survives_sigkills_and_venue_faults(stock_dir, tmp_path):
-    "A long/short strategy on Alpaca's simulator: shorts in whole shares, reversals closed first (Alpaca's rule)."
+    """A long/short strategy with a stop-loss and a take-profit on Alpaca's simulator: shorts in whole shares, reversals
+    closed first (Alpaca's rule), whole-share positions protected by OCO orders resting at the venue (reconciled after
+    each kill like any order), fractional ones by the runner's emulated stops."""
     seed, rng = seeded()
     candles_dir, bars = stock_dir
     with alpaca_simulator(bars) as clean:
@@ -267,6 +273,10 @@ def test_alpaca_broker_survives_sigkills_and_venue_faults(stock_dir, tmp_path):
         assert abs(held - sim.positions.get("AAPL", {}).get("qty", 0.0)) < 1e-9, f"position differs (seed {seed})"
         path = fills.qty.where(fills.side == "buy", -fills.qty).cumsum()  # the position after each fill
         assert path.min() < 0 and path.max() > 0, "the run should have been both long and short"
+        oco = [o for o in sim.orders.values() if o["order_class"] == "oco"]
+        assert any(o["status"] == "filled" or any(sim.orders[k]["status"] == "filled" for k in o["legs"]) for o in oco)
+        stops = open_store(db).table("orders")
+        assert (stops.intent == "stop_exit").any(), "fractional positions' stops are emulated by the runner"
         assert len(store.table("decisions")) == n, f"seed {seed}"
 
 

@@ -44,6 +44,8 @@ class OrderRequest:
     qty: float | None = None  # base quantity to trade (sells and exits)
     notional: float | None = None  # quote amount to spend (entries), when `qty` is not given
     recorded_at: pd.Timestamp | None = None  # when its intent was written, if an earlier process may have sent it
+    stop_price: float | None = None  # a protective order's stop level (rests at a venue that keeps stops)
+    limit_price: float | None = None  # a protective order's take-profit limit
 
     def __post_init__(self):
         if self.side not in ("buy", "sell"):
@@ -86,8 +88,13 @@ class Broker(Protocol):
     name: str
     simulated: bool
     reverses: bool  # one order may turn a long position short or a short one long (the paper broker)
-    # optional: rests_stops = True when protective exits rest at the broker (else the runner emulates them), and
-    # short_units(symbol, notional, price) when shorts must be sent in units
+
+    def rests_stops(self, symbol: str, qty: float, kinds: set) -> bool:
+        "Whether the venue rests the protective exits (`kinds`) of a position of `qty` units; else the runner emulates."
+        ...
+
+    # optional: protect_holds_shares = True when a resting protective order holds the position (an exit must cancel
+    # it first), and short_units(symbol, notional, price) when shorts must be sent in units
 
     def why_no_short(self, symbol: str) -> str | None:
         "Why `symbol` cannot be sold short here (None: it can)."
@@ -156,7 +163,7 @@ _PAPER_ORDER_DONE = (
 _PAPER_CASH = (
     paper_accounts.update()
     .where(paper_accounts.c.account == _b("b_account"))
-    .values(cash=_b("cash"), free_cash=_b("free_cash"))
+    .values(cash=_b("cash"), free_cash=_b("free_cash"), booked_through=_b("booked_through"))
 )
 _PAPER_POSITION = (
     paper_positions.update()
@@ -171,7 +178,10 @@ class PaperBroker:
     backtest sizes them. Books in the state database."""
 
     name, simulated, reverses = "paper", True, True
-    rests_stops = True  # protective exits rest here as orders and fill by the backtest's stop rule
+
+    def rests_stops(self, symbol: str, qty: float, kinds: set) -> bool:
+        "Every protective exit rests here as an order and fills by the backtest's stop rule."
+        return True
 
     def why_no_short(self, symbol: str) -> str | None:
         return None  # the paper account lends anything
@@ -191,6 +201,7 @@ class PaperBroker:
         self._books: tuple[float, dict] | None = None  # (cash, {symbol: units})
         self._maybe_open = True  # an order may be open (False once a bar found none, until the next `place`)
         self._memo: tuple | None = None  # (symbols, Book, position rows) as this process last booked them
+        self._booked = None  # the last bar executed (`paper_accounts.booked_through`), once the books are read
         with store.begin() as c:
             if (
                 c.execute(sa.select(paper_accounts.c.account).where(paper_accounts.c.account == account)).first()
@@ -293,6 +304,8 @@ class PaperBroker:
             if not todo:
                 return
             book, rows = self._book(c, symbols)
+            if self._booked is not None and t <= self._booked:  # executed already (the runner restarted mid-bar):
+                return  # the venue does not run a bar twice (a trailing stop moved by it would be checked again)
             flags = [[False] * len(symbols) for _ in range(4)]
             sizes: list = [None] * len(symbols)
             by_symbol: dict[str, list] = {}
@@ -365,6 +378,7 @@ class PaperBroker:
             return self._memo[1], self._memo[2]
 
         a = c.execute(sa.select(paper_accounts).where(paper_accounts.c.account == self.account_id)).one()
+        self._booked = a.booked_through
         trailing = self.stops.get("trailing_stop")
         book = Book(
             len(symbols),
@@ -398,7 +412,10 @@ class PaperBroker:
     def _save(self, c, book, symbols: list, rows: dict, t=None, fills=()):
         "Write what the bar changed in the books: cash, and the positions whose units, debt or stops moved."
         acct = book.acct
-        c.execute(_PAPER_CASH, dict(b_account=self.account_id, cash=acct.cash, free_cash=acct.free_cash))
+        c.execute(
+            _PAPER_CASH, dict(b_account=self.account_id, cash=acct.cash, free_cash=acct.free_cash, booked_through=t)
+        )
+        self._booked = t
         changed = {f.col for f in fills if not f.stop}  # opened, reversed or closed on this bar
         for k, s in enumerate(symbols):
             p = book.positions[k]
@@ -453,6 +470,9 @@ class CcxtBroker:
     "Spot market orders through ccxt: looked up before any resend; fees and partial fills booked as the venue does."
 
     name, simulated, reverses = "ccxt", False, False
+
+    def rests_stops(self, symbol: str, qty: float, kinds: set) -> bool:
+        return False  # Binance's OCO lists are not placed yet: the runner emulates every stop
 
     def why_no_short(self, symbol: str) -> str | None:
         return (
@@ -792,6 +812,41 @@ def on_bar(self: CcxtBroker, symbol, bar_time, bar) -> None:
         tell_replay_venue(self.api_url, bar_time)
 
 # %% ../nbs/10_brokers.ipynb #21e40716
+def _protect_request(order: OrderRequest):
+    """A position's protective exit as Alpaca rests it, good till cancelled: an OCO (a take-profit limit and a stop)
+    when both levels are set, else a stop or a limit order alone. Prices in cents (sub-penny is refused above $1)."""
+    from alpaca.trading.enums import OrderClass, OrderSide, TimeInForce
+    from alpaca.trading.requests import LimitOrderRequest, StopLossRequest, StopOrderRequest, TakeProfitRequest
+
+    side = OrderSide.BUY if order.side == "buy" else OrderSide.SELL
+    common = dict(
+        symbol=order.symbol,
+        qty=order.qty,
+        side=side,
+        time_in_force=TimeInForce.GTC,
+        client_order_id=order.client_order_id,
+    )
+    stop, take = (None if p is None else _tick(p) for p in (order.stop_price, order.limit_price))
+    if stop is not None and take is not None:
+        return LimitOrderRequest(
+            **common,
+            limit_price=take,
+            order_class=OrderClass.OCO,
+            take_profit=TakeProfitRequest(limit_price=take),
+            stop_loss=StopLossRequest(stop_price=stop),
+        )
+    if stop is not None:
+        return StopOrderRequest(**common, stop_price=stop)
+    if take is not None:
+        return LimitOrderRequest(**common, limit_price=take)
+    raise BadInputError(f"protective order {order.client_order_id} has neither a stop nor a take-profit price")
+
+
+def _tick(price: float) -> float:
+    "A price on Alpaca's tick: cents at $1 and above, hundredths of a cent below."
+    return round(price, 2 if price >= 1 else 4)
+
+
 SHORT_HEADROOM = 1.03 * 1.02  # a market short's value to Alpaca (3% over the price), and room for the price to move
 
 
@@ -838,6 +893,13 @@ class AlpacaBroker:
     "Market orders on Alpaca (paper endpoint by default): resent only under the same client id, fills booked once each."
 
     name, simulated, reverses = "alpaca", False, False  # Alpaca refuses a sell of more than a long holds
+
+    def rests_stops(self, symbol: str, qty: float, kinds: set) -> bool:
+        """A stop, a limit, or both as an OCO, for whole shares of a stock: Alpaca takes no trailing stop in an OCO, no
+        fractional order but a simple DAY one, and no crypto OCO; those are emulated by the runner."""
+        return kinds <= {"stop_loss", "take_profit"} and "/" not in symbol and float(qty).is_integer()
+
+    protect_holds_shares = True  # the shares a resting exit holds cannot be sold by another order
 
     def why_no_short(self, symbol: str) -> str | None:
         "Alpaca lends US stocks it marks shortable and easy to borrow, to accounts with shorting enabled; no crypto."
@@ -938,13 +1000,17 @@ class AlpacaBroker:
             self.sleep(self.retry.delay(attempt + 1, wait))
 
     def _status(self, o) -> OrderStatus:
-        st = str(getattr(o.status, "value", o.status))
-        fills = self._fills(o)
+        """An order's status and fills; an OCO's are its two legs' together (the stop leg's fill closes the position as
+        surely as the limit's, which Alpaca then reports cancelled)."""
+        parts = [o, *(o.legs or [])]
+        states = [_ALPACA_STATUS.get(str(getattr(p.status, "value", p.status)), "open") for p in parts]
+        fills = [f for p in parts for f in self._fills(p, o.client_order_id)]
         if fills:  # a fill may be new to us: read the account again
             self._accounts.clear()
-        return OrderStatus(o.client_order_id, _ALPACA_STATUS.get(st, "open"), str(o.id), fills)
+        status = next((s for s in ("filled", "partial") if s in states), states[0])
+        return OrderStatus(o.client_order_id, status, str(o.id), fills)
 
-    def _fills(self, o) -> list[Fill]:
+    def _fills(self, o, client_order_id: str | None = None) -> list[Fill]:
         """One `Fill` per execution, from the account's FILL activities (an order only tells its cumulative quantity, so
         keying fills by it would book a partial fill twice). Stock trades carry no commission."""
         if not float(o.filled_qty or 0):
@@ -959,11 +1025,8 @@ class AlpacaBroker:
                 if a.get("order_id") == str(o.id):
                     when = pd.Timestamp(a["transaction_time"])
                     when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
-                    out.append(
-                        Fill(
-                            o.client_order_id, a["id"], when, a["side"], float(a["price"]), float(a["qty"]), 0.0, "USD"
-                        )
-                    )
+                    cid = client_order_id or o.client_order_id  # a leg's fill belongs to the order the runner placed
+                    out.append(Fill(cid, a["id"], when, a["side"], float(a["price"]), float(a["qty"]), 0.0, "USD"))
                     seen += float(a["qty"])
             if len(page) < params["page_size"] or seen >= float(o.filled_qty) - 1e-9:
                 return out
@@ -987,14 +1050,17 @@ class AlpacaBroker:
         if small:
             return OrderStatus(order.client_order_id, "rejected", reason=small)
         self._accounts.clear()  # whatever happens next, the account may change
-        req = MarketOrderRequest(
-            symbol=order.symbol,
-            side=OrderSide.BUY if order.side == "buy" else OrderSide.SELL,
-            qty=order.qty,
-            notional=None if order.notional is None else _cents(order.notional),
-            time_in_force=TimeInForce.GTC if "/" in order.symbol else TimeInForce.DAY,
-            client_order_id=order.client_order_id,
-        )
+        if order.intent == "protect":
+            req = _protect_request(order)
+        else:
+            req = MarketOrderRequest(
+                symbol=order.symbol,
+                side=OrderSide.BUY if order.side == "buy" else OrderSide.SELL,
+                qty=order.qty,
+                notional=None if order.notional is None else _cents(order.notional),
+                time_in_force=TimeInForce.GTC if "/" in order.symbol else TimeInForce.DAY,
+                client_order_id=order.client_order_id,
+            )
         for attempt in range(self.retry.max_retries + 1):
             try:
                 self.attempts += 1

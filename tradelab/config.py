@@ -100,6 +100,9 @@ class Settings(BaseSettings):
         "(empty: any free port, logged and shown by tradelab status)",
     )
     stale_after: float = Field(3.0, gt=0, description="a feed is stale after this many timeframes without a bar")
+    replay_flush_seconds: float = Field(
+        1.0, ge=0, description="a replay writes its quiet bars (no order) together, at most this many seconds apart"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

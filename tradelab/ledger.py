@@ -95,6 +95,8 @@ class OrderLedger:
             o["qty"],
             o["notional"],
             recorded_at=o["created_at"],
+            stop_price=o.get("stop_price"),
+            limit_price=o.get("limit_price"),
         )
 
     def apply(self, o: dict, st: OrderStatus):
@@ -162,6 +164,8 @@ class OrderLedger:
             intent=req.intent,
             qty=req.qty,
             notional=req.notional,
+            stop_price=req.stop_price,
+            limit_price=req.limit_price,
             created_at=pd.Timestamp.now(tz="UTC"),  # from now on it may be at the venue
             status="new",
         )
@@ -170,6 +174,8 @@ class OrderLedger:
         if not self.breaker.allows():
             self.log.debug("order held back", extra={"event": "held", "client_order_id": req.client_order_id})
             return None
+        if req.intent != "protect" and not req.intent.startswith("enter"):
+            self._release(req.symbol)
         try:
             st = self.broker.place(req)
             self.breaker.success()
@@ -197,6 +203,21 @@ class OrderLedger:
         )
         self.apply(o, st)
         return st
+
+    def _release(self, symbol: str):
+        """Cancel `symbol`'s resting protective orders before an exit, at a venue where they hold the position's
+        shares (Alpaca: a sell of shares an open order holds is refused); the paper broker cancels its own."""
+        if not getattr(self.broker, "protect_holds_shares", False):
+            return
+        waiting = self._open.values() if self._open is not None else self.store.open_orders(self.run_id)
+        for o in [o for o in waiting if o["intent"] == "protect" and o["symbol"] == symbol]:
+            try:
+                st = self.broker.cancel(o["client_order_id"], symbol)
+            except TradelabError as e:
+                self.venue_failed(e, "cancelling a protective order")
+                continue
+            if st is not None:
+                self.apply(o, st)
 
     def reconcile(self, step: pd.Timedelta, replays: bool):
         """Bring the run's open orders up to date with the broker: record fills, and send an order recorded but never

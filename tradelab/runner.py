@@ -202,11 +202,11 @@ class Runner:
         self._replay_signals: dict | None = None  # symbol -> ({bar: position}, signal rows): replays only
         self._positions_written: dict = {}  # symbol -> (units, entry price, cash) last written to `positions`
         self._written_at = 0.0  # when a bar was last written to the store (monotonic seconds)
+        self._flush_every = self.settings.replay_flush_seconds  # a replay's quiet bars wait at most this long
         self._protected: dict = {}  # symbol -> (units, fills seen) of the position whose protective order is placed
         self._fills_seen: dict = {s: 0 for s in self.symbols}  # fills booked by this process, per symbol
         self._shorts_checked: set = set()  # symbols the broker said it can sell short
-        # protective exits: resting orders at a broker that keeps them (paper), else emulated here on each closed bar
-        self._emulate_stops = bool(spec.stops) and not getattr(broker, "rests_stops", False)
+        # protective exits: orders resting at a broker that keeps them (see `_rests`), else emulated on each closed bar
         self._best: dict = {}  # symbol -> the best price since the position opened (a trailing stop's reference)
         self.registry, self.m = run_metrics()
         self.ppy = periods_per_year(spec.timeframe)
@@ -307,12 +307,14 @@ class Runner:
         a client id made from the bar the position opened on, recorded before it is sent. The paper broker keeps it
         resting and fills it when a bar reaches a level; an exit or a reversal cancels it. After a restart the same id
         is looked for first, so a position is never protected twice."""
-        if not self.spec.stops or self._emulate_stops:
+        if not self.spec.stops:
             return
         fills = None
         for sym in self.symbols:
             qty = accounts[sym].qty
-            if qty == 0 or self._protected.get(sym) == (qty, self._fills_seen[sym]):  # none, or protected already
+            if (
+                qty == 0 or not self._rests(sym, qty) or self._protected.get(sym) == (qty, self._fills_seen[sym])
+            ):  # none, or protected already
                 continue
             self._protected[sym] = (qty, self._fills_seen[sym])
             if fills is None:
@@ -325,9 +327,25 @@ class Runner:
             if self.store.get_order(cid) is not None:
                 continue
             side = "sell" if qty > 0 else "buy"
-            order = dict(client_order_id=cid, intent="protect", side=side, qty=abs(qty), notional=None)
+            levels = self._protect_levels(sym, qty)
+            order = dict(client_order_id=cid, intent="protect", side=side, qty=abs(qty), notional=None, **levels)
             self.store.record_order(self.run_id, sym, opened, order)
-            self.ledger.send(OrderRequest(cid, sym, side, opened, "protect", abs(qty)))
+            self.ledger.send(OrderRequest(cid, sym, side, opened, "protect", abs(qty), **levels))
+
+    def _rests(self, sym: str, qty: float) -> bool:
+        "Whether the broker rests this position's protective exits as orders (else the runner emulates them)."
+        return self.broker.rests_stops(sym, qty, set(self.spec.stops))
+
+    def _protect_levels(self, sym: str, qty: float) -> dict:
+        "The stop and take-profit prices of `sym`'s position, from its entry price (a venue rests them as they are)."
+        entry, st, long = self.avg_price[sym], self.spec.stops, qty > 0
+        if entry is None:
+            return dict(stop_price=None, limit_price=None)
+        sl, tp = st.get("stop_loss"), st.get("take_profit")
+        return dict(
+            stop_price=None if sl is None else entry * (1 - sl if long else 1 + sl),
+            limit_price=None if tp is None else entry * (1 + tp if long else 1 - tp),
+        )
 
     # -- one bar -------------------------------------------------------------
     def process(self, t: pd.Timestamp, bar) -> dict:
@@ -372,7 +390,7 @@ class Runner:
                     raise BadInputError(f"{spec.strategy} with short=true: {why}")
                 self._shorts_checked.add(sym)
             qty = held[sym]
-            stop_hit = self._stop_hit(sym, t, bars[sym], qty) if self._emulate_stops else None
+            stop_hit = self._stop_hit(sym, t, bars[sym], qty) if self.spec.stops and not self._rests(sym, qty) else None
             if not (entry or exit_ or short_entry or short_exit or qty != 0 and (flattening or stop_hit)):
                 d = NO_SIGNAL  # what `decide` makes of a bar without a signal or a flatten, without asking it
             else:
@@ -411,7 +429,7 @@ class Runner:
                 )
         # a replay's quiet bars are written together, at most a second apart (see `Store.record_step`); a bar with an
         # order, and every bar of a live feed, is written before anything is sent
-        defer = self.feed.replays and not sends and time.monotonic() - self._written_at < 1.0
+        defer = self.feed.replays and not sends and time.monotonic() - self._written_at < self._flush_every
         self.store.record_step(self.run_id, t, rows, cash, defer=defer)
         if not defer:
             self._written_at = time.monotonic()

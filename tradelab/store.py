@@ -103,6 +103,8 @@ orders = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("stop_price", sa.Float),  # a protective order's stop level (None: none)
+    sa.Column("limit_price", sa.Float),  # a protective order's take-profit limit (None: none)
     sa.Index("ix_orders_run_status", "run_id", "status"),
 )
 
@@ -151,6 +153,7 @@ paper_accounts = sa.Table(
     sa.Column("cash", sa.Float, nullable=False),
     sa.Column("initial_cash", sa.Float, nullable=False),
     sa.Column("free_cash", sa.Float),  # cash not backing short positions (NULL: all of it)
+    sa.Column("booked_through", sa.DateTime),  # the last bar whose orders and stops were executed (a bar runs once)
 )
 
 paper_positions = sa.Table(
