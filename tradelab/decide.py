@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .portfolio import order_for_signals
 
@@ -66,15 +66,14 @@ def decide(
         return _exit(signal, "flatten", qty, f)
     if qty != 0 and f.stop_hit:  # a protective level was reached: out, whatever the signals say
         exit_ = _exit(signal, "stop_exit", qty, f)
-        return Decision(exit_.signal, exit_.action, exit_.verdict, exit_.reason or f.stop_hit, exit_.order)
+        return replace(exit_, reason=exit_.reason or f.stop_hit)
     size, _, direction = order_for_signals(qty, *flags, 1.0, False, 1.0)
     if size == 0:
         return Decision(signal)
     if direction == "long" or direction == "short":  # closes the position and no more
         return _exit(signal, "exit_long" if qty > 0 else "exit_short", qty, f)
     if qty != 0 and not f.reverses:  # the venue cannot: close now, the opposite entry waits for a signal when flat
-        exit_ = _exit(signal, "exit_long" if qty > 0 else "exit_short", qty, f)
-        return Decision(exit_.signal, exit_.action, exit_.verdict, ONE_WAY, exit_.order)
+        return replace(_exit(signal, "exit_long" if qty > 0 else "exit_short", qty, f), reason=ONE_WAY)
     side = "buy" if size > 0 else "sell"
     intent = ("reverse_" if qty != 0 else "enter_") + ("long" if size > 0 else "short")
     why = (
@@ -87,8 +86,7 @@ def decide(
     if isinstance(sized, str):  # no entry: a reversal still closes the position
         if qty == 0:
             return Decision(signal, verdict="refused", reason=sized)
-        exit_ = _exit(signal, "exit_long" if qty > 0 else "exit_short", qty, f)
-        return Decision(exit_.signal, exit_.action, exit_.verdict, sized, exit_.order)
+        return replace(_exit(signal, "exit_long" if qty > 0 else "exit_short", qty, f), reason=sized)
     order = dict(intent=intent, side=side, qty=sized.get("qty"), notional=sized.get("notional"))
     return _unless_blocked(Decision(signal, side, "accepted", order=order), f.blocked)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import pandas as pd
 
@@ -156,19 +156,9 @@ class OrderLedger:
     def send(self, req: OrderRequest) -> OrderStatus | None:
         """Send an order already recorded. While the breaker is open it is held back (recorded, not sent: `reconcile`
         looks at it again); an order the broker could not confirm stays `new` for `reconcile` to look up."""
-        o = dict(
-            client_order_id=req.client_order_id,
-            symbol=req.symbol,
-            side=req.side,
-            bar_time=req.bar_time,
-            intent=req.intent,
-            qty=req.qty,
-            notional=req.notional,
-            stop_price=req.stop_price,
-            limit_price=req.limit_price,
-            created_at=pd.Timestamp.now(tz="UTC"),  # from now on it may be at the venue
-            status="new",
-        )
+        # the order as recorded; from now on it may be at the venue
+        o = asdict(req) | dict(created_at=pd.Timestamp.now(tz="UTC"), status="new")
+        del o["recorded_at"]
         if self._open is not None:
             o = self._open.setdefault(req.client_order_id, o)
         if not self.breaker.allows():

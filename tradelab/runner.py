@@ -165,14 +165,6 @@ def _signal_rows(sig) -> list[tuple]:
     flags = np.column_stack([np.asarray(c, dtype=bool) for c in cols]).tolist()
     return [(short, *f) if short else (False, *f, False, False) for f in flags]
 
-
-def _signal_row(sig, at: int) -> tuple:
-    "The `_signal_rows` tuple of bar `at` alone (live: only the last bar is decided)."
-    short = sig.has_short
-    row = [bool(sig.entries.iat[at]), bool(sig.exits.iat[at])]
-    row += [bool(sig.short_entries.iat[at]), bool(sig.short_exits.iat[at])] if short else [False, False]
-    return (short, *row)
-
 # %% ../nbs/11_runner.ipynb #5b1b80c2
 class Runner:
     """Paper or live trading of one strategy on one symbol or a panel sharing cash: on each closed bar gathers every
@@ -219,7 +211,6 @@ class Runner:
         self.last_accounts: dict | None = None
         self.ledger = OrderLedger(store, broker, self.run_id, self.m, self.log, on_fill=self._on_fill)
         self.sessions = run_sessions(spec, broker)
-        self.closed_bars = 0  # bars skipped this session because the market was closed for them
         self.server, self.lock, self.looping = None, None, False
 
     # -- start-up ----------------------------------------------------------
@@ -465,7 +456,7 @@ class Runner:
 
     def _live_signals(self, sym: str) -> tuple:
         "`sym`'s signals on its last bar, computed on the trailing `window` bars."
-        return _signal_row(self.strategy.signals(self.buffers[sym].frame(self.spec.window), **self.spec.params), -1)
+        return _signal_rows(self.strategy.signals(self.buffers[sym].frame(self.spec.window), **self.spec.params))[-1]
 
     def _decide(self, t, sym, signals, qty, cash, held, closes, others, bar_state: dict) -> Decision:
         """`decide` on `sym`'s facts at bar `t` (`bar_state`: flatten, stale, late, blocked, stop_hit); the risk rules
@@ -675,7 +666,6 @@ class Runner:
                         self.store.checkpoint()
                     continue
                 if not self.sessions.tradable(item[0], self.spec.step):  # the market was closed for it
-                    self.closed_bars += 1
                     self.last_beat = self.clock()
                     continue
                 self.process(*item)
