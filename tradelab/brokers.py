@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Protocol
 
 import pandas as pd
@@ -19,7 +20,7 @@ from fastcore.basics import patch
 from .config import BadInputError, TradelabError
 from .costs import Costs
 from .sessions import Sessions
-from .store import Store, from_db_time, paper_accounts, paper_orders, paper_positions, to_db_time
+from .store import Store, from_db_time, paper_accounts, paper_orders, paper_positions, to_db_time, write_rows
 from .venues import RetryPolicy, ccxt_exchange, suggest, with_retries
 
 # %% auto #0
@@ -144,9 +145,7 @@ def client_order_id(run_id: str, symbol: str, bar_time, intent: str) -> str:
 _b = sa.bindparam
 _PAPER_ORDER = sa.select(paper_orders).where(paper_orders.c.client_order_id == _b("b_cid"))
 _PAPER_WAITING = sa.select(paper_orders).where(
-    paper_orders.c.account == _b("b_account"),
-    paper_orders.c.symbol.in_(_b("b_symbols", expanding=True)),
-    paper_orders.c.status == "open",
+    paper_orders.c.account == _b("b_account"), paper_orders.c.status == "open"
 )
 _PAPER_ORDER_DONE = (
     paper_orders.update()
@@ -160,6 +159,7 @@ _PAPER_ORDER_DONE = (
         fee=_b("fee"),
     )
 )
+_PAPER_ORDER_INSERT = paper_orders.insert()
 _PAPER_CASH = (
     paper_accounts.update()
     .where(paper_accounts.c.account == _b("b_account"))
@@ -199,7 +199,8 @@ class PaperBroker:
         self.stops = {k: v for k, v in (stops or {}).items() if v is not None}
         # this process is the books' only writer while it holds the run: reads come from memory until a write
         self._books: tuple[float, dict] | None = None  # (cash, {symbol: units})
-        self._maybe_open = True  # an order may be open (False once a bar found none, until the next `place`)
+        self._waiting: dict | None = None  # the account's open orders (client order id -> row), once read
+        self._settled: dict[str, OrderStatus] = {}  # orders this process filled, cancelled or rejected, until asked
         self._memo: tuple | None = None  # (symbols, Book, position rows) as this process last booked them
         self._booked = None  # the last bar executed (`paper_accounts.booked_through`), once the books are read
         with store.begin() as c:
@@ -210,12 +211,13 @@ class PaperBroker:
                 c.execute(paper_accounts.insert().values(account=account, cash=float(cash), initial_cash=float(cash)))
 
     def place(self, order: OrderRequest) -> OrderStatus:
-        self._maybe_open = True
+        waiting = self._open_orders()
         with self.store.begin() as c:
             known = c.execute(_PAPER_ORDER, dict(b_cid=order.client_order_id)).first() is not None
             if not known:
-                c.execute(
-                    paper_orders.insert(),
+                write_rows(
+                    c,
+                    _PAPER_ORDER_INSERT,
                     dict(
                         client_order_id=order.client_order_id,
                         account=self.account_id,
@@ -228,23 +230,31 @@ class PaperBroker:
                         status="open",
                     ),
                 )
-        if not known:  # as the venue answers a new order: open, nothing filled yet
+        if not known:
+            row = dict(side=order.side, intent=order.intent, qty=order.qty, placed_bar=to_db_time(order.bar_time))
+            waiting[order.client_order_id] = SimpleNamespace(
+                client_order_id=order.client_order_id, symbol=order.symbol, **row
+            )  # as the venue answers a new order: open, nothing filled yet
             return OrderStatus(order.client_order_id, "open", order.client_order_id, [], None)
         return self.get_order(order.client_order_id, order.symbol)
 
     def get_order(self, client_order_id: str, symbol: str) -> OrderStatus | None:
+        if client_order_id in self._settled:  # as this process just wrote it
+            return self._settled.pop(client_order_id)
+        if self._waiting is not None and client_order_id in self._waiting:
+            return OrderStatus(client_order_id, "open", client_order_id, [], None)
         with self.store.read() as c:
             r = c.execute(_PAPER_ORDER, dict(b_cid=client_order_id)).first()
-        if r is None:
-            return None
+        return None if r is None else self._status(r.client_order_id, r.side, r._mapping)
+
+    @staticmethod
+    def _status(cid: str, side: str, values) -> OrderStatus:
+        "An order's status as the venue answers it (`values`: status, reason and, once filled, the fill's columns)."
         fills = []
-        if r.status == "filled":
-            fills = [
-                Fill(
-                    r.client_order_id, "1", from_db_time(r.fill_time), r.side, r.fill_price, r.fill_qty, r.fee, "quote"
-                )
-            ]
-        return OrderStatus(r.client_order_id, r.status, r.client_order_id, fills, r.reason)
+        if values["status"] == "filled":
+            when = from_db_time(values["fill_time"])
+            fills = [Fill(cid, "1", when, side, values["fill_price"], values["fill_qty"], values["fee"], "quote")]
+        return OrderStatus(cid, values["status"], cid, fills, values["reason"])
 
     def cancel(self, client_order_id: str, symbol: str) -> OrderStatus | None:
         with self.store.begin() as c:
@@ -253,6 +263,9 @@ class PaperBroker:
                 .where(paper_orders.c.client_order_id == client_order_id, paper_orders.c.status == "open")
                 .values(status="cancelled")
             )
+        if self._waiting is not None:
+            self._waiting.pop(client_order_id, None)
+        self._settled.pop(client_order_id, None)
         return self.get_order(client_order_id, symbol)
 
     def account(self, symbol: str) -> Account:
@@ -286,23 +299,27 @@ class PaperBroker:
         OHLC row, in the run's symbol order), all at once as the backtest does: orders that sell first. An order the
         account cannot execute (nothing to sell, no cash) is rejected with the reason. One transaction."""
         t, symbols = to_db_time(bar_time), list(bars)
-        if not self._maybe_open:
+        todo = [o for o in self._open_orders().values() if o.symbol in bars and o.placed_bar < t]
+        if not todo:  # an order waits for the bar after its own
             return
         try:
-            self._fill_waiting(t, bars, symbols)
-        except BaseException:
-            self._memo = self._books = None  # rolled back: the database's books are the truth again
+            self._fill_waiting(t, bars, symbols, todo)
+        except BaseException:  # rolled back: the database's books are the truth again
+            self._memo = self._books = self._waiting = None
+            self._settled.clear()
             raise
 
-    def _fill_waiting(self, t, bars: dict, symbols: list):
+    def _open_orders(self) -> dict:
+        """The account's open orders (client order id -> row): read once, then kept as this process places, fills and
+        cancels them (it is their only writer while it holds the run)."""
+        if self._waiting is None:
+            with self.store.read() as c:
+                rows = c.execute(_PAPER_WAITING, dict(b_account=self.account_id)).all()
+            self._waiting = {r.client_order_id: SimpleNamespace(**r._mapping) for r in rows}
+        return self._waiting
+
+    def _fill_waiting(self, t, bars: dict, symbols: list, todo: list):
         with self.store.begin() as c:
-            waiting = c.execute(_PAPER_WAITING, dict(b_account=self.account_id, b_symbols=symbols)).all()
-            if not waiting:
-                self._maybe_open = False
-                return
-            todo = [o for o in waiting if o.placed_bar < t]  # an order waits for the bar after its own
-            if not todo:
-                return
             book, rows = self._book(c, symbols)
             if self._booked is not None and t <= self._booked:  # executed already (the runner restarted mid-bar):
                 return  # the venue does not run a bar twice (a trailing stop moved by it would be checked again)
@@ -335,6 +352,7 @@ class PaperBroker:
         filled = {symbols[f.col]: f for f in fills}
         for sym in set(by_symbol) | {symbols[f.col] for f in fills if f.stop}:
             f, pending = filled.get(sym), by_symbol.get(sym, [])
+            sides = {o.client_order_id: o.side for o in pending}
             protect = [o for o in pending if o.intent == PROTECT]
             signals = [o for o in pending if o.intent != PROTECT]
             done = (
@@ -367,7 +385,9 @@ class PaperBroker:
                 updates += [(o.client_order_id, dict(status="cancelled", reason=gone)) for o in protect]
             nothing = dict(reason=None, fill_time=None, fill_price=None, fill_qty=None, fee=None)
             for cid, values in updates:
-                c.execute(_PAPER_ORDER_DONE, dict(b_cid=cid) | nothing | values)
+                write_rows(c, _PAPER_ORDER_DONE, dict(b_cid=cid) | nothing | values)
+                self._waiting.pop(cid, None)
+                self._settled[cid] = self._status(cid, sides.get(cid) or f.side, nothing | values)
 
     def _book(self, c, symbols: list):
         """The account as a `Book` over `symbols`, sized as the backtest sizes entries, and its position rows; from
@@ -412,8 +432,8 @@ class PaperBroker:
     def _save(self, c, book, symbols: list, rows: dict, t=None, fills=()):
         "Write what the bar changed in the books: cash, and the positions whose units, debt or stops moved."
         acct = book.acct
-        c.execute(
-            _PAPER_CASH, dict(b_account=self.account_id, cash=acct.cash, free_cash=acct.free_cash, booked_through=t)
+        write_rows(
+            c, _PAPER_CASH, dict(b_account=self.account_id, cash=acct.cash, free_cash=acct.free_cash, booked_through=t)
         )
         self._booked = t
         changed = {f.col for f in fills if not f.stop}  # opened, reversed or closed on this bar
@@ -430,7 +450,7 @@ class PaperBroker:
             if old is not None:
                 old.update(values)
                 keys = dict(b_account=self.account_id, b_symbol=s, opened_at=old["opened_at"])
-                c.execute(_PAPER_POSITION, keys | values)
+                write_rows(c, _PAPER_POSITION, keys | values)
             elif p.qty != 0:
                 c.execute(paper_positions.insert().values(account=self.account_id, symbol=s, **values))
                 rows[s] = dict(account=self.account_id, symbol=s, opened_at=None) | values

@@ -8,13 +8,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import pandas as pd
 
 from .brokers import Broker, Fill, OrderRequest, OrderStatus, client_order_id
 from .config import TradelabError
-from .store import OPEN_STATUSES, ORDER_STATUS, Store, utc_now
+from .store import OPEN_STATUSES, ORDER_STATUS, Store, utc_now, write_rows
 
 # %% auto #0
 __all__ = ['VenueBreaker', 'OrderLedger', 'cancel_open_orders']
@@ -103,18 +103,20 @@ class OrderLedger:
         "Record a broker's view of an order: its fills (each once) and its status."
         if st.status == o["status"] and not st.fills:
             return
-        with self.store.begin() as c:
-            new = self.store.add_fills(self.run_id, o["symbol"], st.fills, conn=c)
-            c.execute(
-                ORDER_STATUS,
-                dict(
-                    b_cid=o["client_order_id"],
-                    status=st.status,
-                    broker_order_id=st.broker_order_id,
-                    error=st.reason,
-                    updated_at=utc_now(),
-                ),
-            )
+        row = dict(
+            b_cid=o["client_order_id"],
+            status=st.status,
+            broker_order_id=st.broker_order_id,
+            error=st.reason,
+            updated_at=utc_now(),
+        )
+        new = 0
+        if st.fills or st.status not in OPEN_STATUSES:
+            with self.store.begin() as c:
+                new = self.store.add_fills(self.run_id, o["symbol"], st.fills, conn=c)
+                write_rows(c, ORDER_STATUS, row)
+        else:  # acknowledged, nothing filled: the next write records it (a restart would ask the venue again)
+            self.store.write_later(ORDER_STATUS, row)
         if self._open is not None:  # the orders still open, as just recorded
             if st.status in OPEN_STATUSES:
                 self._open.setdefault(o["client_order_id"], o)["status"] = st.status
@@ -157,7 +159,7 @@ class OrderLedger:
         """Send an order already recorded. While the breaker is open it is held back (recorded, not sent: `reconcile`
         looks at it again); an order the broker could not confirm stays `new` for `reconcile` to look up."""
         # the order as recorded; from now on it may be at the venue
-        o = asdict(req) | dict(created_at=pd.Timestamp.now(tz="UTC"), status="new")
+        o = dict(vars(req)) | dict(created_at=pd.Timestamp.now(tz="UTC"), status="new")  # (asdict deep-copies)
         del o["recorded_at"]
         if self._open is not None:
             o = self._open.setdefault(req.client_order_id, o)

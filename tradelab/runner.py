@@ -201,6 +201,7 @@ class Runner:
         # protective exits: orders resting at a broker that keeps them (see `_rests`), else emulated on each closed bar
         self._best: dict = {}  # symbol -> the best price since the position opened (a trailing stop's reference)
         self.registry, self.m = run_metrics()
+        self._counters: dict = {}  # (action, verdict) -> the decisions counter's child
         self.ppy = periods_per_year(spec.timeframe)
         self.mgr = RiskManager(spec.risk_config, self.ppy)
         self.stop_reason, self.killed, self.kill_flatten = None, False, False
@@ -372,6 +373,7 @@ class Runner:
         freed = self._cash_freed(signals, held, closes)
         flattening = flatten or self.killed and self.kill_flatten
         short_units = getattr(self.broker, "short_units", None)  # a venue that sells short whole units only
+        emulates = bool(spec.stops)  # protective exits set: the runner checks them where the broker does not rest them
         others = {sym: sum(freed.values()) - freed.get(sym, 0.0) for sym in self.symbols}  # other symbols' sales
         for sym in self.symbols:
             has_short, entry, exit_, short_entry, short_exit = signals[sym]
@@ -381,7 +383,7 @@ class Runner:
                     raise BadInputError(f"{spec.strategy} with short=true: {why}")
                 self._shorts_checked.add(sym)
             qty = held[sym]
-            stop_hit = self._stop_hit(sym, t, bars[sym], qty) if self.spec.stops and not self._rests(sym, qty) else None
+            stop_hit = self._stop_hit(sym, t, bars[sym], qty) if emulates and not self._rests(sym, qty) else None
             if not (entry or exit_ or short_entry or short_exit or qty != 0 and (flattening or stop_hit)):
                 d = NO_SIGNAL  # what `decide` makes of a bar without a signal or a flatten, without asking it
             else:
@@ -413,7 +415,7 @@ class Runner:
                     write_position=changed,
                 )
             )
-            self.m["decisions"].labels(d.action, d.verdict).inc()
+            self._decisions_counter(d.action, d.verdict).inc()
             if d.verdict == "refused":
                 self.log.info(
                     "entry refused", extra={"event": "refused", "bar": t.isoformat(), "symbol": sym, "reason": d.reason}
@@ -436,6 +438,13 @@ class Runner:
         for req in sorted(sends, key=lambda r: r.side != "sell"):  # sells first: they free cash
             self.ledger.send(req)
         return rows[0]["decision"]
+
+    def _decisions_counter(self, action: str, verdict: str):
+        "The decisions counter of one action and verdict (prometheus' `labels` lookup costs more than the count)."
+        key = (action, verdict)
+        if key not in self._counters:
+            self._counters[key] = self.m["decisions"].labels(action, verdict)
+        return self._counters[key]
 
     def _bar_signals(self, t: pd.Timestamp) -> dict:
         """Every symbol's signals at bar `t`: symbol -> (has_short, entry, exit, short_entry, short_exit). Live:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 import os
 import threading
 import time
@@ -20,9 +21,10 @@ from .config import BadInputError, TradelabError, atomic_write, load_settings, n
 
 # %% auto #0
 __all__ = ['MIGRATIONS', 'TABLES', 'RUN_LAST_BAR', 'HEARTBEAT_INSERT', 'POSITION_SYMBOLS', 'POSITION_UPDATE', 'ORDER_STATUS',
-           'OPEN_ORDERS', 'FILL_SEEN', 'FILL_INSERT', 'EXPORT_COLUMNS', 'to_db_time', 'from_db_time', 'utc_now',
-           'make_engine', 'migrate', 'schema_revision', 'RunLockedError', 'RunLock', 'Store', 'open_store',
-           'schema_drift', 'export_rows', 'export_table']
+           'OPEN_ORDERS', 'FILL_SEEN', 'FILL_INSERT', 'DECISION_INSERT', 'ORDER_INSERT', 'EQUITY_INSERT',
+           'EXPORT_COLUMNS', 'to_db_time', 'from_db_time', 'utc_now', 'make_engine', 'migrate', 'schema_revision',
+           'RunLockedError', 'RunLock', 'write_rows', 'Store', 'open_store', 'schema_drift', 'export_rows',
+           'export_table']
 
 # %% ../nbs/09_store.ipynb #22ec1723
 metadata = sa.MetaData()
@@ -191,10 +193,15 @@ paper_orders = sa.Table(
 OPEN_STATUSES = ("new", "sent", "open", "partial")
 
 # %% ../nbs/09_store.ipynb #220681ef
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
 def to_db_time(ts) -> dt.datetime | None:
     "A naive UTC datetime for the database (None stays None)."
     if ts is None:
         return None
+    if type(ts) is pd.Timestamp and ts.tzinfo is not None:  # the common case, without pandas' conversions
+        return _EPOCH + dt.timedelta(microseconds=ts.value // 1000)
     t = pd.Timestamp(ts)
     t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
     return t.tz_localize(None).to_pydatetime()
@@ -227,7 +234,7 @@ def _sqlite_pragmas(dbapi_conn, _record):
 
 
 def _sqlite_begin(conn):
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # to the driver: SQLAlchemy's execute costs more
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -409,6 +416,50 @@ OPEN_ORDERS = (
 )
 FILL_SEEN = sa.select(fills.c.id).where(fills.c.client_order_id == _b("b_cid"), fills.c.fill_id == _b("b_fill_id"))
 FILL_INSERT = fills.insert()
+DECISION_INSERT, ORDER_INSERT, EQUITY_INSERT = decisions.insert(), orders.insert(), equity.insert()
+_DRIVER_PLANS: dict = {}  # (statement, row keys) -> (SQL, a row's parameters, [(position, bind processor)]) or None
+
+
+def write_rows(c, statement, rows: dict | list[dict]):
+    """Execute a write `statement` built once (module level: it is a cache key) for one or many parameter `rows`.
+    On SQLite it goes straight to the driver on the transaction's connection: SQLAlchemy's per-execution and per-row
+    parameter handling costs several times what SQLite takes to write a small row, and a replay writes a row per symbol
+    per bar. The SQL and each value's conversion are SQLAlchemy's own, compiled once; a statement whose parameters do
+    not all come from `rows` (a Python-side default, an expanding IN) goes through SQLAlchemy as before."""
+    many = rows if isinstance(rows, list) else [rows]
+    if not many:
+        return
+    if c.dialect.name != "sqlite":
+        c.execute(statement, rows)
+        return
+    key = (statement, tuple(many[0]))
+    if key not in _DRIVER_PLANS:
+        compiled = statement.compile(dialect=c.dialect, column_keys=list(many[0]))
+        names = compiled.positiontup or []
+        processors = compiled._bind_processors
+        usable = set(names) <= set(many[0]) and not compiled.literal_execute_params and not compiled.post_compile_params
+        converts = [(i, processors[n]) for i, n in enumerate(names) if processors.get(n) is not None]
+        get = operator.itemgetter(*names) if len(names) > 1 else lambda r, name=names and names[0]: (r[name],)
+        plan = (compiled.string, get, converts) if usable and names else None
+        _DRIVER_PLANS[key] = plan
+    plan = _DRIVER_PLANS[key]
+    if plan is None:
+        c.execute(statement, rows)
+        return
+    sql, get, converts = plan
+    values = [get(r) for r in many]
+    if converts:
+        converted: dict = {}  # a value many rows share (the bar's time) is converted once
+        for k, row in enumerate(values):
+            row = list(row)
+            for i, convert in converts:
+                v = row[i]
+                if v is not None:
+                    row[i] = converted[i, v] if (i, v) in converted else converted.setdefault((i, v), convert(v))
+            values[k] = row
+    c.connection.driver_connection.executemany(sql, values)
+
+
 _ORDER_BY = {
     "runs": "created_at",
     "decisions": "bar_time",
@@ -428,6 +479,7 @@ class Store:
         self._local = threading.local()  # each thread's own connection for `begin` (a pool checkout costs as much
         # as the statements of a small transaction)
         self._pending: list[dict] = []  # bars recorded with defer=True and not written yet (see `record_step`)
+        self._later: list[tuple] = []  # (statement, row) written by the next transaction (see `write_later`)
         self._position_rows: dict[str, set] = {}  # run -> symbols with a `positions` row (as this process wrote them)
         self._beaten: dict[str, float] = {}  # run -> when `record_step` last wrote its heartbeat (monotonic s)
 
@@ -442,13 +494,17 @@ class Store:
         if conn is None or conn.closed or conn.invalidated:
             conn = self._local.conn = self.engine.connect()
         pending, self._pending = self._pending, []
+        later, self._later = self._later, []
         try:
             with conn.begin():
                 if pending:
                     self._write_steps(conn, pending)
+                for statement, row in later:
+                    write_rows(conn, statement, row)
                 yield conn
         except BaseException:
             self._pending = pending + self._pending  # rolled back: still pending
+            self._later = later + self._later
             self._position_rows.clear()
             self._local.conn = None  # the next transaction starts on a fresh connection
             conn.close()
@@ -467,9 +523,15 @@ class Store:
         first and the read sees it)."""
         return self.begin()
 
+    def write_later(self, statement, row: dict):
+        """Have the next transaction of this store make a write (`statement`, built once, with `row`), before its own
+        statements. Only for a write a crash may lose because a restart learns it again: an order's acknowledgement
+        (a restart asks the venue about every order still open)."""
+        self._later.append((statement, row))
+
     def flush(self):
         "Write the bars still pending (one transaction); every write and every read of this store does it first."
-        if self._pending:
+        if self._pending or self._later:
             with self.begin():
                 pass
 
@@ -594,10 +656,10 @@ class Store:
     def heartbeat(self, run_id: str, last_bar=None, state: str = "waiting", conn=None):
         values = dict(run_id=run_id, time=utc_now(), last_bar=to_db_time(last_bar), state=state)
         if conn is not None:
-            conn.execute(HEARTBEAT_INSERT, values)
+            write_rows(conn, HEARTBEAT_INSERT, values)
             return
         with self.begin() as c:
-            c.execute(HEARTBEAT_INSERT, values)
+            write_rows(c, HEARTBEAT_INSERT, values)
 
     # -- orders and fills ---------------------------------------------------
     def get_order(self, client_order_id: str) -> dict | None:
@@ -628,7 +690,8 @@ class Store:
                 seen = c.execute(FILL_SEEN, dict(b_cid=f.client_order_id, b_fill_id=f.fill_id)).first()
                 if seen:
                     continue
-                c.execute(
+                write_rows(
+                    c,
                     FILL_INSERT,
                     dict(
                         run_id=run_id,
@@ -718,11 +781,11 @@ class Store:
         "Write recorded bars in order (see `record_step`): rows in bulk, the latest position and last bar of each run."
         decided = [d for s in steps for d in s["decisions"]]
         if decided:
-            c.execute(decisions.insert(), decided)
+            write_rows(c, DECISION_INSERT, decided)
         new_orders = [o for s in steps for o in s["orders"]]
         if new_orders:
-            c.execute(orders.insert(), new_orders)
-        c.execute(equity.insert(), [s["equity"] for s in steps])
+            write_rows(c, ORDER_INSERT, new_orders)
+        write_rows(c, EQUITY_INSERT, [s["equity"] for s in steps])
         latest, last_bar = {}, {}
         for s in steps:
             latest.setdefault(s["run_id"], {}).update(s["positions"])
@@ -735,11 +798,11 @@ class Store:
                 old = [dict(b_run_id=run_id, b_symbol=k) | p for k, p in by_symbol.items() if k in stored]
                 new = [dict(run_id=run_id, symbol=k) | p for k, p in by_symbol.items() if k not in stored]
                 if old:
-                    c.execute(POSITION_UPDATE, old)
+                    write_rows(c, POSITION_UPDATE, old)
                 if new:
                     c.execute(positions.insert(), new)
                     stored.update(p["symbol"] for p in new)
-            c.execute(RUN_LAST_BAR, dict(b_id=run_id, last_bar=to_db_time(last_bar[run_id])))
+            write_rows(c, RUN_LAST_BAR, dict(b_id=run_id, last_bar=to_db_time(last_bar[run_id])))
             if time.monotonic() - self._beaten.get(run_id, -1.0) >= 1.0:  # a heartbeat a second is plenty
                 self._beaten[run_id] = time.monotonic()
                 self.heartbeat(run_id, last_bar[run_id], "bar", conn=c)
