@@ -25,7 +25,7 @@ from tradelab.sim_alpaca import AlpacaSimulator, synthetic_stock_bars
 from tradelab.sim_binance import BinanceSimulator
 from tradelab.store import open_store
 
-START, END = "2023-05-01", "2023-06-15"
+START, END = "2023-05-01", "2023-06-01"
 PARAMS = ["fast=5", "slow=20"]
 KILLS = 20
 
@@ -83,8 +83,8 @@ def n_bars() -> int:
     return len(pd.date_range(START, END, freq="1h", inclusive="left"))
 
 
-def binance_run(candles_dir: str, db: str, sim: BinanceSimulator) -> tuple[list, dict]:
-    "The arguments and environment of a replay traded through the ccxt broker on the simulator."
+def binance_run(candles_dir: str, db: str, sim: BinanceSimulator, *stops: str) -> tuple[list, dict]:
+    "The arguments and environment of a replay traded through the ccxt broker on the simulator, with `stops`."
     env = {
         "TRADELAB_DATA_DIR": candles_dir,
         "TRADELAB_CCXT_API_URL": sim.url,
@@ -94,10 +94,11 @@ def binance_run(candles_dir: str, db: str, sim: BinanceSimulator) -> tuple[list,
         # longer than the window to reach the venue is refused (-1021) and the order goes out a bar late
         "TRADELAB_CCXT_RECV_WINDOW_MS": "1000",
     }
-    return run_args("sma_cross", PARAMS, START, END, db, "--broker", "ccxt", "--trailing-stop", str(TRAIL)), env
+    return run_args("sma_cross", PARAMS, START, END, db, "--broker", "ccxt", *stops), env
 
 
-TRAIL = 0.02  # the ccxt run's trailing stop, emulated by the runner (Binance spot has no trailing stop order)
+TRAIL = 0.02  # a trailing stop: emulated by the runner (Binance's trails from the order's placement, not the entry)
+BRACKET = ["--stop-loss", "0.02", "--take-profit", "0.03"]  # resting at Binance as OCO lists
 
 
 def check_trailing_exits(db: str, bars: pd.DataFrame, frac: float) -> int:
@@ -131,19 +132,50 @@ def stored_fills(db: str) -> list[tuple]:
     return [(t.isoformat(), *row) for t, row in zip(f.time, f[cols].itertuples(index=False, name=None), strict=True)]
 
 
+def check_bracket_exits(sim: BinanceSimulator) -> int:
+    """Each OCO list traded on the first bar that reached one of its levels, worked out here from the venue's bars and
+    the levels it holds: the stop leg at its stop (or the bar's open when the bar opened through it), the take-profit
+    leg at its limit; returns how many lists traded."""
+    bars, traded = sim.candles["BTC/USDT"], 0
+    for list_id in sim.order_lists:
+        legs = {o["type"]: o for o in sim.orders.values() if o["orderListId"] == list_id}
+        stop, take = float(legs["STOP_LOSS"]["stopPrice"]), float(legs["LIMIT_MAKER"]["price"])
+        placed = pd.Timestamp(min(o["time"] for o in legs.values()), unit="ms", tz="UTC")
+        trades = [t for t in sim.trades if t["orderId"] in {o["orderId"] for o in legs.values()}]
+        if not trades:
+            continue
+        traded += 1
+        first = next(t for t, b in bars[bars.index >= placed].iterrows() if b.low <= stop or b.high >= take)
+        b = bars.loc[first]
+        expected = min(b.open, stop) if b.low <= stop else take
+        when = pd.Timestamp(trades[0]["time"], unit="ms", tz="UTC")
+        assert (when, {float(t["price"]) for t in trades}) == (first, {expected}), (list_id, when, first, trades)
+    return traded
+
+
+def test_ccxt_trailing_stop_is_emulated(data_dir, tmp_path):  # noqa: F811
+    "A trailing stop on the ccxt broker: the runner's market exits, each on the first bar that reached the level."
+    with simulator() as sim:
+        args, env = binance_run(data_dir, f"sqlite:///{tmp_path}/trail.db", sim, "--trailing-stop", str(TRAIL))
+        cli(*args, env=env)
+        assert not sim.order_lists
+    assert check_trailing_exits(f"sqlite:///{tmp_path}/trail.db", sim.candles["BTC/USDT"], TRAIL) >= 2
+
+
 def test_ccxt_broker_survives_sigkills_and_venue_faults(data_dir, tmp_path):  # noqa: F811
+    """A stop-loss and a take-profit resting at Binance as OCO lists (reconciled after each kill like any order) while
+    the runner is killed and the venue fails."""
     seed, rng = seeded()
     with simulator() as clean:  # the uninterrupted run, the reference
-        args, env = binance_run(data_dir, f"sqlite:///{tmp_path}/clean.db", clean)
+        args, env = binance_run(data_dir, f"sqlite:///{tmp_path}/clean.db", clean, *BRACKET)
         cli(*args, env=env)
         reference = stored_fills(f"sqlite:///{tmp_path}/clean.db")
-        bars = clean.candles["BTC/USDT"]
+        assert check_bracket_exits(clean) >= 2
     assert len(reference) >= 20
-    assert check_trailing_exits(f"sqlite:///{tmp_path}/clean.db", bars, TRAIL) >= 2
     db = f"sqlite:///{tmp_path}/state.db"
     store = open_store(db)
     with simulator() as sim:
-        args, env = binance_run(data_dir, db, sim)
+        args, env = binance_run(data_dir, db, sim, *BRACKET)
         faults = ["lost", "503-executed", "503", "429", "418", "slow"]
 
         def inject():  # a fault for an order of the next process, now and then; the venue's clock drifts
@@ -169,6 +201,7 @@ def test_ccxt_broker_survives_sigkills_and_venue_faults(data_dir, tmp_path):  # 
         assert mine == venue, f"stored fills differ from the venue's trades (seed {seed})"
         assert got == reference, f"fills differ from the uninterrupted run's (seed {seed})"
         assert len(store.table("decisions")) == n_bars(), f"seed {seed}"
+        assert check_bracket_exits(sim) >= 2, f"seed {seed}"
         held = sum(
             (q - (fee if cur == "BTC" else 0.0)) if side == "buy" else -q
             for side, q, fee, cur in zip(fills.side, fills.qty, fills.fee, fills.fee_currency, strict=True)

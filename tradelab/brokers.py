@@ -5,6 +5,7 @@
 # %% ../nbs/10_brokers.ipynb #ccec00f5
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import time
@@ -24,8 +25,8 @@ from .store import Store, from_db_time, paper_accounts, paper_orders, paper_posi
 from .venues import RetryPolicy, ccxt_exchange, suggest, with_retries
 
 # %% auto #0
-__all__ = ['PROTECT', 'WINDOWED_VENUES', 'BALANCE_TTL_S', 'SHORT_HEADROOM', 'BrokerError', 'OrderRequest', 'Fill', 'OrderStatus',
-           'Account', 'Broker', 'client_order_id', 'PaperBroker', 'CcxtBroker', 'tell_replay_venue',
+__all__ = ['PROTECT', 'WINDOWED_VENUES', 'OCO_VENUES', 'BALANCE_TTL_S', 'SHORT_HEADROOM', 'BrokerError', 'OrderRequest', 'Fill',
+           'OrderStatus', 'Account', 'Broker', 'client_order_id', 'PaperBroker', 'CcxtBroker', 'tell_replay_venue',
            'alpaca_retry_after', 'AlpacaBroker']
 
 # %% ../nbs/10_brokers.ipynb #1a026cc8
@@ -484,6 +485,7 @@ def _why_not(o, held: float) -> str:
 # venues whose signed requests carry a timestamp and a recvWindow that the venue checks when it *processes* the
 # request (Binance spot, "Timing security"): once a request's window has passed, it can no longer execute
 WINDOWED_VENUES = {"binance", "binanceus"}
+OCO_VENUES = {"binance", "binanceus"}  # spot venues with Binance's order lists (POST /api/v3/orderList/oco)
 
 
 class CcxtBroker:
@@ -492,7 +494,13 @@ class CcxtBroker:
     name, simulated, reverses = "ccxt", False, False
 
     def rests_stops(self, symbol: str, qty: float, kinds: set) -> bool:
-        return False  # Binance's OCO lists are not placed yet: the runner emulates every stop
+        """On Binance a position's stop-loss and take-profit rest at the venue: a STOP_LOSS order, a take-profit
+        limit, or both as an OCO list (a LIMIT_MAKER above, a STOP_LOSS below). A trailing stop is emulated by the
+        runner (Binance's `trailingDelta` trails from the order's own placement, not from the entry the backtest
+        trails from), and so is every stop on other venues."""
+        return self.ex.id in OCO_VENUES and kinds <= {"stop_loss", "take_profit"}
+
+    protect_holds_shares = True  # a resting sell locks what it sells: an exit cancels it first
 
     def why_no_short(self, symbol: str) -> str | None:
         return (
@@ -544,6 +552,7 @@ class CcxtBroker:
         self.attempts = 0  # order submissions, for tests and metrics
         self._balance, self._balance_at = None, 0.0  # the last balance read, and when (monotonic)
         self._last_price: dict[str, float] = {}  # symbol -> close of the last bar seen
+        self._lists: set[str] = set()  # client order ids of OCO lists placed by this process (looked up as lists)
 
 # %% ../nbs/10_brokers.ipynb #5980ca85
 @patch
@@ -628,6 +637,8 @@ def place(self: CcxtBroker, order: OrderRequest) -> OrderStatus:
         try:
             self.attempts += 1
             sent += 1
+            if order.intent == PROTECT:
+                return self._place_protect(order)
             o = self.ex.create_order(order.symbol, "market", order.side, order.qty, None, params)
             return self._status(o, order.symbol)
         except ccxt.InvalidNonce as e:  # -1021: the timestamp was outside the window, so it did not execute
@@ -689,9 +700,12 @@ def _under_minimum(self: CcxtBroker, order: OrderRequest) -> str | None:
 @patch
 def _get(self: CcxtBroker, client_order_id, symbol):
     try:
-        o = self.ex.fetch_order(None, symbol, {"clientOrderId": client_order_id})
-    except self.ccxt.OrderNotFound:
-        return None
+        if client_order_id in self._lists:
+            return self._list_resting(client_order_id, symbol) or self._get_list(client_order_id, symbol)
+        try:
+            o = self.ex.fetch_order(None, symbol, {"clientOrderId": client_order_id})
+        except self.ccxt.OrderNotFound:  # no order: an OCO list under this id (placed before a restart), or nothing
+            return self._get_list(client_order_id, symbol) if self.ex.id in OCO_VENUES else None
     except self.ccxt.InvalidNonce as e:
         raise self._clock_error(e) from None
     return self._status(o, symbol)
@@ -708,7 +722,10 @@ def cancel(self: CcxtBroker, client_order_id: str, symbol: str) -> OrderStatus |
     if st is None or st.status != "open":
         return st
     try:
-        self.ex.cancel_order(st.broker_order_id, symbol)
+        if st.broker_order_id.startswith("list:"):
+            self.ex.private_delete_orderlist(dict(symbol=self.ex.market_id(symbol), orderListId=st.broker_order_id[5:]))
+        else:
+            self.ex.cancel_order(st.broker_order_id, symbol)
     except self.ccxt.OrderNotFound:
         pass  # filled or cancelled meanwhile: the lookup below says which
     return self.get_order(client_order_id, symbol)
@@ -830,6 +847,63 @@ def on_bar(self: CcxtBroker, symbol, bar_time, bar) -> None:
     self._last_price[symbol] = float(bar["close"])
     if self.replay:
         tell_replay_venue(self.api_url, bar_time)
+
+# %% ../nbs/10_brokers.ipynb #09aef280
+@patch
+def _place_protect(self: CcxtBroker, order: OrderRequest) -> OrderStatus:
+    "Send a position's protective exit (see above); the venue's answer as an `OrderStatus`."
+    sym, cid = order.symbol, order.client_order_id
+    qty = self.ex.amount_to_precision(sym, order.qty)
+    stop, take = order.stop_price, order.limit_price
+    if stop is not None and take is not None:
+        legs = dict(
+            tp=dict(Type="LIMIT_MAKER", Price=self.ex.price_to_precision(sym, take), ClientOrderId=f"{cid}-tp"),
+            sl=dict(Type="STOP_LOSS", StopPrice=self.ex.price_to_precision(sym, stop), ClientOrderId=f"{cid}-sl"),
+        )
+        above, below = (legs["tp"], legs["sl"]) if order.side == "sell" else (legs["sl"], legs["tp"])
+        req = dict(symbol=self.ex.market_id(sym), side=order.side.upper(), quantity=qty, listClientOrderId=cid)
+        req |= {f"above{k}": v for k, v in above.items()} | {f"below{k}": v for k, v in below.items()}
+        answer = self.ex.private_post_orderlist_oco(req)
+        self._lists.add(cid)
+        return OrderStatus(cid, "open", f"list:{answer['orderListId']}", [])
+    if stop is not None:
+        o = self.ex.create_order(
+            sym, "market", order.side, float(qty), None, dict(clientOrderId=cid, stopLossPrice=stop)
+        )
+    elif take is not None:
+        o = self.ex.create_order(sym, "limit", order.side, float(qty), take, dict(clientOrderId=cid, timeInForce="GTC"))
+    else:
+        raise BadInputError(f"protective order {cid} has neither a stop nor a take-profit price")
+    return self._status(o, sym)
+
+
+@patch
+def _list_resting(self: CcxtBroker, client_order_id: str, symbol: str) -> OrderStatus | None:
+    """An OCO list whose two legs both rest untouched, seen in one request (the symbol's open orders, instead of the
+    list and each leg: a resting list is looked up on every bar); None when a leg has traded or is gone."""
+    ids = {f"{client_order_id}-tp", f"{client_order_id}-sl"}
+    legs = [o for o in self.ex.fetch_open_orders(symbol) if o.get("clientOrderId") in ids]
+    if len(legs) != 2 or any(float(o.get("filled") or 0.0) > 0 for o in legs):
+        return None
+    return OrderStatus(client_order_id, "open", f"list:{legs[0]['info']['orderListId']}", [])
+
+
+@patch
+def _get_list(self: CcxtBroker, client_order_id: str, symbol: str) -> OrderStatus | None:
+    """An OCO list as one order: open while a leg works, filled once a leg traded (the venue expires the other),
+    cancelled when neither did; its legs' trades are its fills. None when the venue has no list under this id."""
+    try:
+        listed = self.ex.private_get_orderlist(dict(origClientOrderId=client_order_id))
+    except self.ccxt.OrderNotFound:
+        return None
+    self._lists.add(client_order_id)
+    legs = [self._status(self.ex.fetch_order(str(leg["orderId"]), symbol), symbol) for leg in listed["orders"]]
+    fills = [dataclasses.replace(f, client_order_id=client_order_id) for leg in legs for f in leg.fills]
+    if any(leg.status == "open" for leg in legs):
+        status = "open"
+    else:
+        status = "filled" if fills else "cancelled"
+    return OrderStatus(client_order_id, status, f"list:{listed['orderListId']}", fills)
 
 # %% ../nbs/10_brokers.ipynb #21e40716
 def _protect_request(order: OrderRequest):

@@ -196,6 +196,7 @@ class Runner:
         self._written_at = 0.0  # when a bar was last written to the store (monotonic seconds)
         self._flush_every = self.settings.replay_flush_seconds  # a replay's quiet bars wait at most this long
         self._protected: dict = {}  # symbol -> (units, fills seen) of the position whose protective order is placed
+        self._refused: dict = {}  # symbol -> (units, fills seen) of a position whose protective order the venue refused
         self._fills_seen: dict = {s: 0 for s in self.symbols}  # fills booked by this process, per symbol
         self._shorts_checked: set = set()  # symbols the broker said it can sell short
         # protective exits: orders resting at a broker that keeps them (see `_rests`), else emulated on each closed bar
@@ -316,16 +317,28 @@ class Runner:
                 continue
             opened = mine.time.iloc[-1]  # the fill that left this position
             cid = client_order_id(self.run_id, sym, opened, "protect")
-            if self.store.get_order(cid) is not None:
+            known = self.store.get_order(cid)
+            if known is not None:
+                if known["status"] == "rejected":  # (before a restart) the runner checks the levels itself
+                    self._refused[sym] = self._protected[sym]
                 continue
             side = "sell" if qty > 0 else "buy"
             levels = self._protect_levels(sym, qty)
             order = dict(client_order_id=cid, intent="protect", side=side, qty=abs(qty), notional=None, **levels)
             self.store.record_order(self.run_id, sym, opened, order)
-            self.ledger.send(OrderRequest(cid, sym, side, opened, "protect", abs(qty), **levels))
+            st = self.ledger.send(OrderRequest(cid, sym, side, opened, "protect", abs(qty), **levels))
+            if st is not None and st.status == "rejected":  # e.g. the price crossed a level before it arrived
+                self._refused[sym] = self._protected[sym]
+                self.log.warning(
+                    "protective order refused; the runner checks its levels",
+                    extra={"event": "protect_refused", "symbol": sym, "reason": st.reason},
+                )
 
     def _rests(self, sym: str, qty: float) -> bool:
-        "Whether the broker rests this position's protective exits as orders (else the runner emulates them)."
+        """Whether the broker rests this position's protective exits as orders (else the runner emulates them, as it
+        does for a position whose protective order the venue refused)."""
+        if self._refused.get(sym) == (qty, self._fills_seen[sym]):
+            return False
         return self.broker.rests_stops(sym, qty, set(self.spec.stops))
 
     def _protect_levels(self, sym: str, qty: float) -> dict:
