@@ -25,9 +25,9 @@ from .store import Store, from_db_time, paper_accounts, paper_orders, paper_posi
 from .venues import RetryPolicy, ccxt_exchange, suggest, with_retries
 
 # %% auto #0
-__all__ = ['PROTECT', 'WINDOWED_VENUES', 'OCO_VENUES', 'BALANCE_TTL_S', 'SHORT_HEADROOM', 'BrokerError', 'OrderRequest', 'Fill',
-           'OrderStatus', 'Account', 'Broker', 'client_order_id', 'PaperBroker', 'CcxtBroker', 'tell_replay_venue',
-           'alpaca_retry_after', 'AlpacaBroker']
+__all__ = ['PROTECT', 'WINDOWED_VENUES', 'ENTRIES', 'FUTURES_VENUES', 'OCO_VENUES', 'BALANCE_TTL_S', 'SHORT_HEADROOM',
+           'BrokerError', 'OrderRequest', 'Fill', 'OrderStatus', 'Account', 'Broker', 'client_order_id', 'PaperBroker',
+           'CcxtBroker', 'tell_replay_venue', 'alpaca_retry_after', 'AlpacaBroker']
 
 # %% ../nbs/10_brokers.ipynb #1a026cc8
 class BrokerError(TradelabError):
@@ -484,14 +484,21 @@ def _why_not(o, held: float) -> str:
 # %% ../nbs/10_brokers.ipynb #7e6a700d
 # venues whose signed requests carry a timestamp and a recvWindow that the venue checks when it *processes* the
 # request (Binance spot, "Timing security"): once a request's window has passed, it can no longer execute
-WINDOWED_VENUES = {"binance", "binanceus"}
+WINDOWED_VENUES = {"binance", "binanceus", "binanceusdm"}
+ENTRIES = ("enter", "reverse")  # intents that open a position (a reversal opens the opposite one)
+FUTURES_VENUES = {"binanceusdm"}  # USDT-margined perpetuals (symbols like BTC/USDT:USDT): shorts, one-way positions
 OCO_VENUES = {"binance", "binanceus"}  # spot venues with Binance's order lists (POST /api/v3/orderList/oco)
 
 
 class CcxtBroker:
     "Spot market orders through ccxt: looked up before any resend; fees and partial fills booked as the venue does."
 
-    name, simulated, reverses = "ccxt", False, False
+    name, simulated = "ccxt", False
+
+    @property
+    def reverses(self) -> bool:
+        "A futures venue in one-way mode turns a position around in one order; a spot one has nothing to turn."
+        return self.ex.id in FUTURES_VENUES
 
     def rests_stops(self, symbol: str, qty: float, kinds: set) -> bool:
         """On Binance a position's stop-loss and take-profit rest at the venue: a STOP_LOSS order, a take-profit
@@ -503,10 +510,23 @@ class CcxtBroker:
     protect_holds_shares = True  # a resting sell locks what it sells: an exit cancels it first
 
     def why_no_short(self, symbol: str) -> str | None:
+        "Futures markets sell short; spot markets lend nothing."
+        if self._contract(symbol):
+            return None
+        futures = f"a USDT-margined perpetual ({symbol}:USDT on binanceusdm)" if "/" in symbol else "a futures market"
         return (
             f"the ccxt broker trades {self.ex.id} spot markets, where {symbol} cannot be sold short (nothing "
-            "is lent); run the strategy with short=false, or on the paper broker"
+            f"is lent); run the strategy with short=false, trade {futures}, or use the paper broker"
         )
+
+    def _contract(self, symbol: str) -> bool:
+        "Whether `symbol` is a futures contract (a position may be short) rather than a spot market."
+        if self.ex.id not in FUTURES_VENUES:  # a spot venue (its markets need not be loaded to know)
+            return False
+        try:
+            return bool(self.ex.load_markets()[symbol].get("contract"))
+        except KeyError:
+            return False
 
     def __init__(
         self,
@@ -536,7 +556,8 @@ class CcxtBroker:
             )
         options = {"fetchCurrencies": False}
         if exchange in WINDOWED_VENUES:
-            options.update(recvWindow=recv_window_ms, fetchMarkets={"types": ["spot"]})
+            kinds = ["linear"] if exchange in FUTURES_VENUES else ["spot"]
+            options.update(recvWindow=recv_window_ms, fetchMarkets={"types": kinds})
         self.ex = ccxt_exchange(exchange, api_url, timeout_ms, api_key, secret, sandbox=sandbox, options=options)
         # after this long, a request sent at t can no longer execute: its window, the 1 s a timestamp may lead the
         # server's clock, and a margin for the time between our clock reading and ccxt's signature
@@ -553,6 +574,7 @@ class CcxtBroker:
         self._balance, self._balance_at = None, 0.0  # the last balance read, and when (monotonic)
         self._last_price: dict[str, float] = {}  # symbol -> close of the last bar seen
         self._lists: set[str] = set()  # client order ids of OCO lists placed by this process (looked up as lists)
+        self._positions: dict | None = None  # futures positions by symbol, read with the balance
 
 # %% ../nbs/10_brokers.ipynb #5980ca85
 @patch
@@ -592,6 +614,26 @@ def _age_s(t: pd.Timestamp) -> float:
 
 
 @patch
+def _contract_order(self: CcxtBroker, order: OrderRequest) -> OrderRequest:
+    """A futures order in contracts: an entry's cash becomes a quantity at the last price, on the market's step (a
+    futures market order takes no quote amount), leaving room for the taker commission the cash also pays (as a spot
+    entry's commission comes out of what it buys); a reversal also sells (buys back) what is held, in one order."""
+    reverse = order.intent.startswith("reverse")
+    if order.notional is None and not reverse:
+        return order
+    price = self._last_price.get(order.symbol) or float(self.ex.fetch_ticker(order.symbol)["last"])
+    taker = float(self.ex.market(order.symbol).get("taker") or 0.0)
+    units = order.qty if order.notional is None else order.notional / (price * (1 + taker))
+    if reverse:
+        units += abs(self.account(order.symbol).qty)
+    try:
+        qty = float(self.ex.amount_to_precision(order.symbol, units))
+    except self.ccxt.InvalidOrder:  # less than one step
+        qty = 0.0
+    return dataclasses.replace(order, qty=qty, notional=None)
+
+
+@patch
 def _settled_lookup(self: CcxtBroker, order: OrderRequest, sent_at: float):
     "Look the order up once the last attempt can no longer execute: a miss then proves it absent."
     if self.settle_s is not None:
@@ -610,7 +652,11 @@ def place(self: CcxtBroker, order: OrderRequest) -> OrderStatus:
     ccxt = self.ccxt
     self._balance = None  # whatever happens next, the balance may change
     params = {"clientOrderId": order.client_order_id}
-    if order.notional is not None:
+    if self._contract(order.symbol):  # futures: quantities only; an exit may only shrink the position
+        order = self._contract_order(order)
+        if not order.intent.startswith(ENTRIES):
+            params["reduceOnly"] = True
+    elif order.notional is not None:
         params["cost"] = order.notional
     last, sent_at, sent = None, None, 0
     too_small = self._under_minimum(order)
@@ -656,6 +702,8 @@ def place(self: CcxtBroker, order: OrderRequest) -> OrderStatus:
                 f"{self.ex.id} refused the API credentials ({type(e).__name__}); check TRADELAB_CCXT_API_KEY "
                 "and TRADELAB_CCXT_SECRET"
             ) from None
+        except ccxt.ExchangeError as e:  # any other refusal the venue answered with (e.g. -2022 reduce-only)
+            return OrderStatus(order.client_order_id, "rejected", reason=str(e)[:300])
     if isinstance(last, ccxt.InvalidNonce):
         raise self._clock_error(last)
     raise BrokerError(
@@ -686,8 +734,8 @@ def _under_minimum(self: CcxtBroker, order: OrderRequest) -> str | None:
         price = self._last_price.get(order.symbol) or (min_cost and float(self.ex.fetch_ticker(order.symbol)["last"]))
     except (*self.transient, KeyError):
         return None  # unknown here: the venue judges
-    if not min_cost:
-        return None
+    if not min_cost or self._contract(order.symbol) and not order.intent.startswith(ENTRIES):
+        return None  # a futures exit (reduce-only) is exempt from the minimum notional
     cost = order.notional if order.notional is not None else order.qty * price
     if cost >= min_cost:
         return None
@@ -800,11 +848,29 @@ def account(self: CcxtBroker, symbol: str) -> Account:
             self._retry_after,
             self.sleep,
         )
-        self._balance, self._balance_at = read, time.monotonic()
+        self._balance, self._balance_at, self._positions = read, time.monotonic(), None
     b = self._balance
+    if self._contract(symbol):
+        return self._contract_account(symbol, b)
     held = float(b.get(base, {}).get("total") or 0.0)
     qty = self._sellable(symbol, held)
     return Account(float(b.get(quote, {}).get("free") or 0.0), qty, held - qty)
+
+
+@patch
+def _contract_account(self: CcxtBroker, symbol: str, balance: dict) -> Account:
+    """A futures position as the runner counts a spot one: units signed (short < 0), and cash such that cash plus
+    units x price is the margin balance (wallet plus unrealized PnL), so entries are sized on equity as in the
+    backtest and a short's proceeds count as cash."""
+    if self._positions is None:
+        self._positions = {p["symbol"]: p for p in self.ex.fetch_positions()}
+    p = self._positions.get(symbol) or {}
+    qty = float(p.get("contracts") or 0.0) * float(self.ex.market(symbol).get("contractSize") or 1.0)
+    qty = -qty if p.get("side") == "short" else qty
+    settle = self.ex.market(symbol)["settle"]
+    equity = float(balance.get(settle, {}).get("total") or 0.0)
+    price = float(p.get("markPrice") or 0.0) if qty else 0.0
+    return Account(equity - qty * price, qty)
 
 
 @patch
