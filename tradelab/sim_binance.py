@@ -214,6 +214,13 @@ def _route(self: BinanceSimulator, method, name, q, headers, raw) -> tuple:
         return self._public(name, q) if method == "GET" else _err(405, -1, f"{method} not allowed")
     if name not in ("order", "openOrders", "account", "myTrades", "orderList/oco", "orderList", "openOrderList"):
         return _err(404, -1, f"no route /api/v3/{name}")
+    return self._signed(method, name, q, headers, raw, self._private)
+
+
+@patch
+def _signed(self: BinanceSimulator, method, name, q, headers, raw, execute) -> tuple:
+    """A SIGNED request: authenticated, then an injected fault for an order submission, the timing rule, and
+    `execute(method, name, q)` under the lock (a 'lost' or '503-executed' fault executes and loses the answer)."""
     bad = self._authenticate(q, headers, raw)
     if bad:
         return bad
@@ -230,7 +237,7 @@ def _route(self: BinanceSimulator, method, name, q, headers, raw) -> tuple:
     if bad:
         return bad
     with self._lock:
-        out = self._private(method, name, q)
+        out = execute(method, name, q)
     if fault == "lost":
         return DROP
     if fault == "503-executed":

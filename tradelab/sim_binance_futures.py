@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import pandas as pd
 from fastcore.basics import patch
@@ -104,33 +103,10 @@ def handle(
         "leverageBracket",
     ):
         return _err(404, -1, f"no route {path}")
-    bad = self._authenticate(q, headers, raw)
-    if bad:
-        return bad
-    fault = self.order_faults.popleft() if (method == "POST" and name == "order" and self.order_faults) else None
-    if fault in ("429", "418"):
-        return _err(int(fault), -1003, "Too many requests.", {"Retry-After": "1"})
-    if fault in ("500", "502", "503"):
-        return int(fault), b"<html><body>Service Unavailable</body></html>", {}
-    if fault == "slow":
-        time.sleep(self.slow_seconds)
-    bad = self._timing(q)
-    if bad:
-        return bad
-    with self._lock:
-        status, body, extra = self._fprivate(method, name, q)
-    if fault == "lost":
-        return DROP
-    if fault == "503-executed":
-        return (
-            503,
-            {
-                "code": -1007,
-                "msg": "Timeout waiting for response from backend server. Send status unknown; "
-                "execution status unknown.",
-            },
-            {},
-        )
+    out = self._signed(method, name, q, headers, raw, self._fprivate)
+    if out is DROP:
+        return out
+    status, body, extra = out
     return status, body, {**weight_headers, **extra}
 
 
