@@ -92,7 +92,7 @@ def test_nothing_imports_the_cli_and_shipped_code_never_imports_the_fakes():
             assert "fakes" not in reachable(m), (m, "fakes")
 
 
-SIMULATORS = {"simserver", "sim_binance", "sim_binance_futures", "sim_alpaca"}
+SIMULATORS = {"simserver", "sim_binance", "sim_binance_futures", "sim_alpaca", "sim_streams"}
 
 
 def test_only_the_cli_and_the_fakes_import_the_venue_simulators():

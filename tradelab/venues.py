@@ -61,14 +61,17 @@ def suggest(value: str, options, n: int = 3, cutoff: float = 0.5) -> str:
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
-def point_ccxt_at(exchange, base_url: str):
-    "Rewrite every REST URL of a ccxt exchange object to `base_url`, keeping the paths (for local fakes or proxies)."
+def point_ccxt_at(exchange, base_url: str | None, ws_url: str | None = None):
+    """Rewrite every REST URL of a ccxt exchange object to `base_url`, and every WebSocket URL (ccxt.pro) to `ws_url`,
+    keeping the paths (for local simulators or proxies)."""
 
     def rewrite(v):
         if isinstance(v, dict):
             return {k: rewrite(x) for k, x in v.items()}
-        if isinstance(v, str) and v.startswith("http"):
+        if isinstance(v, str) and v.startswith("http") and base_url:
             return base_url.rstrip("/") + urlparse(v).path
+        if isinstance(v, str) and v.startswith("ws") and ws_url:
+            return ws_url.rstrip("/") + urlparse(v).path
         return v
 
     exchange.urls["api"] = rewrite(exchange.urls["api"])
