@@ -92,6 +92,29 @@ class Settings(BaseSettings):
         None, description="override Alpaca's trading base URL (a proxy or a local fake)"
     )
     alpaca_feed: Literal["iex", "sip"] = Field("iex", description="Alpaca stock data feed: iex (free) or sip (paid)")
+    ccxt_ws_url: str | None = Field(
+        None, description="send ccxt.pro's WebSocket connections to this base URL (a proxy, or a stream simulator)"
+    )
+    alpaca_stream_url: str | None = Field(
+        None, description="Alpaca's stock data stream endpoint (default wss://stream.data.alpaca.markets/v2/<feed>)"
+    )
+    ws_heartbeat_interval_seconds: float = Field(
+        10.0, gt=0, description="streams: ping the venue this often; no pong within it and the connection is dead"
+    )
+    ws_idle_timeout_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="streams: reconnect after this long without a message (default: a timeframe + 3 heartbeats)",
+    )
+    ws_max_reconnect_attempts: int = Field(
+        5, ge=1, description="streams: failed reconnects in a row before falling back to REST polling"
+    )
+    ws_retry_backoff_seconds: float = Field(
+        1.0, gt=0, description="streams: the first reconnect waits about this long, doubling on each failure"
+    )
+    ws_retry_backoff_cap_seconds: float = Field(
+        30.0, gt=0, description="streams: the longest wait between reconnects (jitter: half of it to all of it)"
+    )
     health_port: int | None = Field(
         None,
         ge=0,
