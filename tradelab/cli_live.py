@@ -33,7 +33,10 @@ def run_cmd(
         ..., "--symbol", "-s", help="Symbol, e.g. BTC/USDT or AAPL; repeat it for a panel sharing the cash."
     ),
     timeframe: str = ui.TIMEFRAME,
-    feed: str = typer.Option("replay", help="replay (stored bars), ccxt (poll an exchange) or alpaca."),
+    feed: str = typer.Option(
+        "replay",
+        help="replay (stored bars); ccxt or alpaca (poll REST); ccxt-ws or alpaca-ws (stream, REST back-fill).",
+    ),
     start: str | None = typer.Option(None, "--start", help="Replay: first bar to trade (UTC)."),
     end: str | None = typer.Option(None, "--end", help="Replay: stop before this time (exclusive, UTC)."),
     speed: str = typer.Option(

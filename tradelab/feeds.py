@@ -18,7 +18,7 @@ from .ohlcv import OHLCV_COLUMNS, timeframe_to_timedelta, utc_timestamp
 from .sessions import ALWAYS_OPEN, Sessions
 
 # %% auto #0
-__all__ = ['Feed', 'ReplayFeed', 'PollingFeed', 'PanelFeed', 'BarBuffer', 'make_feed']
+__all__ = ['Feed', 'ReplayFeed', 'PollingFeed', 'PanelFeed', 'BarBuffer', 'make_feed', 'stream_feed']
 
 # %% ../nbs/11a_feeds.ipynb #223d6d04
 class Feed(Protocol):
@@ -29,6 +29,14 @@ class Feed(Protocol):
     replays: bool  # stored bars played back: a bar is never "late", and a simulating venue follows the replay
     done: bool  # a replay reached its end (a live feed never is)
     reconnects: int  # polls or connections that failed and were retried
+    mode: str  # replay, polling or stream (a stream that fell back to REST says polling)
+    note: str | None  # why a feed runs degraded (a stream polling REST), else None
+    messages: int  # stream messages received (0 for other feeds)
+    backfilled: int  # bars that came from REST after a stream missed them
+
+    def take_latencies(self) -> list[float]:
+        "Seconds from the venue's event to receipt, of the messages since the last call (streams; else empty)."
+        ...
 
     def next_bar(self, timeout: float = 1.0) -> tuple[pd.Timestamp, pd.Series] | None:
         "The next closed bar (its open time and OHLCV row), each once and in order; None when none came in `timeout`."
@@ -55,7 +63,10 @@ class Feed(Protocol):
 class ReplayFeed:
     "Stored bars, as fast as possible or at `speed` x real time."
 
-    kind, replays = "replay", True
+    kind, replays, mode, note, messages, backfilled = "replay", True, "replay", None, 0, 0
+
+    def take_latencies(self) -> list[float]:
+        return []
 
     def __init__(
         self,
@@ -125,7 +136,10 @@ class ReplayFeed:
 class PollingFeed:
     "Closed bars polled from a `CcxtSource` or `AlpacaSource`."
 
-    replays = False
+    replays, mode, note, messages, backfilled = False, "polling", None, 0, 0
+
+    def take_latencies(self) -> list[float]:
+        return []
 
     def __init__(
         self,
@@ -194,7 +208,10 @@ class PollingFeed:
 class PanelFeed:
     "Closed bars of several symbols, each polled by its own feed: a bar time is delivered when every symbol has it."
 
-    replays = False
+    replays, mode, note, messages, backfilled = False, "polling", None, 0, 0
+
+    def take_latencies(self) -> list[float]:
+        return []
 
     def __init__(self, feeds: dict, log=None):
         "`feeds`: symbol -> live feed (`PollingFeed`), in the run's symbol order."
@@ -273,7 +290,8 @@ class BarBuffer:
 
 # %% ../nbs/11a_feeds.ipynb #f5e5e420
 def make_feed(spec, settings, log=None) -> Feed:
-    "The feed a spec asks for: stored bars (replay), ccxt polling or Alpaca polling (a panel: one poller per symbol)."
+    """The feed a spec asks for: stored bars (replay), ccxt or Alpaca polling (a panel: one poller per symbol), or a
+    ccxt or Alpaca stream (all symbols on one connection)."""
     if spec.feed == "replay":
         from tradelab.datastore import load
 
@@ -297,10 +315,53 @@ def make_feed(spec, settings, log=None) -> Feed:
         return feed
     from tradelab.datastore import source_for
 
-    src = source_for("alpaca" if spec.feed == "alpaca" else spec.exchange, settings)
+    src = source_for("alpaca" if spec.feed.startswith("alpaca") else spec.exchange, settings)
+    if spec.feed.endswith("-ws"):
+        return stream_feed(spec, settings, src, log)
     feeds = {}
     for s in spec.symbols:
         if spec.feed == "ccxt":
             src.check(s, spec.timeframe)
         feeds[s] = PollingFeed(src, s, spec.timeframe, spec.poll_seconds, kind=spec.feed, log=log)
     return feeds[spec.symbols[0]] if len(feeds) == 1 else PanelFeed(feeds, log)
+
+# %% ../nbs/11a_feeds.ipynb #b77c8251
+def stream_feed(spec, settings, source, log=None):
+    "A `StreamFeed` for `--feed ccxt-ws` or `alpaca-ws`, configured by the `TRADELAB_WS_*` settings."
+    from tradelab.streams import AlpacaStreamClient, CcxtStreamClient, StreamFeed
+
+    heartbeat = settings.ws_heartbeat_interval_seconds
+    idle = settings.ws_idle_timeout_seconds or timeframe_to_timedelta(spec.timeframe).total_seconds() + 3 * heartbeat
+    if spec.feed == "ccxt-ws":
+        for s in spec.symbols:
+            source.check(s, spec.timeframe)
+        client = CcxtStreamClient(
+            spec.exchange, spec.symbols, spec.timeframe, heartbeat, idle, settings.ccxt_api_url, settings.ccxt_ws_url
+        )
+    else:
+        key, secret = settings.alpaca_api_key, settings.alpaca_secret_key
+        if not (key and secret):
+            raise BadInputError(
+                "--feed alpaca-ws needs TRADELAB_ALPACA_API_KEY and TRADELAB_ALPACA_SECRET_KEY (the stream takes no "
+                "anonymous connections)"
+            )
+        client = AlpacaStreamClient(
+            key.get_secret_value(),
+            secret.get_secret_value(),
+            spec.symbols,
+            settings.alpaca_feed,
+            heartbeat,
+            idle,
+            settings.alpaca_stream_url,
+        )
+    return StreamFeed(
+        client,
+        source,
+        spec.timeframe,
+        spec.feed,
+        settings.ws_max_reconnect_attempts,
+        settings.ws_retry_backoff_seconds,
+        settings.ws_retry_backoff_cap_seconds,
+        spec.poll_seconds,
+        log=log,
+    )

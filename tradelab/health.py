@@ -42,6 +42,20 @@ def run_metrics() -> tuple:
         ),
         "last_bar": Gauge("tradelab_last_bar_timestamp_seconds", "Open time of the last processed bar", registry=reg),
         "stale": Gauge("tradelab_feed_stale", "1 when the feed is stale", registry=reg),
+        "mode": Gauge(
+            "tradelab_feed_mode", "1 for the feed's current mode (stream, polling, replay)", ["mode"], registry=reg
+        ),
+        "ws_reconnects": Counter("tradelab_ws_reconnects", "Stream connections lost and reconnected", registry=reg),
+        "ws_messages": Counter("tradelab_ws_messages", "Closed-bar messages received from the stream", registry=reg),
+        "ws_backfilled": Counter(
+            "tradelab_ws_backfilled_bars", "Bars fetched over REST that the stream missed", registry=reg
+        ),
+        "ws_latency": Histogram(
+            "tradelab_ws_latency_seconds",
+            "Venue event time (else the bar's close) to receipt of a stream message",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+            registry=reg,
+        ),
     }
 
 # %% ../nbs/11d_health.ipynb #a0211ee0

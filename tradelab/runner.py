@@ -45,7 +45,7 @@ class RunSpec:
     symbol: str  # the market traded; a panel's markets comma-separated (they share the cash)
     timeframe: str  # bar size
     params: dict = field(default_factory=dict)  # strategy parameters
-    feed: str = "replay"  # replay | ccxt | alpaca
+    feed: str = "replay"  # replay | ccxt | alpaca (polling) | ccxt-ws | alpaca-ws (streams)
     broker: str = "paper"  # paper | ccxt | alpaca
     start: str | None = None  # replay: first bar to trade (UTC)
     end: str | None = None  # replay: stop before this time (exclusive)
@@ -65,8 +65,12 @@ class RunSpec:
     sessions: str | None = None  # exchange calendar whose sessions alone trade (XNYS: NYSE); None: around the clock
 
     def __post_init__(self):
-        if self.feed not in ("replay", "ccxt", "alpaca"):
-            raise BadInputError(f"--feed {self.feed!r}: use replay, ccxt or alpaca")
+        if self.feed not in ("replay", "ccxt", "alpaca", "ccxt-ws", "alpaca-ws"):
+            raise BadInputError(f"--feed {self.feed!r}: use replay, ccxt, alpaca, ccxt-ws or alpaca-ws")
+        if self.feed == "alpaca-ws" and self.timeframe != "1m":
+            raise BadInputError(
+                f"--feed alpaca-ws streams minute bars, not {self.timeframe}: use -t 1m, or --feed alpaca (polling)"
+            )
         if self.broker not in ("paper", "ccxt", "alpaca"):
             raise BadInputError(f"--broker {self.broker!r}: use paper, ccxt or alpaca")
         if self.window < 2:
@@ -192,6 +196,7 @@ class Runner:
         self.symbols = spec.symbols
         self.buffers = {s: BarBuffer() for s in self.symbols}
         self._replay_signals: dict | None = None  # symbol -> ({bar: position}, signal rows): replays only
+        self._stream_seen: dict = {}  # a stream's counters already in the metrics, and its mode
         self._positions_written: dict = {}  # symbol -> (units, entry price, cash) last written to `positions`
         self._written_at = 0.0  # when a bar was last written to the store (monotonic seconds)
         self._flush_every = self.settings.replay_flush_seconds  # a replay's quiet bars wait at most this long
@@ -609,6 +614,24 @@ class Runner:
                 self._broker_ok = False
         return self._broker_ok
 
+    def _stream_metrics(self):
+        "A stream's counters and latencies into the run's metrics (deltas since the last call)."
+        seen = self._stream_seen
+        for key, now in (
+            ("ws_reconnects", self.feed.reconnects),
+            ("ws_messages", self.feed.messages),
+            ("ws_backfilled", self.feed.backfilled),
+        ):
+            if now > seen.get(key, 0):
+                self.m[key].inc(now - seen.get(key, 0))
+                seen[key] = now
+        for seconds in self.feed.take_latencies():
+            self.m["ws_latency"].observe(seconds)
+        if seen.get("mode") != self.feed.mode:
+            for mode in ("stream", "polling"):
+                self.m["mode"].labels(mode).set(1 if mode == self.feed.mode else 0)
+            seen["mode"] = self.feed.mode
+
     def health(self) -> tuple[int, dict]:
         "(200, body) when the loop's heartbeat is fresh, the feed not stale and the broker answers; else 503, reasons."
         reasons = []
@@ -635,8 +658,11 @@ class Runner:
             "last_bar": self.last_bar.isoformat() if self.last_bar is not None else None,
             "heartbeat_age_s": round(age, 3),
             "bars_processed": self.bars_done,
+            "feed_mode": self.feed.mode,
             "version": __version__,
         }
+        if self.feed.note:  # running, but degraded: a stream that polls REST meanwhile
+            body["feed_note"] = self.feed.note
         return (200 if not reasons else 503), body
 
     def _loop(self) -> str:
@@ -677,6 +703,8 @@ class Runner:
                 if self.feed.reconnects > reconnects_seen:
                     self.m["reconnects"].inc(self.feed.reconnects - reconnects_seen)
                     reconnects_seen = self.feed.reconnects
+                if self.feed.mode == "stream" or self.feed.messages:
+                    self._stream_metrics()
                 if item is None:
                     if self.feed.done:
                         status, reason = "finished", "replay reached its end"
