@@ -25,7 +25,7 @@ class Feed(Protocol):
     """Where a run's closed bars come from. The runner asks a feed nothing else: no check of its class, so a new feed
     (a stream, another venue) needs only these."""
 
-    kind: str  # replay, ccxt or alpaca
+    kind: str  # replay, ccxt, alpaca, ccxt-ws or alpaca-ws
     replays: bool  # stored bars played back: a bar is never "late", and a simulating venue follows the replay
     done: bool  # a replay reached its end (a live feed never is)
     reconnects: int  # polls or connections that failed and were retried
