@@ -5,13 +5,16 @@ forced disconnects - and its fills equal those of a replay of the same bars from
 
 The seed is printed in every failure message; `TRADELAB_TEST_SEED=<seed>` replays the same faults."""
 
+import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 
 import pandas as pd
 from test_runner import BTC_1H, TRADELAB, cli, exported_fills
@@ -34,7 +37,21 @@ STREAM_ENV = {
 
 def common(db: str) -> list:
     return ["--strategy", "sma_cross", *PARAMS, "-s", "BTC/USDT", "-t", "1s", "-e", "binance", "--db", db,
-            "--window", str(WINDOW), "--fees", "0.001", "--slippage", "0.0005", "--health-port", "-1"]  # fmt: skip
+            "--window", str(WINDOW), "--fees", "0.001", "--slippage", "0.0005"]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def metric(text: str, name: str) -> float:
+    "A sample's value from a Prometheus text exposition (0 when absent)."
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
 
 
 def inject_faults(stream: BinanceKlineStream, replay: LiveReplay, rng: random.Random, log: list):
@@ -65,12 +82,15 @@ def test_stream_run_survives_disconnects_with_the_replay_fills(tmp_path):
         env = {**os.environ, **STREAM_ENV, "TRADELAB_DATA_DIR": data_dir, "TRADELAB_LOG_FORMAT": "json",
                "TRADELAB_CCXT_API_URL": rest.url, "TRADELAB_CCXT_WS_URL": stream.url}  # fmt: skip
         log = tempfile.TemporaryFile("w+")
-        args = ["run", *common(db), "--feed", "ccxt-ws", "--stale-after", "30"]
+        port = free_port()
+        args = ["run", *common(db), "--feed", "ccxt-ws", "--stale-after", "30", "--health-port", str(port)]
         p = subprocess.Popen([TRADELAB, *args], env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
         injector = threading.Thread(target=inject_faults, args=(stream, replay, rng, faults), daemon=True)
         injector.start()
         replay.done.wait(BARS * 2 + 60)
         time.sleep(3.0)  # the last bar's decision
+        health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).read())
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
         p.send_signal(signal.SIGTERM)
         p.wait(60)
         injector.join(5)
@@ -82,6 +102,15 @@ def test_stream_run_survives_disconnects_with_the_replay_fills(tmp_path):
     reconnects = stream.accepted - 1
     assert reconnects >= 50, f"{where} only {reconnects} reconnects"
     assert stream.dropped + sum(f == "silence" for f in faults) >= 50, where
+    assert health["feed_mode"] in ("stream", "polling"), health
+    assert metric(metrics, "tradelab_ws_reconnects_total") >= 50, where
+    assert metric(metrics, "tradelab_ws_messages_total") >= BARS / 2, where
+    assert metric(metrics, "tradelab_ws_backfilled_bars_total") >= 1, where
+    assert metric(metrics, "tradelab_ws_latency_seconds_count") >= BARS / 2, where
+    assert (
+        metric(metrics, 'tradelab_feed_mode{mode="stream"}') + metric(metrics, 'tradelab_feed_mode{mode="polling"}')
+        == 1
+    )
 
     decided = open_store(db).table("decisions").sort_values("bar_time")
     bars = pd.DatetimeIndex(pd.to_datetime(decided.bar_time, utc=True))
@@ -99,7 +128,7 @@ def test_stream_run_survives_disconnects_with_the_replay_fills(tmp_path):
     replay_db = f"sqlite:///{tmp_path}/replay.db"
     end = (bars[-1] + step).isoformat()
     cli("run", *common(replay_db), "--feed", "replay", "--start", bars[0].isoformat(), "--end", end,
-        "--warmup", str(WINDOW), env={"TRADELAB_DATA_DIR": data_dir})  # fmt: skip
+        "--warmup", str(WINDOW), "--health-port", "-1", env={"TRADELAB_DATA_DIR": data_dir})  # fmt: skip
     streamed, _ = exported_fills(data_dir, db)
     replayed, _ = exported_fills(data_dir, replay_db)
     assert len(replayed) >= 4, f"{where} too few fills to compare: {replayed}"
