@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from .portfolio import order_for_signals
 
 # %% auto #0
-__all__ = ['LATE', 'SIGNALS', 'ONE_WAY', 'NO_SIGNAL', 'BarFacts', 'Decision', 'decide']
+__all__ = ['LATE', 'STALE', 'SIGNALS', 'ONE_WAY', 'NO_SIGNAL', 'BarFacts', 'Decision', 'decide']
 
 # %% ../nbs/11b_decide.ipynb #53bab0c7
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class Decision:
 
 # %% ../nbs/11b_decide.ipynb #6b39ac77
 LATE = "late bar (catching up after downtime): no order"
+STALE = "feed is stale: no new orders until fresh bars arrive"
 
 
 def decide(
@@ -76,9 +77,7 @@ def decide(
         return replace(_exit(signal, "exit_long" if qty > 0 else "exit_short", qty, f), reason=ONE_WAY)
     side = "buy" if size > 0 else "sell"
     intent = ("reverse_" if qty != 0 else "enter_") + ("long" if size > 0 else "short")
-    why = (
-        "kill switch is on" if f.killed else "feed is stale: no new orders until fresh bars arrive" if f.stale else None
-    )
+    why = "kill switch is on" if f.killed else STALE if f.stale else None
     if why is None and f.late:
         return Decision(signal, verdict="skipped", reason=LATE)
     why = why or check_entry()

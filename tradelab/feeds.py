@@ -38,6 +38,10 @@ class Feed(Protocol):
         "Seconds from the venue's event to receipt, of the messages since the last call (streams; else empty)."
         ...
 
+    def now(self) -> pd.Timestamp:
+        "The feed's UTC clock: what a live bar is late or stale against."
+        ...
+
     def next_bar(self, timeout: float = 1.0) -> tuple[pd.Timestamp, pd.Series] | None:
         "The next closed bar (its open time and OHLCV row), each once and in order; None when none came in `timeout`."
         ...
@@ -67,6 +71,9 @@ class ReplayFeed:
 
     def take_latencies(self) -> list[float]:
         return []
+
+    def now(self) -> pd.Timestamp:
+        return pd.Timestamp.now(tz="UTC")
 
     def __init__(
         self,
@@ -212,6 +219,9 @@ class PanelFeed:
 
     def take_latencies(self) -> list[float]:
         return []
+
+    def now(self) -> pd.Timestamp:
+        return next(iter(self.feeds.values())).now()
 
     def __init__(self, feeds: dict, log=None):
         "`feeds`: symbol -> live feed (`PollingFeed`), in the run's symbol order."

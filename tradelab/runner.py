@@ -381,7 +381,7 @@ class Runner:
         closes = {s: float(bars[s]["close"]) for s in self.symbols}
         self.mgr.start_bar(t, cash + sum(held[s] * opens[s] for s in self.symbols))
         flatten = self.mgr.on_close(t, cash + sum(held[s] * closes[s] for s in self.symbols))
-        late = not self.feed.replays and (pd.Timestamp.now(tz="UTC") - (t + spec.step)) > spec.step * spec.stale_after
+        late = not self.feed.replays and (self.feed.now() - (t + spec.step)) > spec.step * spec.stale_after
         stale = self.feed.is_stale(spec.stale_after, self.sessions)
         blocked = None if self.breaker.allows() else self.breaker.reason()
         rows, sends = [], []

@@ -248,8 +248,8 @@ class AlpacaSource:
                 req = StockBarsRequest(
                     symbol_or_symbols=symbol,
                     timeframe=tf,
-                    start=start.to_pydatetime(),
-                    end=end.to_pydatetime(),
+                    start=start.floor("us").to_pydatetime(),  # Python datetimes hold microseconds, not ns
+                    end=end.floor("us").to_pydatetime(),
                     feed=DataFeed(self.feed),
                 )
                 with show_progress(progress, f"Downloading alpaca {symbol} {timeframe}", 1):
