@@ -33,7 +33,7 @@ from tradelab.store import open_store
 from tradelab.strategies import sma_cross
 from tradelab.streams import AlpacaStreamClient, StreamFeed
 
-WINDOW, BARS = 30, 110
+WINDOW, BARS = 30, 60
 PARAMS = ["-p", "fast=3", "-p", "slow=8"]
 STREAM_ENV = {
     "TRADELAB_WS_HEARTBEAT_INTERVAL_SECONDS": "0.5",
@@ -64,8 +64,8 @@ def metric(text: str, name: str) -> float:
 
 
 def inject_faults(stream: BinanceKlineStream, replay: LiveReplay, rng: random.Random, log: list):
-    "Until the replay ends: every 1.2 s a connection fault, half the time with a message fault for the next bar."
-    while not replay.done.wait(1.2):
+    "Until the replay ends: every 0.6 s a connection fault, half the time with a message fault for the next bar."
+    while not replay.done.wait(0.6):
         fault = rng.choice(["drop", "drop", "silence", "refuse"])
         if fault == "refuse":
             stream.refuse(rng.uniform(0.2, 0.8))
@@ -113,9 +113,12 @@ def test_stream_run_survives_disconnects_with_the_replay_fills(tmp_path):
     assert stream.dropped + sum(f == "silence" for f in faults) >= 50, where
     assert health["feed_mode"] in ("stream", "polling"), health
     assert metric(metrics, "tradelab_ws_reconnects_total") >= 50, where
-    assert metric(metrics, "tradelab_ws_messages_total") >= BARS / 2, where
-    assert metric(metrics, "tradelab_ws_backfilled_bars_total") >= 1, where
-    assert metric(metrics, "tradelab_ws_latency_seconds_count") >= BARS / 2, where
+    messages, backfilled = (
+        metric(metrics, "tradelab_ws_messages_total"),
+        metric(metrics, "tradelab_ws_backfilled_bars_total"),
+    )
+    assert messages >= 5 and backfilled >= 1, (where, messages, backfilled)
+    assert 1 <= metric(metrics, "tradelab_ws_latency_seconds_count") <= messages, where  # a latency a message
     assert (
         metric(metrics, 'tradelab_feed_mode{mode="stream"}') + metric(metrics, 'tradelab_feed_mode{mode="polling"}')
         == 1
@@ -127,7 +130,8 @@ def test_stream_run_survives_disconnects_with_the_replay_fills(tmp_path):
     first = live.index.get_loc(bars[0])
     expected = live.index[first : first + len(bars)]
     assert list(bars) == list(expected), f"{where} bars missing: {sorted(set(expected) - set(bars))[:5]}"
-    assert len(bars) >= BARS - 10, f"{where} only {len(bars)} bars decided"
+    assert len(bars) >= BARS // 2, f"{where} only {len(bars)} bars decided: {stderr[-2000:]}"
+    assert messages + backfilled >= len(bars), f"{where} bars from nowhere: {messages} + {backfilled} < {len(bars)}"
 
     # the same bars replayed from the candle store, with the same warm-up
     frame = tmp_path / "BTC_USDT-1s.csv"
@@ -145,14 +149,14 @@ def test_stream_run_survives_disconnects_with_the_replay_fills(tmp_path):
 
 
 def test_alpaca_stream_runner_trades_the_replay_fills(tmp_path):
-    """alpaca-py's stream on Alpaca's bar stream simulator, minute bars on a clock sixty times faster, a runner (the
+    """alpaca-py's stream on Alpaca's bar stream simulator, minute bars on a clock 120 times faster, a runner (the
     paper broker) trading them while connections are cut or go silent (a silent one holds Alpaca's one connection per
     key until the server reaps it: reconnects meanwhile are refused with 406) and bars come twice or out of order: the
     fills equal a replay's of the same bars."""
     seed = int(os.environ.get("TRADELAB_TEST_SEED") or random.randrange(1_000_000))
     rng = random.Random(seed)
-    minute, n = pd.Timedelta("1min"), 45
-    clock = Clock(pd.Timestamp("2024-03-05 15:00:30", tz="UTC"), speed=60)
+    minute, n = pd.Timedelta("1min"), 32
+    clock = Clock(pd.Timestamp("2024-03-05 15:00:30", tz="UTC"), speed=120)
     stored = read_ohlcv_file(BTC_1H).loc["2023-06-01":].iloc[: WINDOW + 5 + n]  # real prices, as minute bars
     live = restamp(stored, minute, WINDOW + 5, clock)
     rest = AlpacaSimulator({"AAPL": live}, start=live.index[WINDOW + 5])
@@ -170,7 +174,7 @@ def test_alpaca_stream_runner_trades_the_replay_fills(tmp_path):
         thread = threading.Thread(target=runner.run, daemon=True)
         thread.start()
         faults = []
-        while not replay.done.wait(0.8):
+        while not replay.done.wait(0.4):
             fault = rng.choice(["drop", "silence", "duplicate", "swap"])
             getattr(stream, fault)() if fault in ("drop", "silence") else stream.inject(fault)
             faults.append(fault)
@@ -202,7 +206,7 @@ def test_bars_caught_up_after_downtime_are_recorded_not_traded(tmp_path):
     the stream's buffer and the REST back-fill, each decided once and in order, and those that closed longer ago than
     the late-bar rule (--stale-after 2) are recorded, with the late (or, while the feed is behind, the stale) reason,
     and get no order; bars on time trade again."""
-    stored = read_ohlcv_file(BTC_1H).loc["2023-04-01":].iloc[: WINDOW + 5 + 40]
+    stored = read_ohlcv_file(BTC_1H).loc["2023-04-01":].iloc[: WINDOW + 5 + 26]
     step = pd.Timedelta("1s")
     live = restamp(stored, step, WINDOW + 5, Clock())
     signals = sma_cross(live, fast=3, slow=8)
@@ -218,7 +222,7 @@ def test_bars_caught_up_after_downtime_are_recorded_not_traded(tmp_path):
         p = subprocess.Popen([TRADELAB, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         # freeze the run where the next bars hold a signal: the late rule must be what keeps them from trading
         store = open_store(db)
-        while replay.closed < 40 and p.poll() is None:
+        while replay.closed < 26 and p.poll() is None:
             time.sleep(0.05)
             now = rest.now
             if now is not None and any(now + step * k in signalled for k in range(2, 5)) and replay.closed >= 6:
