@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     alpaca_stream_url: str | None = Field(
         None, description="Alpaca's stock data stream endpoint (default wss://stream.data.alpaca.markets/v2/<feed>)"
     )
+    notify_urls: SecretStr | None = Field(
+        None, description="notification channels: apprise URLs (mailto://, tgram://, discord://, slack://, json://)"
+    )
+    notify_events: str | None = Field(None, description="events to notify, comma-separated (default: all)")
+    notify_min_interval_seconds: float = Field(10.0, ge=0, description="at most one message per channel this often")
+    notify_batch_seconds: float = Field(2.0, ge=0, description="a notification waits this long for others to join it")
+    notify_max_attempts: int = Field(8, ge=1, description="failed sends before a notification is given up")
     ws_heartbeat_interval_seconds: float = Field(
         10.0, gt=0, description="streams: ping the venue this often; no pong within it and the connection is dead"
     )

@@ -129,6 +129,7 @@ class OrderLedger:
                 "fill",
                 extra={
                     "event": "fill",
+                    "symbol": o["symbol"],
                     "client_order_id": f.client_order_id,
                     "side": f.side,
                     "price": f.price,

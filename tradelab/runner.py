@@ -197,6 +197,7 @@ class Runner:
         self.buffers = {s: BarBuffer() for s in self.symbols}
         self._replay_signals: dict | None = None  # symbol -> ({bar: position}, signal rows): replays only
         self._stream_seen: dict = {}  # a stream's counters already in the metrics, and its mode
+        self._stale_seen = False  # the feed was stale at the last bar
         self._positions_written: dict = {}  # symbol -> (units, entry price, cash) last written to `positions`
         self._written_at = 0.0  # when a bar was last written to the store (monotonic seconds)
         self._flush_every = self.settings.replay_flush_seconds  # a replay's quiet bars wait at most this long
@@ -383,6 +384,12 @@ class Runner:
         flatten = self.mgr.on_close(t, cash + sum(held[s] * closes[s] for s in self.symbols))
         late = not self.feed.replays and (self.feed.now() - (t + spec.step)) > spec.step * spec.stale_after
         stale = self.feed.is_stale(spec.stale_after, self.sessions)
+        if stale != self._stale_seen:  # a transition: logged (and so notified) once, not on every bar
+            self._stale_seen = stale
+            if stale:
+                self.log.warning("feed stale: no new orders", extra={"event": "stale", "bar": t.isoformat()})
+            else:
+                self.log.info("feed fresh again", extra={"event": "restored", "bar": t.isoformat()})
         blocked = None if self.breaker.allows() else self.breaker.reason()
         rows, sends = [], []
         for sym in self.symbols:
@@ -752,10 +759,19 @@ class Runner:
         The run's lock is taken before anything is written (`RunLockedError` when another process holds it);
         a failure after the run row exists, before or after the first bar, is recorded as `failed` with its reason."""
         self.lock = self.store.lock_run(self.run_id)
+        notices = None
         try:
+            # notifications (TRADELAB_NOTIFY_URLS): the log's notified events go to an outbox, sent off the loop
+            from tradelab.notify import start_notifications
+
+            notices = start_notifications(self.store, self.settings, self.log, self.run_id)
             self._start()
             return self._loop()
         finally:
+            if notices:
+                sender, handler = notices
+                self.log.removeHandler(handler)
+                sender.close(drain=self.settings.notify_batch_seconds + 3.0)  # the stop notice, if the channel answers
             self.lock.release()
 
     def _fill_buffer(self, warm: int):

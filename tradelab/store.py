@@ -190,6 +190,24 @@ paper_orders = sa.Table(
     sa.Index("ix_paper_orders_account_status", "account", "status"),
 )
 
+notifications = sa.Table(  # the outbox: one row per event and channel, sent off the trading loop (tradelab.notify)
+    "notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", _S(40)),  # None: not about one run (a digest, the supervisor)
+    sa.Column("channel", _S(40), nullable=False),  # scheme#n of a configured URL: the URL itself holds secrets
+    sa.Column("event", _S(32), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("status", _S(16), nullable=False),  # pending, sent, failed (gave up after the last attempt)
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_try", sa.DateTime, nullable=False),
+    sa.Column("sent_at", sa.DateTime),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_notifications_status_channel", "status", "channel"),
+)
+
 OPEN_STATUSES = ("new", "sent", "open", "partial")
 
 # %% ../nbs/09_store.ipynb #220681ef
@@ -392,6 +410,7 @@ TABLES = {
     "equity": equity,
     "positions": positions,
     "heartbeats": heartbeats,
+    "notifications": notifications,
 }
 # statements of the per-bar path, built once (a statement built per call costs SQLAlchemy about three times what
 # executing it costs SQLite); `b_`-prefixed names are the WHERE clause's values
@@ -468,6 +487,7 @@ _ORDER_BY = {
     "equity": "bar_time",
     "positions": "symbol",
     "heartbeats": "time",
+    "notifications": "id",
 }
 
 
