@@ -95,5 +95,6 @@ def test_a_hanging_channel_neither_stops_the_run_nor_loses_its_notices(data_dir,
     titles = [m["title"] + " " + m["message"] for m in hook.got]
     sent = open_store(db).table("notifications")
     assert set(sent.status) == {"sent"}, sent[["event", "status", "attempts"]]
-    first_start = pending.title[pending.event == "start"].iloc[0]
-    assert sum(first_start in t for t in titles) == 1, "a notice sent twice, or never"
+    first_start = pending.body[pending.event == "start"].iloc[0]  # the first start's notice: resumed=False
+    assert "resumed=False" in first_start
+    assert sum(t.count("resumed=False") for t in titles) == 1, "the first start's notice sent twice, or never"
