@@ -100,13 +100,6 @@ class Outbox:
         with self.store.engine.connect() as c:
             return [dict(r._mapping) for r in c.execute(q)]
 
-    def oldest_pending(self, channel: str) -> dt.datetime | None:
-        q = sa.select(sa.func.min(notifications.c.created_at)).where(
-            notifications.c.channel == channel, notifications.c.status == "pending"
-        )
-        with self.store.engine.connect() as c:
-            return c.execute(q).scalar()
-
     def _update(self, ids: list[int], **values):
         with self.store.engine.begin() as c:
             c.execute(notifications.update().where(notifications.c.id.in_(ids)).values(**values))
