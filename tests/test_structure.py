@@ -6,7 +6,7 @@ from pathlib import Path
 
 PKG = Path(__file__).parents[1] / "tradelab"
 RESEARCH = {"backtest", "riskbacktest", "results", "sweep", "validation", "reports"}
-LIVE = {"store", "brokers", "runner", "feeds", "decide", "ledger", "health"}
+LIVE = {"store", "brokers", "runner", "feeds", "decide", "ledger", "health", "notify", "digest", "supervise"}
 NEUTRAL = {"config", "costs", "venues", "portfolio", "sessions"}
 
 
@@ -75,7 +75,7 @@ def test_neutral_modules_import_neither_side():
 
 
 CLI = {m for m in GRAPH if m == "cli" or m.startswith("cli_")}
-CLI_AUDIENCES = {"cli_data", "cli_research", "cli_live"}
+CLI_AUDIENCES = {"cli_data", "cli_research", "cli_live", "cli_ops"}
 
 
 def test_nothing_imports_the_cli_and_shipped_code_never_imports_the_fakes():

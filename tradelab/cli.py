@@ -12,7 +12,7 @@ import sys
 import typer
 from rich.table import Table
 
-from . import __version__, cli_data, cli_live, cli_research
+from . import __version__, cli_data, cli_live, cli_ops, cli_research
 from . import cli_common as ui
 from .config import TradelabError
 
@@ -122,15 +122,73 @@ def _exchange_problems(exchange: str) -> list[str]:
     ]
 
 
-def config_check(as_json: bool = typer.Option(False, "--json", help="Print the redacted settings as JSON.")):
-    "Validate the settings from the environment and .env and print them with secrets hidden."
-    from tradelab.config import ConfigError, load_settings, settings_rows, unknown_settings
+def _notify_problems(settings) -> list[str]:
+    from tradelab.notify import EVENTS, parse_urls
 
+    problems = []
+    try:
+        parse_urls(settings.notify_urls.get_secret_value() if settings.notify_urls else None)
+    except TradelabError as e:
+        problems.append(str(e))
+    unknown = {e.strip() for e in (settings.notify_events or "").split(",") if e.strip()} - set(EVENTS)
+    if unknown:
+        problems.append(
+            f"TRADELAB_NOTIFY_EVENTS: unknown event {sorted(unknown)[0]!r}; use some of {', '.join(EVENTS)}"
+        )
+    return problems
+
+
+def _deploy_problems(compose: str, env_file: str = ".env") -> list[str]:
+    "What `docker compose` (and the single-machine path) needs: a .env, every ${VAR:?} of the compose file set."
+    import re
+    from pathlib import Path
+
+    from dotenv import dotenv_values
+
+    if not Path(env_file).is_file():
+        return [f"{env_file}: not found; copy .env.example to .env and fill it in"]
+    if not Path(compose).is_file():
+        return [f"{compose}: not found; run from the repository root or pass --compose PATH"]
+    values = {**{k: v for k, v in dotenv_values(env_file).items() if v}, **{k: v for k, v in os.environ.items() if v}}
+    problems = []
+    for name in sorted(set(re.findall(r"\$\{([A-Z0-9_]+):\?", Path(compose).read_text()))):
+        if not values.get(name):
+            problems.append(f"{name}: required by {compose} but not set; add {name}=... to {env_file}")
+    root = values.get("LOCAL_DATA_ROOT")
+    if root and not os.path.isabs(root):
+        problems.append(f"LOCAL_DATA_ROOT={root!r}: use an absolute path (the containers mount it)")
+    if not values.get("TRADELAB_HEALTH_PORT"):
+        problems.append("TRADELAB_HEALTH_PORT: set a fixed port; the healthchecks and Prometheus scrape it")
+    return problems
+
+
+def config_check(
+    as_json: bool = typer.Option(False, "--json", help="Print the redacted settings as JSON."),
+    purpose: str = typer.Option("run", "--for", help="run, supervise (with --file) or deploy (with .env, compose)."),
+    file: str | None = typer.Option(None, "--file", help="--for supervise: the supervise YAML file to check."),
+    compose: str = typer.Option("deploy/compose.yaml", "--compose", help="--for deploy: the compose file."),
+):
+    "Validate the settings (for a run, a supervisor or a deployment) and print them with secrets hidden."
+    from tradelab.config import BadInputError, ConfigError, load_settings, settings_rows, unknown_settings
+
+    if purpose not in ("run", "supervise", "deploy"):
+        raise BadInputError(f"--for {purpose!r}: use run, supervise or deploy")
+    if purpose == "supervise" and not file:
+        raise BadInputError("--for supervise needs --file FILE.yaml, the runs to supervise")
     settings = load_settings()
-    problems = unknown_settings() + _exchange_problems(settings.exchange)
+    problems = unknown_settings() + _exchange_problems(settings.exchange) + _notify_problems(settings)
+    if purpose == "supervise":
+        from tradelab.supervise import read_supervise_file
+
+        try:
+            read_supervise_file(file)
+        except TradelabError as e:
+            problems.append(str(e))
+    if purpose == "deploy":
+        problems += _deploy_problems(compose)
     if problems:
         raise ConfigError(
-            "invalid configuration:\n  "
+            f"invalid configuration for {purpose}:\n  "
             + "\n  ".join(problems)
             + "\nFix the variable in the environment or in .env (see .env.example)."
         )
@@ -144,7 +202,7 @@ def config_check(as_json: bool = typer.Option(False, "--json", help="Print the r
     for k, v, src in rows:
         t.add_row(k, v, src)
     ui.console.print(t)
-    ui.console.print("[green]configuration is valid[/]")
+    ui.console.print(f"[green]configuration is valid for {purpose}[/]")
 
 # %% ../nbs/12_cli.ipynb #7d9ace8e
 config_app = typer.Typer(help="Inspect and validate the configuration.", no_args_is_help=True)
@@ -173,6 +231,11 @@ for name, command in (
     ("export", cli_live.export_cmd),
 ):
     app.command(name)(command)
+app.command("digest")(cli_ops.digest_cmd)
+app.command("supervise")(cli_ops.supervise_cmd)
+notify_app = typer.Typer(help="Notification channels (TRADELAB_NOTIFY_URLS).", no_args_is_help=True)
+notify_app.command("test")(cli_ops.notify_test_cmd)
+app.add_typer(notify_app, name="notify")
 sim_app = typer.Typer(help="Venue simulators on 127.0.0.1 that replay stored candles.", no_args_is_help=True)
 sim_app.command("binance")(cli_live.sim_binance_cmd)
 sim_app.command("alpaca")(cli_live.sim_alpaca_cmd)

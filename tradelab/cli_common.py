@@ -71,6 +71,15 @@ SESSIONS = typer.Option(
 )
 DB = typer.Option(None, "--db", help="State database URL (default TRADELAB_DB_URL, or SQLite in the data dir).")
 
+
+def json_logs(settings):
+    "Long-running commands (run, supervise) log JSON lines unless TRADELAB_LOG_FORMAT was set explicitly."
+    from tradelab.config import setup_logging
+
+    if "log_format" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"log_format": "json"})
+    return setup_logging(settings)
+
 # %% ../nbs/12a_cli_common.ipynb #107476e7
 def fmt_stat(key: str, v) -> str:
     "A statistic's value as text: percentages for returns, days for durations, n/a for missing."

@@ -16,15 +16,6 @@ from . import cli_common as ui
 __all__ = []
 
 # %% ../nbs/12d_cli_live.ipynb #aa597835
-def _json_logs(settings):
-    "The runner logs JSON lines unless TRADELAB_LOG_FORMAT was set explicitly."
-    from tradelab.config import setup_logging
-
-    if "log_format" not in settings.model_fields_set:
-        settings = settings.model_copy(update={"log_format": "json"})
-    return setup_logging(settings)
-
-
 def run_cmd(
     strategy: str = ui.STRATEGY,
     param: list[str] | None = typer.Option(None, "--param", "-p", help="Strategy parameter name=value (repeatable)."),
@@ -80,7 +71,7 @@ def run_cmd(
         raise ConfigError(
             "not starting: " + "; ".join(unknown) + ". Fix the environment or .env (tradelab config check)."
         )
-    log = _json_logs(settings)
+    log = ui.json_logs(settings)
     if speed == "max":
         spd = None
     else:

@@ -130,6 +130,9 @@ class Settings(BaseSettings):
         "(empty: any free port, logged and shown by tradelab status)",
     )
     stale_after: float = Field(3.0, gt=0, description="a feed is stale after this many timeframes without a bar")
+    restart_backoff_seconds: float = Field(
+        5.0, gt=0, description="tradelab supervise: wait before restarting a crashed run, doubling on each crash"
+    )
     replay_flush_seconds: float = Field(
         1.0, ge=0, description="a replay writes its quiet bars (no order) together, at most this many seconds apart"
     )

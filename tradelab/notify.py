@@ -14,11 +14,11 @@ from urllib.parse import urlparse
 import sqlalchemy as sa
 
 from .config import BadInputError
-from .store import notifications, to_db_time
+from .store import events, notifications, to_db_time
 
 # %% auto #0
-__all__ = ['EVENTS', 'channel_labels', 'parse_urls', 'Outbox', 'apprise_send', 'compose', 'Sender', 'NotifyHandler',
-           'start_notifications']
+__all__ = ['EVENTS', 'JOURNALED', 'channel_labels', 'parse_urls', 'Outbox', 'apprise_send', 'compose', 'Sender', 'describe',
+           'NotifyHandler', 'JournalHandler', 'Notices', 'start_notifications']
 
 # %% ../nbs/11f_notify.ipynb #9798d3fd
 EVENTS = {  # log event -> what the notification says it is
@@ -56,13 +56,24 @@ def parse_urls(text: str | None) -> list[str]:
     return urls
 
 # %% ../nbs/11f_notify.ipynb #566934cc
-class Outbox:
-    "Notifications waiting in the state database, one row per channel."
+_EVERY_RUN = "*"
 
-    def __init__(self, store, urls: list[str], events: set[str] | None = None):
-        self.store, self.urls = store, list(urls)
+
+class Outbox:
+    """Notifications waiting in the state database, one row per channel. `scope`: the run whose rows this outbox
+    sends (None: the rows of no run, such as digests); by default every row. Two processes sharing a database each
+    send their own scope, so that no row is sent by both."""
+
+    def __init__(self, store, urls: list[str], events: set[str] | None = None, scope: str | None = _EVERY_RUN):
+        self.store, self.urls, self.scope = store, list(urls), scope
         self.channels = dict(zip(channel_labels(self.urls), self.urls, strict=True))
         self.events = set(EVENTS) if not events else set(events)
+
+    def _scoped(self, q):
+        if self.scope == _EVERY_RUN:
+            return q
+        column = notifications.c.run_id
+        return q.where(column.is_(None) if self.scope is None else column == self.scope)
 
     def emit(self, event: str, title: str, body: str = "", run_id: str | None = None) -> int:
         "Queue a notification on every channel (if `event` is notified); returns the rows written."
@@ -97,6 +108,7 @@ class Outbox:
             .order_by(notifications.c.id)
             .limit(limit)
         )
+        q = self._scoped(q)
         with self.store.engine.connect() as c:
             return [dict(r._mapping) for r in c.execute(q)]
 
@@ -118,7 +130,7 @@ class Outbox:
         "Make every pending row due now (a new process: the channel may be back); returns how many."
         now = to_db_time(dt.datetime.now(dt.UTC))
         with self.store.engine.begin() as c:
-            q = notifications.update().where(notifications.c.status == "pending").values(next_try=now)
+            q = self._scoped(notifications.update().where(notifications.c.status == "pending").values(next_try=now))
             return c.execute(q).rowcount
 
     def backlog(self) -> dict[str, int]:
@@ -128,6 +140,7 @@ class Outbox:
             .where(notifications.c.status == "pending")
             .group_by(notifications.c.channel)
         )
+        q = self._scoped(q)
         with self.store.engine.connect() as c:
             return {ch: n for ch, n in c.execute(q)}
 
@@ -242,41 +255,107 @@ class Sender:
 
 # %% ../nbs/11f_notify.ipynb #8d7d8bb1
 _RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+JOURNALED = set(EVENTS) - {"digest", "test"}  # what a run's journal keeps besides its warnings and errors
+
+
+def describe(record: logging.LogRecord, secrets: list[str] = ()) -> tuple[str, str]:
+    "A log record as (message, detail): its `extra` fields as name=value, known secret values replaced by ***."
+    fields = {k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS and k != "event"}
+    detail = ", ".join(f"{k}={v}" for k, v in fields.items() if v is not None and k != "credentials")
+    message = record.getMessage()
+    for s in secrets:
+        if s:
+            message, detail = message.replace(s, "***"), detail.replace(s, "***")
+    return message, detail
 
 
 class NotifyHandler(logging.Handler):
     "Turns log records with a notified `event` into outbox rows."
 
-    def __init__(self, outbox: Outbox, run_id: str | None = None):
+    def __init__(self, outbox: Outbox, run_id: str | None = None, secrets: list[str] = ()):
         super().__init__(logging.INFO)
-        self.outbox, self.run_id = outbox, run_id
+        self.outbox, self.run_id, self.secrets = outbox, run_id, list(secrets)
 
     def emit(self, record: logging.LogRecord):
         event = getattr(record, "event", None)
         if event not in self.outbox.events:
             return
         try:
-            fields = {k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS and k != "event"}
-            body = ", ".join(f"{k}={v}" for k, v in fields.items() if v is not None and k != "credentials")
-            title = f"{self.run_id or 'tradelab'}: {record.getMessage()}"
-            self.outbox.emit(event, title, body, self.run_id)
+            message, body = describe(record, self.secrets)
+            self.outbox.emit(event, f"{self.run_id or 'tradelab'}: {message}", body, self.run_id)
+        except Exception:
+            self.handleError(record)
+
+
+class JournalHandler(logging.Handler):
+    """Keeps a run's notable records in the `events` table, channels or not: its journaled events (fills, refusals,
+    breaker trips, stale feeds, restarts...) and every warning and error. The daily digest reads it."""
+
+    def __init__(self, store, run_id: str | None = None, secrets: list[str] = ()):
+        super().__init__(logging.INFO)
+        self.store, self.run_id, self.secrets = store, run_id, list(secrets)
+
+    def emit(self, record: logging.LogRecord):
+        event = getattr(record, "event", None)
+        if event not in JOURNALED and record.levelno < logging.WARNING:
+            return
+        try:
+            message, detail = describe(record, self.secrets)
+            row = dict(
+                run_id=self.run_id,
+                time=to_db_time(dt.datetime.fromtimestamp(record.created, dt.UTC)),
+                event=str(event or record.levelname.lower())[:32],
+                level=record.levelname[:8],
+                message=message[:2000],
+                detail=detail[:4000],
+            )
+            with self.store.engine.begin() as c:
+                c.execute(events.insert(), row)
         except Exception:
             self.handleError(record)
 
 # %% ../nbs/11f_notify.ipynb #89f09b1f
+class Notices:
+    "The journal and notification handlers on a run's logger, and the senders: `close` when the run ends."
+
+    def __init__(self, log: logging.Logger, sender: Sender | None, handlers: list[logging.Handler]):
+        self.log, self.sender, self.handlers = log, sender, handlers
+        self.level, self.levels = log.level, {h: h.level for h in log.handlers}
+        quiet = log.getEffectiveLevel()
+        if quiet > logging.INFO:
+            for h in log.handlers:
+                h.setLevel(max(h.level, quiet))
+            log.setLevel(logging.INFO)
+        for h in handlers:
+            log.addHandler(h)
+
+    def close(self, drain: float = 5.0):
+        "Remove the handlers, restore the logger's level, send what is pending for up to `drain` seconds."
+        for h in self.handlers:
+            self.log.removeHandler(h)
+        self.log.setLevel(self.level)
+        for h, level in self.levels.items():
+            h.setLevel(level)
+        if self.sender:
+            self.sender.close(drain=drain)
+
+
 def start_notifications(store, settings, log: logging.Logger, run_id: str | None = None):
-    """When `TRADELAB_NOTIFY_URLS` is set: an outbox on `store`, its sender threads and a handler on `log`; returns
-    (sender, handler) to stop and remove at the end, or None when no channel is configured."""
+    """A journal of the run's notable records in `store` (always) and, when `TRADELAB_NOTIFY_URLS` is set, an outbox,
+    its sender threads and a handler on `log`; returns the `Notices` to close at the end.
+    The journal and the channels see INFO records whatever `TRADELAB_LOG_LEVEL` is: the logger is lowered to INFO
+    for the run and its other handlers raised to the level it had, so the console prints what it printed before."""
+    journal = JournalHandler(store, run_id, settings.secrets)
     urls = parse_urls(settings.notify_urls.get_secret_value() if settings.notify_urls else None)
     if not urls:
-        return None
+        return Notices(log, None, [journal])
     events = {e.strip() for e in (settings.notify_events or "").split(",") if e.strip()}
     unknown = events - set(EVENTS)
     if unknown:
         raise BadInputError(
             f"TRADELAB_NOTIFY_EVENTS: unknown event {sorted(unknown)[0]!r}; use some of {', '.join(EVENTS)}"
         )
-    outbox = Outbox(store, urls, events or None)
+    outbox = Outbox(store, urls, events or None, scope=run_id)
     import apprise  # noqa: F401 (loaded here, before the first bar: not by a sender thread while the loop decides)
 
     sender = Sender(
@@ -286,6 +365,4 @@ def start_notifications(store, settings, log: logging.Logger, run_id: str | None
         settings.notify_max_attempts,
         log=log,
     ).start()
-    handler = NotifyHandler(outbox, run_id)
-    log.addHandler(handler)
-    return sender, handler
+    return Notices(log, sender, [journal, NotifyHandler(outbox, run_id, settings.secrets)])

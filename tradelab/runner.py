@@ -761,7 +761,7 @@ class Runner:
         self.lock = self.store.lock_run(self.run_id)
         notices = None
         try:
-            # notifications (TRADELAB_NOTIFY_URLS): the log's notified events go to an outbox, sent off the loop
+            # the journal (events table) and notifications (TRADELAB_NOTIFY_URLS): an outbox, sent off the loop
             from tradelab.notify import start_notifications
 
             notices = start_notifications(self.store, self.settings, self.log, self.run_id)
@@ -769,9 +769,7 @@ class Runner:
             return self._loop()
         finally:
             if notices:
-                sender, handler = notices
-                self.log.removeHandler(handler)
-                sender.close(drain=self.settings.notify_batch_seconds + 3.0)  # the stop notice, if the channel answers
+                notices.close(drain=self.settings.notify_batch_seconds + 3.0)  # the stop notice, if a channel answers
             self.lock.release()
 
     def _fill_buffer(self, warm: int):

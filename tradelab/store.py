@@ -208,6 +208,19 @@ notifications = sa.Table(  # the outbox: one row per event and channel, sent off
     sa.Index("ix_notifications_status_channel", "status", "channel"),
 )
 
+events = sa.Table(  # the run's journal: what was notified or went wrong, kept whether or not a channel is configured
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", _S(40)),  # None: not about one run (the supervisor)
+    sa.Column("time", sa.DateTime, nullable=False),
+    sa.Column("event", _S(32), nullable=False),  # fill, refused, stale, ... (tradelab.notify.EVENTS), error, warning
+    sa.Column("level", _S(8), nullable=False),  # INFO, WARNING, ERROR
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),  # the log record's fields, name=value, secrets scrubbed
+    sa.Index("ix_events_time", "time"),
+)
+
 OPEN_STATUSES = ("new", "sent", "open", "partial")
 
 # %% ../nbs/09_store.ipynb #220681ef
@@ -411,6 +424,7 @@ TABLES = {
     "positions": positions,
     "heartbeats": heartbeats,
     "notifications": notifications,
+    "events": events,
 }
 # statements of the per-bar path, built once (a statement built per call costs SQLAlchemy about three times what
 # executing it costs SQLite); `b_`-prefixed names are the WHERE clause's values
@@ -488,6 +502,7 @@ _ORDER_BY = {
     "positions": "symbol",
     "heartbeats": "time",
     "notifications": "id",
+    "events": "time",
 }
 
 
