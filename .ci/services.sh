@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Sourced by .ci/run: installs (Debian packages) and starts the real services the runner tests use:
-# a throw-away PostgreSQL cluster on 127.0.0.1 and the Prometheus binary (the test starts its own server).
+# a throw-away PostgreSQL cluster on 127.0.0.1, the Prometheus and Alertmanager binaries (the tests start their own
+# servers), docker-compose (the compose file is validated, no engine runs) and systemd-analyze (the units are verified).
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
 need=()
 ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || need+=(postgresql)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
@@ -26,4 +30,4 @@ stop_services() { $AS "$PGBIN/pg_ctl" -D "$PGDATA/data" -m fast stop >/dev/null 
 trap stop_services EXIT
 
 export TRADELAB_TEST_PG_URL="postgresql://tradelab:$PGPASS@127.0.0.1:$PGPORT/tradelab_test"
-export TRADELAB_REQUIRE_PG=1 TRADELAB_REQUIRE_PROMETHEUS=1 TRADELAB_REQUIRE_BROWSER=1
+export TRADELAB_REQUIRE_PG=1 TRADELAB_REQUIRE_PROMETHEUS=1 TRADELAB_REQUIRE_BROWSER=1 TRADELAB_REQUIRE_COMPOSE=1

@@ -129,6 +129,10 @@ class Settings(BaseSettings):
         description="port of /healthz and /metrics on 127.0.0.1 "
         "(empty: any free port, logged and shown by tradelab status)",
     )
+    health_host: str = Field(
+        "127.0.0.1",
+        description="address of /healthz and /metrics: 127.0.0.1, or 0.0.0.0 in a container that Prometheus scrapes",
+    )
     stale_after: float = Field(3.0, gt=0, description="a feed is stale after this many timeframes without a bar")
     restart_backoff_seconds: float = Field(
         5.0, gt=0, description="tradelab supervise: wait before restarting a crashed run, doubling on each crash"

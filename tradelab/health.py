@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from .config import BadInputError
 
 # %% auto #0
-__all__ = ['run_metrics', 'serve_health']
+__all__ = ['run_metrics', 'serve_endpoints', 'serve_health']
 
 # %% ../nbs/11d_health.ipynb #9679fe43
 def run_metrics() -> tuple:
@@ -27,7 +27,19 @@ def run_metrics() -> tuple:
         ),
         "orders": Counter("tradelab_orders", "Orders sent", ["side"], registry=reg),
         "fills": Counter("tradelab_fills", "Fills recorded", registry=reg),
-        "errors": Counter("tradelab_errors", "Errors in the loop (feed, broker, database)", registry=reg),
+        "errors": Counter(
+            "tradelab_errors", "Errors logged by the run (feed, broker, database, the loop)", registry=reg
+        ),
+        "warnings": Counter(
+            "tradelab_warnings", "Warnings logged by the run (retries, refusals by the venue)", registry=reg
+        ),
+        "info": Gauge(
+            "tradelab_run_info",
+            "1, labelled with what the run trades: dashboards join on it",
+            ["run_id", "strategy", "symbols", "timeframe", "feed", "broker"],
+            registry=reg,
+        ),
+        "notify_backlog": Gauge("tradelab_notify_backlog", "Notifications waiting to be sent", registry=reg),
         "reconnects": Counter("tradelab_feed_reconnects", "Feed polls that failed and were retried", registry=reg),
         "latency": Histogram(
             "tradelab_decision_latency_seconds",
@@ -59,23 +71,24 @@ def run_metrics() -> tuple:
     }
 
 # %% ../nbs/11d_health.ipynb #a0211ee0
-def serve_health(runner, port: int = 0) -> ThreadingHTTPServer:
-    """Start /healthz and /metrics on 127.0.0.1:`port` (0 = any free port) in a daemon thread. `runner` answers
-    `health() -> (code, body)` and holds `registry`; the bound port is written to its `health_port`."""
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+def serve_endpoints(routes: dict, port: int = 0, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """Serve GET `routes` (path -> a function returning (status, bytes, content type)) on `host`:`port` (0 = any free
+    port) in a daemon thread. A port that is taken is a clear error."""
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *a):
             pass
 
         def do_GET(self):
-            if self.path.startswith("/healthz"):
-                code, body = runner.health()
-                data, ctype = json.dumps(body).encode(), "application/json"
-            elif self.path.startswith("/metrics"):
-                code, data, ctype = 200, generate_latest(runner.registry), CONTENT_TYPE_LATEST
+            route = routes.get(self.path.split("?")[0])
+            if route is None:
+                code, data, ctype = (
+                    404,
+                    json.dumps({"error": f"try {' or '.join(routes)}"}).encode(),
+                    "application/json",
+                )
             else:
-                code, data, ctype = 404, b'{"error": "try /healthz or /metrics"}', "application/json"
+                code, data, ctype = route()
             self.send_response(code)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
@@ -83,13 +96,31 @@ def serve_health(runner, port: int = 0) -> ThreadingHTTPServer:
             self.wfile.write(data)
 
     try:
-        srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        srv = ThreadingHTTPServer((host, port), Handler)
     except OSError as e:
         raise BadInputError(
-            f"--health-port {port}: cannot listen on 127.0.0.1:{port} ({e.strerror}); "
+            f"--health-port {port}: cannot listen on {host}:{port} ({e.strerror}); "
             "choose another port, or 0 for any free one"
         ) from None
     srv.daemon_threads = True
-    runner.health_port = srv.server_address[1]
     threading.Thread(target=srv.serve_forever, daemon=True, name="tradelab-health").start()
+    return srv
+
+
+def serve_health(runner, port: int = 0, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """Start /healthz and /metrics on `host`:`port` (0 = any free port; the host TRADELAB_HEALTH_HOST, 127.0.0.1 unless
+    a container must be scraped from outside) in a daemon thread. `runner` answers `health() -> (code, body)` and holds
+    `registry`; the bound port is written to its `health_port`."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    def healthz():
+        code, body = runner.health()
+        return code, json.dumps(body).encode(), "application/json"
+
+    srv = serve_endpoints(
+        {"/healthz": healthz, "/metrics": lambda: (200, generate_latest(runner.registry), CONTENT_TYPE_LATEST)},
+        port,
+        host,
+    )
+    runner.health_port = srv.server_address[1]
     return srv

@@ -329,6 +329,11 @@ class Notices:
         for h in handlers:
             log.addHandler(h)
 
+    def add_handler(self, handler: logging.Handler):
+        "One more handler on the run's logger, removed by `close`."
+        self.handlers.append(handler)
+        self.log.addHandler(handler)
+
     def close(self, drain: float = 5.0):
         "Remove the handlers, restore the logger's level, send what is pending for up to `drain` seconds."
         for h in self.handlers:

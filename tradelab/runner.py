@@ -170,6 +170,17 @@ def _signal_rows(sig) -> list[tuple]:
     return [(short, *f) if short else (False, *f, False, False) for f in flags]
 
 # %% ../nbs/11_runner.ipynb #5b1b80c2
+class _CountLogged(logging.Handler):
+    "Counts the run's logged warnings and errors into its metrics (the error-rate alert reads them)."
+
+    def __init__(self, m: dict):
+        super().__init__(logging.WARNING)
+        self.m = m
+
+    def emit(self, record: logging.LogRecord):
+        self.m["errors" if record.levelno >= logging.ERROR else "warnings"].inc()
+
+
 class Runner:
     """Paper or live trading of one strategy on one symbol or a panel sharing cash: on each closed bar gathers every
     symbol's facts, asks `decide`, records the decisions with their orders in one transaction, and hands the orders to
@@ -208,6 +219,9 @@ class Runner:
         # protective exits: orders resting at a broker that keeps them (see `_rests`), else emulated on each closed bar
         self._best: dict = {}  # symbol -> the best price since the position opened (a trailing stop's reference)
         self.registry, self.m = run_metrics()
+        self.m["info"].labels(
+            spec.run_id, spec.strategy, ",".join(self.symbols), spec.timeframe, spec.feed, spec.broker
+        ).set(1)
         self._counters: dict = {}  # (action, verdict) -> the decisions counter's child
         self.ppy = periods_per_year(spec.timeframe)
         self.mgr = RiskManager(spec.risk_config, self.ppy)
@@ -676,7 +690,7 @@ class Runner:
         status, reason, last_kill_check, last_hb, reconnects_seen = "stopped", None, 0.0, time.monotonic(), 0
         try:
             if self.health_port is not None:
-                self.server = serve_health(self, self.health_port)
+                self.server = serve_health(self, self.health_port, self.settings.health_host)
                 self.store.set_health_port(self.run_id, self.health_port)
                 self.log.info(
                     "health endpoints listening",
@@ -765,6 +779,10 @@ class Runner:
             from tradelab.notify import start_notifications
 
             notices = start_notifications(self.store, self.settings, self.log, self.run_id)
+            notices.add_handler(_CountLogged(self.m))
+            if notices.sender:
+                outbox = notices.sender.outbox
+                self.m["notify_backlog"].set_function(lambda: sum(outbox.backlog().values()))
             self._start()
             return self._loop()
         finally:
