@@ -160,6 +160,8 @@ def build(out: Path) -> list[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(body)
         written.append(target)
+    if (NBS / "images").is_dir():  # screenshots the pages show (nbs/images/..., linked relatively)
+        shutil.copytree(NBS / "images", out / "images")
     return written
 
 

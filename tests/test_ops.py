@@ -331,8 +331,8 @@ def test_the_digest_of_real_runs_from_the_command_line(data_dir, tmp_path):  # n
     threading.Thread(target=hook.serve_forever, daemon=True).start()
     env = {"TRADELAB_DATA_DIR": data_dir}
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 2))
-    cli(*run_args("sma_cross", ["fast=5", "slow=20"], "2023-02-01", "2023-04-01", db), env=env)
-    cli(*run_args("sma_cross", ["fast=10", "slow=30"], "2023-02-01", "2023-04-01", db), env=env)
+    cli(*run_args("sma_cross", ["fast=5", "slow=20"], "2023-02-01", "2023-03-01", db), env=env)
+    cli(*run_args("sma_cross", ["fast=10", "slow=30"], "2023-02-01", "2023-03-01", db), env=env)
     done = set(open_store(db).table("runs").id)
     slow_args = run_args("sma_cross", ["fast=3", "slow=8"], "2023-05-01", "2023-07-01", db, "--speed", "7200")
     slow = subprocess.Popen(

@@ -6,7 +6,21 @@ from pathlib import Path
 
 PKG = Path(__file__).parents[1] / "tradelab"
 RESEARCH = {"backtest", "riskbacktest", "results", "sweep", "validation", "reports"}
-LIVE = {"store", "brokers", "runner", "feeds", "decide", "ledger", "health", "notify", "digest", "supervise"}
+LIVE = {
+    "store",
+    "brokers",
+    "runner",
+    "feeds",
+    "decide",
+    "ledger",
+    "health",
+    "notify",
+    "digest",
+    "supervise",
+    "monitor",
+    "api",
+    "dashboard",
+}
 NEUTRAL = {"config", "costs", "venues", "portfolio", "sessions"}
 
 

@@ -233,6 +233,7 @@ for name, command in (
     app.command(name)(command)
 app.command("digest")(cli_ops.digest_cmd)
 app.command("supervise")(cli_ops.supervise_cmd)
+app.command("dashboard")(cli_ops.dashboard_cmd)
 notify_app = typer.Typer(help="Notification channels (TRADELAB_NOTIFY_URLS).", no_args_is_help=True)
 notify_app.command("test")(cli_ops.notify_test_cmd)
 app.add_typer(notify_app, name="notify")

@@ -129,6 +129,13 @@ class Settings(BaseSettings):
         description="port of /healthz and /metrics on 127.0.0.1 "
         "(empty: any free port, logged and shown by tradelab status)",
     )
+    api_token: SecretStr | None = Field(
+        None, description="bearer token of the API and dashboard (empty: tradelab dashboard makes one per start)"
+    )
+    api_admin_token: SecretStr | None = Field(
+        None, description="bearer token of the API's write actions (the kill switch); empty: none allowed"
+    )
+    api_rate_limit_per_minute: int = Field(600, ge=1, description="API requests per client and minute (bursts: 10 s)")
     health_host: str = Field(
         "127.0.0.1",
         description="address of /healthz and /metrics: 127.0.0.1, or 0.0.0.0 in a container that Prometheus scrapes",

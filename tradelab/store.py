@@ -23,7 +23,7 @@ from .config import BadInputError, TradelabError, atomic_write, load_settings, n
 __all__ = ['MIGRATIONS', 'TABLES', 'RUN_LAST_BAR', 'HEARTBEAT_INSERT', 'POSITION_SYMBOLS', 'POSITION_UPDATE', 'ORDER_STATUS',
            'OPEN_ORDERS', 'FILL_SEEN', 'FILL_INSERT', 'DECISION_INSERT', 'ORDER_INSERT', 'EQUITY_INSERT',
            'EXPORT_COLUMNS', 'to_db_time', 'from_db_time', 'utc_now', 'make_engine', 'migrate', 'schema_revision',
-           'RunLockedError', 'RunLock', 'write_rows', 'Store', 'open_store', 'schema_drift', 'export_rows',
+           'RunLockedError', 'RunLock', 'write_rows', 'Store', 'open_store', 'reader_of', 'schema_drift', 'export_rows',
            'export_table']
 
 # %% ../nbs/09_store.ipynb #22ec1723
@@ -221,6 +221,18 @@ events = sa.Table(  # the run's journal: what was notified or went wrong, kept w
     sa.Index("ix_events_time", "time"),
 )
 
+audit = sa.Table(  # every use of a write action of the API (the kill switch), allowed or refused
+    "audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("time", sa.DateTime, nullable=False),
+    sa.Column("client", _S(64), nullable=False),  # the caller's address
+    sa.Column("action", _S(32), nullable=False),  # kill, kill_flatten, kill_off
+    sa.Column("run_id", _S(40)),
+    sa.Column("outcome", _S(200), nullable=False),  # done, or refused: why
+    sa.Column("detail", sa.Text, nullable=False),
+)
+
 OPEN_STATUSES = ("new", "sent", "open", "partial")
 
 # %% ../nbs/09_store.ipynb #220681ef
@@ -268,8 +280,16 @@ def _sqlite_begin(conn):
     conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # to the driver: SQLAlchemy's execute costs more
 
 
-def make_engine(url: str) -> sa.Engine:
-    "An engine for `url`: SQLite in WAL mode with a busy timeout, or PostgreSQL through psycopg 3."
+def _sqlite_reader(dbapi_conn, _record):
+    _sqlite_pragmas(dbapi_conn, _record)
+    dbapi_conn.execute(
+        "PRAGMA query_only=ON"
+    )  # a reader's statements run outside BEGIN IMMEDIATE: never the write lock
+
+
+def make_engine(url: str, reader: bool = False) -> sa.Engine:
+    """An engine for `url`: SQLite in WAL mode with a busy timeout, or PostgreSQL through psycopg 3. A `reader`
+    engine only reads and never takes SQLite's write lock (a dashboard must not hold up the runner)."""
     fix = "use sqlite:///path/to/tradelab.db or postgresql://user:password@host:5432/dbname"
     try:
         u = sa.make_url(url)
@@ -284,10 +304,12 @@ def make_engine(url: str) -> sa.Engine:
             if u.database and u.database != ":memory:":
                 Path(u.database).parent.mkdir(parents=True, exist_ok=True)
             eng = sa.create_engine(u, connect_args={"timeout": 30})
-            sa.event.listen(eng, "connect", _sqlite_pragmas)
-            sa.event.listen(eng, "begin", _sqlite_begin)
+            sa.event.listen(eng, "connect", _sqlite_reader if reader else _sqlite_pragmas)
+            if not reader:
+                sa.event.listen(eng, "begin", _sqlite_begin)
         else:
-            eng = sa.create_engine(u, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+            options = {"options": "-c default_transaction_read_only=on"} if reader else {}
+            eng = sa.create_engine(u, pool_pre_ping=True, connect_args={"connect_timeout": 10, **options})
     except (sa.exc.NoSuchModuleError, ModuleNotFoundError) as e:
         raise BadInputError(f"database URL {scrub_url(str(url))!r}: driver not installed ({e}); {fix}") from None
     return eng
@@ -425,6 +447,7 @@ TABLES = {
     "heartbeats": heartbeats,
     "notifications": notifications,
     "events": events,
+    "audit": audit,
 }
 # statements of the per-bar path, built once (a statement built per call costs SQLAlchemy about three times what
 # executing it costs SQLite); `b_`-prefixed names are the WHERE clause's values
@@ -503,6 +526,7 @@ _ORDER_BY = {
     "heartbeats": "time",
     "notifications": "id",
     "events": "time",
+    "audit": "id",
 }
 
 
@@ -907,6 +931,12 @@ def open_store(url: str | None = None, settings=None) -> Store:
             "Check TRADELAB_DB_URL (or --db) and that the server is running."
         ) from None
     return Store(eng)
+
+
+def reader_of(store: Store) -> Store:
+    """A store on the same database that only reads, for dashboards and APIs: its reads never take SQLite's write
+    lock (they see the last committed state) and PostgreSQL refuses its writes."""
+    return Store(make_engine(store.engine.url.render_as_string(hide_password=False), reader=True))
 
 # %% ../nbs/09_store.ipynb #cbe11b93
 def schema_drift(engine: sa.Engine) -> list:
