@@ -1,6 +1,6 @@
 # tradelab: two commands on a fresh clone
 #   make demo   backtest sma_cross on BTC/USDT 1h and print stats
-#   make test   library in sync with the notebooks, lint, then one pytest run (notebooks + tests/)
+#   make test   library in sync with the notebooks, lint, then one pytest run: the notebooks and tests/ in two lanes
 # Both create .venv and install everything on first use (or when pyproject.toml changes).
 
 PYTHON ?= python3
@@ -36,7 +36,7 @@ test: $(STAMP)
 	$(BIN)/python tests/sync_check.py
 	$(BIN)/ruff check tradelab nbs tests docs $(wildcard benchmarks)
 	$(BIN)/ruff format --check --quiet nbs tests docs $(wildcard benchmarks) tradelab/templates
-	$(BIN)/pytest -q --nbval-lax --durations=12 nbs tests
+	$(BIN)/pytest -q --nbval-lax --durations=12 -n 2 --dist loadgroup nbs tests
 
 sync: $(STAMP)
 	$(BIN)/nbdev_export
