@@ -36,7 +36,14 @@ test: $(STAMP)
 	$(BIN)/python tests/sync_check.py
 	$(BIN)/ruff check tradelab nbs tests docs $(wildcard benchmarks)
 	$(BIN)/ruff format --check --quiet nbs tests docs $(wildcard benchmarks) tradelab/templates
-	$(BIN)/pytest -q --nbval-lax --durations=12 -n 2 --dist loadgroup nbs tests
+	@# two lanes: the notebooks beside tests/ (tests/ mostly waits on processes and local servers; each lane runs
+	@# one item at a time, so no two tests of tests/ ever run at once); the notebooks' report follows that of tests/
+	@$(BIN)/pytest -q --nbval-lax --durations=8 nbs > .notebooks-lane.log 2>&1 & lane=$$!; \
+	$(BIN)/pytest -q --durations=12 tests; tests_rc=$$?; \
+	wait $$lane; notebooks_rc=$$?; \
+	echo "--- notebooks (nbs/) ---"; cat .notebooks-lane.log; rm -f .notebooks-lane.log; \
+	echo "tests/ exit $$tests_rc, notebooks exit $$notebooks_rc"; \
+	exit $$(( tests_rc || notebooks_rc ))
 
 sync: $(STAMP)
 	$(BIN)/nbdev_export

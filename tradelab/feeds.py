@@ -182,7 +182,8 @@ class PollingFeed:
         except DataError as e:
             self.reconnects += 1
             self.log.warning(
-                "feed poll failed; will retry", extra={"error": str(e)[:300], "reconnects": self.reconnects}
+                "feed poll failed; will retry",
+                extra={"event": "poll_failed", "error": str(e)[:300], "reconnects": self.reconnects},
             )
             return None
         return df
