@@ -87,6 +87,7 @@ decisions = sa.Table(
     sa.Column("latency_ms", sa.Float),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("run_id", "symbol", "bar_time", name="uq_decisions_run_symbol_bar"),
+    sa.Index("ix_decisions_run_verdict", "run_id", "verdict"),  # the dashboard's refusals, newest first
 )
 
 orders = sa.Table(

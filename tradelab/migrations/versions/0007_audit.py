@@ -1,4 +1,5 @@
-"""The audit log of the API's write actions (the kill switch): every attempt, allowed or refused.
+"""The audit log of the API's write actions (the kill switch): every attempt, allowed or refused; and an index that
+finds a run's refused decisions without scanning all of them.
 
 Revision ID: 0007
 Revises: 0006
@@ -24,8 +25,10 @@ def upgrade():
         sa.Column("outcome", sa.String(200), nullable=False),
         sa.Column("detail", sa.Text, nullable=False),
     )
+    op.create_index("ix_decisions_run_verdict", "decisions", ["run_id", "verdict"])
 
 
 def downgrade():
     "Back to 0006: the audit log is dropped (`tradelab db downgrade` asks for it by name)."
+    op.drop_index("ix_decisions_run_verdict", "decisions")
     op.drop_table("audit")
