@@ -88,6 +88,7 @@ decisions = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("run_id", "symbol", "bar_time", name="uq_decisions_run_symbol_bar"),
     sa.Index("ix_decisions_run_verdict", "run_id", "verdict"),  # the dashboard's refusals, newest first
+    sa.Index("ix_decisions_run_id", "run_id", "id"),  # a run's latest decisions without sorting all of them
 )
 
 orders = sa.Table(
