@@ -128,3 +128,40 @@ def test_the_dashboard_shows_what_the_database_holds(data_dir, tmp_path):  # noq
         dash.wait(30)
     assert dash.returncode in (0, -15), dash.stderr.read()[-2000:]
     assert "Traceback" not in dash.stderr.read()
+
+
+def test_the_api_reads_postgresql_through_a_read_only_engine(data_dir):  # noqa: F811
+    url = os.environ.get("TRADELAB_TEST_PG_URL")
+    if not url:
+        if os.environ.get("TRADELAB_REQUIRE_PG"):
+            pytest.fail("TRADELAB_TEST_PG_URL is not set although CI started PostgreSQL")
+        pytest.skip("no PostgreSQL server here (CI starts one and sets TRADELAB_TEST_PG_URL)")
+    import sqlalchemy as sa
+    from fastapi.testclient import TestClient
+
+    from tradelab.api import create_app
+    from tradelab.store import reader_of
+
+    cli(
+        *run_args("sma_cross", ["fast=7", "slow=33"], "2023-02-01", "2023-03-01", url),
+        env={"TRADELAB_DATA_DIR": data_dir},
+    )
+    store = open_store(url)
+    runs = store.table("runs")
+    run_id = runs[runs.params.str.contains('"fast": 7')].id.iloc[-1]
+    client = TestClient(create_app(store, "pg-token", "pg-admin"))
+    auth = {"Authorization": "Bearer pg-token"}
+    (mine,) = [r for r in client.get("/v1/runs", headers=auth).json() if r["id"] == run_id]
+    assert mine["equity"] == store.table("equity", run_id).equity.iloc[-1]
+    seen, cursor = [], None
+    while True:
+        got = client.get(f"/v1/runs/{run_id}/decisions", params={"limit": 200, "cursor": cursor}, headers=auth).json()
+        seen += [d["id"] for d in got["items"]]
+        if not (cursor := got["next_cursor"]):
+            break
+    assert seen == sorted(store.table("decisions", run_id).id, reverse=True)
+    kill = client.post(f"/v1/runs/{run_id}/kill", headers={"Authorization": "Bearer pg-admin"})
+    assert kill.status_code == 200 and bool(store.table("runs").set_index("id").kill_requested[run_id])
+    with pytest.raises(sa.exc.DBAPIError, match="read-only"):  # the dashboard's engine cannot write
+        with reader_of(store).engine.begin() as c:
+            c.execute(sa.text("UPDATE runs SET restarts = restarts + 1"))
