@@ -123,18 +123,14 @@ def _exchange_problems(exchange: str) -> list[str]:
 
 
 def _notify_problems(settings) -> list[str]:
-    from tradelab.notify import EVENTS, parse_urls
+    from tradelab.notify import notify_channels, notify_events
 
     problems = []
-    try:
-        parse_urls(settings.notify_urls.get_secret_value() if settings.notify_urls else None)
-    except TradelabError as e:
-        problems.append(str(e))
-    unknown = {e.strip() for e in (settings.notify_events or "").split(",") if e.strip()} - set(EVENTS)
-    if unknown:
-        problems.append(
-            f"TRADELAB_NOTIFY_EVENTS: unknown event {sorted(unknown)[0]!r}; use some of {', '.join(EVENTS)}"
-        )
+    for check in (notify_channels, notify_events):
+        try:
+            check(settings)
+        except TradelabError as e:
+            problems.append(str(e))
     return problems
 
 

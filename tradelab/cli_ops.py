@@ -16,9 +16,9 @@ __all__ = []
 
 # %% ../nbs/12e_cli_ops.ipynb #3c11fb8f
 def _channels(settings):
-    from tradelab.notify import parse_urls
+    from tradelab.notify import notify_channels
 
-    return parse_urls(settings.notify_urls.get_secret_value() if settings.notify_urls else None)
+    return notify_channels(settings)
 
 
 def _send_now(store, settings, event: str, title: str, body: str, wait: float) -> list[str]:

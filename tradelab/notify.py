@@ -13,12 +13,12 @@ from urllib.parse import urlparse
 
 import sqlalchemy as sa
 
-from .config import BadInputError
+from .config import BadInputError, secret_value
 from .store import events, notifications, to_db_time
 
 # %% auto #0
 __all__ = ['EVENTS', 'JOURNALED', 'channel_labels', 'parse_urls', 'Outbox', 'apprise_send', 'compose', 'Sender', 'describe',
-           'NotifyHandler', 'JournalHandler', 'Notices', 'start_notifications']
+           'NotifyHandler', 'JournalHandler', 'notify_channels', 'notify_events', 'Notices', 'start_notifications']
 
 # %% ../nbs/11f_notify.ipynb #9798d3fd
 EVENTS = {  # log event -> what the notification says it is
@@ -315,6 +315,22 @@ class JournalHandler(logging.Handler):
             self.handleError(record)
 
 # %% ../nbs/11f_notify.ipynb #89f09b1f
+def notify_channels(settings) -> list[str]:
+    "The channels of `TRADELAB_NOTIFY_URLS` (a clear error for an entry that is not a URL)."
+    return parse_urls(secret_value(settings.notify_urls))
+
+
+def notify_events(settings) -> set[str]:
+    "The events of `TRADELAB_NOTIFY_EVENTS` (empty: all); an unknown one is a clear error."
+    events = {e.strip() for e in (settings.notify_events or "").split(",") if e.strip()}
+    unknown = events - set(EVENTS)
+    if unknown:
+        raise BadInputError(
+            f"TRADELAB_NOTIFY_EVENTS: unknown event {sorted(unknown)[0]!r}; use some of {', '.join(EVENTS)}"
+        )
+    return events
+
+
 class Notices:
     "The journal and notification handlers on a run's logger, and the senders: `close` when the run ends."
 
@@ -351,15 +367,10 @@ def start_notifications(store, settings, log: logging.Logger, run_id: str | None
     The journal and the channels see INFO records whatever `TRADELAB_LOG_LEVEL` is: the logger is lowered to INFO
     for the run and its other handlers raised to the level it had, so the console prints what it printed before."""
     journal = JournalHandler(store, run_id, settings.secrets)
-    urls = parse_urls(settings.notify_urls.get_secret_value() if settings.notify_urls else None)
+    urls = notify_channels(settings)
     if not urls:
         return Notices(log, None, [journal])
-    events = {e.strip() for e in (settings.notify_events or "").split(",") if e.strip()}
-    unknown = events - set(EVENTS)
-    if unknown:
-        raise BadInputError(
-            f"TRADELAB_NOTIFY_EVENTS: unknown event {sorted(unknown)[0]!r}; use some of {', '.join(EVENTS)}"
-        )
+    events = notify_events(settings)
     outbox = Outbox(store, urls, events or None, scope=run_id)
     import apprise  # noqa: F401 (loaded here, before the first bar: not by a sender thread while the loop decides)
 
