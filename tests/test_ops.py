@@ -52,7 +52,10 @@ def get_json(url: str):
         with urllib.request.urlopen(url, timeout=5) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+        try:
+            return e.code, json.loads(e.read() or b"{}")
+        except ValueError:  # e.g. Prometheus's plain-text "Service Unavailable" while it starts
+            return e.code, {}
     except (OSError, ValueError):
         return None, {}
 

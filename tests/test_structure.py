@@ -21,7 +21,7 @@ LIVE = {
     "api",
     "dashboard",
 }
-NEUTRAL = {"config", "costs", "venues", "portfolio", "sessions"}
+NEUTRAL = {"config", "costs", "venues", "portfolio", "sessions", "display"}
 
 
 def imports_of(path: Path) -> set[str]:

@@ -15,7 +15,7 @@ from numba import njit
 from .config import BadInputError
 from .costs import CALENDARS, Costs, periods_per_year  # noqa: F401 (re-exported)
 from .ohlcv import infer_timeframe, synthetic_ohlcv, timeframe_to_timedelta
-from .results import STAT_KEYS, BacktestResult, collect_stats, common_frames, returns_stats  # noqa: F401
+from .results import STAT_KEYS, BacktestResult, buy_and_hold, collect_stats, common_frames, returns_stats  # noqa: F401
 from .riskbacktest import backtest_with_risk
 from .strategies import Strategy, get_strategy
 
@@ -197,6 +197,7 @@ def _result(pf, index, closes, name, params, costs, cash, timeframe, calendar, s
             "status": pd.Categorical.from_codes((rec["status"] == 1).astype(np.int8), ["open", "closed"]),
         }
     )  # no string arrays
+    benchmark = buy_and_hold(closes, tz_index, cash)
     stats = collect_stats(
         equity,
         trades,
@@ -204,8 +205,9 @@ def _result(pf, index, closes, name, params, costs, cash, timeframe, calendar, s
         periods_per_year(timeframe, calendar),
         held.mean(),
         (orders["size"] * orders["price"]).sum(),
+        benchmark,
     )
-    return BacktestResult(name, params, costs, cash, equity, trades, stats, timeframe, pf)
+    return BacktestResult(name, params, costs, cash, equity, trades, stats, timeframe, pf, benchmark=benchmark)
 
 # %% ../nbs/04_backtest.ipynb #014ddcf7
 def warm_up(quiet: bool = False) -> float:

@@ -9,6 +9,8 @@ import json
 import os
 
 import typer
+import io
+
 from rich.console import Console
 from rich.table import Table
 
@@ -82,27 +84,77 @@ def json_logs(settings):
 
 # %% ../nbs/12a_cli_common.ipynb #107476e7
 def fmt_stat(key: str, v) -> str:
-    "A statistic's value as text: percentages for returns, days for durations, n/a for missing."
-    if v is None or (isinstance(v, float) and v != v):
-        return "n/a"
-    if key in ("total_return", "cagr", "max_drawdown"):
-        return f"{v:+.2%}"
-    if key in ("win_rate", "exposure"):
-        return f"{v:.1%}"
-    if key == "max_drawdown_duration":
-        return f"{v:.1f} days"
-    if key == "trades":
-        return f"{v:d}"
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
+    "A statistic's value as text, as notebooks and reports show it (`tradelab.display.format_stat`)."
+    from tradelab.display import format_stat
+
+    return format_stat(key, v)
 
 
-def stats_table(stats: dict, title: str) -> Table:
-    "A Rich table of backtest statistics."
-    t = Table(title=title)
-    t.add_column("stat")
+def _cell_width(text: str) -> int:
+    return max((len(line) for line in str(text).split("\n")), default=0)
+
+
+def _numeric(text: str) -> bool:
+    t = text.strip().lstrip("+-").replace(",", "")
+    return bool(t) and (t[0].isdigit() or t in ("inf", "n/a"))
+
+
+def fit_table(
+    title: str,  # printed above the table, wrapped at the terminal's width only
+    header: list[str],  # column names
+    rows: list[list[str]],  # cells as text
+    key: int = 1,  # the first `key` columns are always shown and never cut
+    drop: tuple = (),  # columns to leave out first when the table is too wide (then the last ones)
+    width: int | None = None,  # characters available (default: the console's width)
+    more: str = "widen the terminal or use --json",  # where the left-out columns can be seen
+):
+    """A Rich table that fits the terminal: the key columns are always shown in full; when the rest do not fit,
+    columns are left out (those in `drop` first, then from the right) and the caption names them. When even the
+    key columns do not fit, each row is printed as a stacked block of name: value lines instead."""
+    from rich.console import Group
+    from rich.text import Text
+
+    width = width or console.width
+    need = [max([_cell_width(h)] + [_cell_width(r[j]) for r in rows]) for j, h in enumerate(header)]
+    for j in range(key, len(header)):  # text with spaces wraps inside its column: count it at most 30 wide
+        if any(" " in r[j] for r in rows):
+            need[j] = min(need[j], max(30, _cell_width(header[j])))
+    cost = [w + 3 for w in need]  # one space each side and a border
+    shown = list(range(len(header)))
+    order = [header.index(c) for c in drop if c in header and header.index(c) >= key]
+    order += [j for j in reversed(range(key, len(header))) if j not in order]
+    while sum(cost[j] for j in shown) + 1 > width and order:
+        shown.remove(order.pop(0))
+    if sum(cost[j] for j in shown) + 1 > width:  # the key columns alone are too wide: stack each row
+        label = max(len(h) for h in header)
+        blocks = [Text(title, style="bold")]
+        for r in rows:
+            blocks.append(Text(""))
+            blocks.extend(Text(f"{h:>{label}}  {v}") for h, v in zip(header, r, strict=True))
+        return Group(*blocks)
+    hidden = [header[j] for j in range(len(header)) if j not in shown]
+    caption = f"not shown at {width} columns: {', '.join(hidden)} ({more})" if hidden else None
+    table_width = sum(cost[j] for j in shown) + 1
+    t = Table(title=title, caption=caption, min_width=min(max(len(title), table_width), width))
+    for j in shown:
+        right = bool(rows) and all(_numeric(r[j]) for r in rows if r[j])
+        t.add_column(header[j], justify="right" if right else "left", no_wrap=j < key)
+    for r in rows:
+        t.add_row(*(r[j] for j in shown))
+    return t
+
+
+def stats_table(stats, title: str) -> Table:
+    "A Rich table of backtest statistics, labelled and formatted as in notebooks and reports: returns, then trades."
+    from tradelab.display import stat_label
+
+    t = Table(title=title, min_width=min(len(title), console.width))
+    t.add_column("statistic")
     t.add_column("value", justify="right")
     for k, v in stats.items():
-        t.add_row(k, fmt_stat(k, v))
+        if k == "trades":
+            t.add_section()
+        t.add_row(stat_label(k), fmt_stat(k, v))
     return t
 
 

@@ -71,20 +71,20 @@ def data_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."))
     if as_json:
         ui.console.print_json(json.dumps(metas))
         return
-    t = Table(title="stored candles")
-    for c in ("exchange", "symbol", "timeframe", "rows", "first", "last", "source"):
-        t.add_column(c)
-    for m in metas:
-        t.add_row(
-            m.get("exchange", "?"),
+    header = ["symbol", "timeframe", "first", "last", "rows", "exchange", "source"]
+    rows = [
+        [
             m.get("symbol", "?"),
             m.get("timeframe", "?"),
-            f"{m.get('rows', 0):,}",
             str(m.get("first", ""))[:16],
             str(m.get("last", ""))[:16],
+            f"{m.get('rows', 0):,}",
+            m.get("exchange", "?"),
             str(m.get("source", m.get("error", ""))),
-        )
-    ui.console.print(t)
+        ]
+        for m in metas
+    ]
+    ui.console.print(ui.fit_table("stored candles", header, rows, key=2, drop=("source", "exchange")))
 
 
 def data_validate(

@@ -144,12 +144,10 @@ def status_cmd(db: str | None = ui.DB, as_json: bool = typer.Option(False, "--js
     if not rows:
         ui.console.print("no runs in this database yet (start one with tradelab run)")
         return
-    t = Table(title="runs")
-    for c in rows[0]:
-        t.add_column(c)
-    for r in rows:
-        t.add_row(*[("" if v is None else f"{v:,.2f}" if isinstance(v, float) else str(v)) for v in r.values()])
-    ui.console.print(t)
+    header = list(rows[0])
+    cells = [[("" if v is None else f"{v:,.2f}" if isinstance(v, float) else str(v)) for v in r.values()] for r in rows]
+    unimportant = ("strategy", "feed/broker", "market", "pid", "health_port", "restarts", "open_orders", "kill_switch")
+    ui.console.print(ui.fit_table("runs", header, cells, key=1, drop=unimportant))
 
 
 def kill_cmd(

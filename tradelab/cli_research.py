@@ -50,11 +50,22 @@ def demo(
     )
     with ui.console.status("Backtesting sma_cross (vectorbt)..."):
         res = backtest(df, "sma_cross", {"fast": fast, "slow": slow}, Costs(fees=fees), timeframe=timeframe)
-    title = f"sma_cross({fast}, {slow}) on {symbol} {timeframe}, fees {fees:.2%}" + (
+    title = f"sma_cross(fast={fast}, slow={slow}) on {symbol} {timeframe}, fees {fees:.2%}" + (
         " [SYNTHETIC]" if synthetic else ""
     )
     ui.console.print(ui.stats_table(res.stats, title))
-    ui.console.print(f"final equity {res.final_equity:,.2f} from {res.init_cash:,.2f}", highlight=False)
+    ui.console.print(_verdict(res), highlight=False)
+
+
+def _verdict(res) -> str:
+    "One line: where the equity ended, and where buying and holding the same symbols would have ended."
+    st = res.stats
+    held = res.benchmark.iloc[-1] if res.benchmark is not None else float("nan")
+    return (
+        f"final equity {res.final_equity:,.2f} from {res.init_cash:,.2f}; buy and hold: {held:,.2f} "
+        f"({ui.fmt_stat('excess_return', st['excess_return'])} excess); {st['closed_trades']} closed trades, "
+        f"{st['open_trades']} open ({ui.fmt_stat('open_pnl', st['open_pnl'])})"
+    )
 
 # %% ../nbs/12c_cli_research.ipynb #08a11902
 def backtest_cmd(
@@ -148,9 +159,7 @@ def backtest_cmd(
             f"{' + '.join(symbol)} {timeframe}, fees {fees:.2%}, slippage {slippage:.2%}",
         )
     )
-    ui.console.print(
-        f"final equity {res.final_equity:,.2f} from {res.init_cash:,.2f}; {res.stats['trades']} trades", highlight=False
-    )
+    ui.console.print(_verdict(res), highlight=False)
 
 
 def sweep_cmd(
@@ -195,15 +204,22 @@ def sweep_cmd(
                 f.write(res.to_csv(index=False).encode())
             else:
                 res.to_parquet(f, index=False)
-    t = Table(
-        title=f"{strategy} sweep on {symbol} {timeframe}: {res.attrs['n_trials']:,} combinations in "
+    params = [c for c in res.columns if c not in STAT_KEYS]
+    fixed = {c: res[c].iloc[0] for c in params if res[c].nunique(dropna=False) == 1 and len(res) > 1}
+    varied = [c for c in params if c not in fixed]
+    first = [metric, "total_return", "max_drawdown", "trades", "win_rate", "sharpe"]
+    stats = list(dict.fromkeys(first + STAT_KEYS))
+    header = varied + stats
+    rows = [
+        [ui.fmt_stat(c, row[c]) if c in STAT_KEYS else str(row[c]) for c in header]
+        for _, row in res.head(top).iterrows()
+    ]
+    title = (
+        f"{strategy} sweep on {symbol} {timeframe}: {res.attrs['n_trials']:,} combinations in "
         f"{res.attrs['seconds']:.1f} s ({res.attrs['engine']}), best by {metric}"
+        + ("; " + ", ".join(f"{k}={v}" for k, v in fixed.items()) if fixed else "")
     )
-    for c in res.columns:
-        t.add_column(c, justify="right")
-    for row in res.head(top).itertuples(index=False):
-        t.add_row(*(ui.fmt_stat(c, v) if c in STAT_KEYS else str(v) for c, v in zip(res.columns, row, strict=True)))
-    ui.console.print(t)
+    ui.console.print(ui.fit_table(title, header, rows, key=len(varied), more="widen the terminal or use --out"))
     if out:
         ui.console.print(f"wrote {len(res):,} rows to {out}", highlight=False)
 
@@ -296,23 +312,23 @@ def walkforward_cmd(
     if as_json:
         typer.echo(json.dumps(doc, indent=1, default=str))
         return
-    t = Table(
-        title=f"walk-forward {strategy} on {symbol} {timeframe}: train {train}, test {test}"
-        + (", anchored" if anchored else "")
-    )
-    for c in ("fold", "test window", "params", f"IS {metric}", f"OOS {metric}", "OOS return", "trades"):
-        t.add_column(c, justify="right")
-    for f in doc["folds"]:
-        t.add_row(
+    header = ["fold", "test window", f"OOS {metric}", "OOS return", f"IS {metric}", "trades", "params"]
+    rows = [
+        [
             str(f["fold"]),
             f"{f['test_start'][:10]} .. {f['test_end'][:10]}",
-            json.dumps(f["params"]),
-            ui.fmt_stat(metric, f["in_sample"]),
             ui.fmt_stat(metric, f["out_of_sample"]),
             ui.fmt_stat("total_return", f["oos_return"]),
+            ui.fmt_stat(metric, f["in_sample"]),
             str(f["trades"]),
-        )
-    ui.console.print(t)
+            " ".join(f"{k}={v}" for k, v in f["params"].items()),
+        ]
+        for f in doc["folds"]
+    ]
+    title = f"walk-forward {strategy} on {symbol} {timeframe}: train {train}, test {test}" + (
+        ", anchored" if anchored else ""
+    )
+    ui.console.print(ui.fit_table(title, header, rows, key=2))
     ui.console.print(
         f"walk-forward efficiency {ui.fmt_stat('sharpe', doc['efficiency'])}; out-of-sample total return "
         f"{ui.fmt_stat('total_return', doc['oos_total_return'])}; "

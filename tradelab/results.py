@@ -5,6 +5,7 @@
 # %% ../nbs/03a_results.ipynb #08d70396
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,10 +14,12 @@ from numba import njit
 
 from .config import BadInputError, nan_to_none
 from .costs import Costs
+from .display import STAT_LABELS, TABLE_CSS, equity_svg, format_stat, stats_html
 from .ohlcv import to_ohlcv
 
 # %% auto #0
-__all__ = ['STAT_KEYS', 'returns_stats', 'trade_stats', 'BacktestResult', 'common_frames', 'collect_stats']
+__all__ = ['STAT_KEYS', 'STAT_ORDER', 'returns_stats', 'trade_stats', 'buy_and_hold', 'BacktestResult', 'common_frames',
+           'collect_stats']
 
 # %% ../nbs/03a_results.ipynb #c6711954
 @njit(cache=True, nogil=True)
@@ -71,6 +74,7 @@ STAT_KEYS = [
     "turnover",
     "trades",
 ]
+STAT_ORDER = list(STAT_LABELS)  # every statistic of a result, in display order (`STAT_KEYS` are the sweepable ones)
 
 
 def returns_stats(equity: pd.Series, init_cash: float, ppy: float) -> dict:
@@ -94,20 +98,33 @@ def returns_stats(equity: pd.Series, init_cash: float, ppy: float) -> dict:
 
 
 def trade_stats(trades: pd.DataFrame) -> dict:
-    "Trade-based statistics over closed trades (open trades count in `trades` only)."
-    pnl = trades.pnl.to_numpy()[trades.status.to_numpy() == "closed"] if len(trades) else np.array([])
+    "Trade-based statistics over closed trades; open trades are counted apart, with their P&L at the last close."
+    closed = trades.status.to_numpy() == "closed" if len(trades) else np.zeros(0, dtype=bool)
+    all_pnl = trades.pnl.to_numpy(dtype="float64") if len(trades) else np.zeros(0)
+    pnl = all_pnl[closed]
     wins, losses = pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()
     return {
         "win_rate": float((pnl > 0).mean()) if len(pnl) else np.nan,
         "profit_factor": float(wins / losses) if losses > 0 else (np.inf if wins > 0 else np.nan),
         "expectancy": float(pnl.mean()) if len(pnl) else np.nan,
         "trades": int(len(trades)),
+        "closed_trades": int(closed.sum()),
+        "open_trades": int((~closed).sum()),
+        "open_pnl": float(np.nansum(all_pnl[~closed])),
     }
 
+
+def buy_and_hold(closes, index: pd.DatetimeIndex, init_cash: float) -> pd.Series:
+    """Equity of buying and holding: the starting cash split equally over the symbols (the columns of `closes`)
+    at the first close, held to the end, no costs."""
+    c = np.asarray(closes, dtype="float64").reshape(len(index), -1)
+    return pd.Series(init_cash * (c / c[0]).mean(axis=1), index=index, name="buy_and_hold")
+
 # %% ../nbs/03a_results.ipynb #13ef3b00
-@dataclass
+@dataclass(repr=False)
 class BacktestResult:
-    "What a backtest produced: stats, trades, equity and returns, plus the vectorbt portfolio."
+    """What a backtest produced: stats, trades, equity and returns, plus the vectorbt portfolio. In a notebook it
+    shows its headline statistics and an equity/drawdown chart; `plot()` draws an interactive one."""
 
     strategy: str  # registered strategy name
     params: dict  # parameters after validation (defaults filled in)
@@ -115,10 +132,48 @@ class BacktestResult:
     init_cash: float  # starting cash
     equity: pd.Series  # portfolio value at each bar close
     trades: pd.DataFrame  # one row per trade, open ones included
-    stats: dict  # summary statistics (see `stats`)
+    stats: pd.Series  # summary statistics, labelled (see `STAT_ORDER`; `STAT_LABELS` says what each one is)
     timeframe: str  # bar size
     portfolio: object = field(repr=False, default=None)  # the vectorbt Portfolio behind it, when one was built
     risk_events: list = field(default_factory=list)  # risk rule decisions (refusals, breaker trips), in time order
+    benchmark: pd.Series | None = None  # buy-and-hold equity over the same bars (see `buy_and_hold`)
+
+    def __repr__(self) -> str:
+        st = self.stats
+        idx = self.equity.index
+        params = " ".join(f"{k}={v}" for k, v in self.params.items())
+        return (
+            f"BacktestResult({self.strategy} {params}, {idx[0]:%Y-%m-%d} to {idx[-1]:%Y-%m-%d}, "
+            f"{len(idx):,} {self.timeframe} bars: total return {format_stat('total_return', st['total_return'])} "
+            f"(buy & hold {format_stat('buy_hold_return', st.get('buy_hold_return'))}), "
+            f"sharpe {format_stat('sharpe', st['sharpe'])}, max drawdown "
+            f"{format_stat('max_drawdown', st['max_drawdown'])}, {st['closed_trades']} closed trades, "
+            f"{st['open_trades']} open)"
+        )
+
+    def _repr_html_(self) -> str:
+        idx = self.equity.index
+        params = ", ".join(f"{k}={v}" for k, v in self.params.items()) or "no parameters"
+        symbols = sorted(set(self.trades.symbol)) if "symbol" in self.trades else []
+        head = (
+            f"<p class='tl-cap'><b>{html.escape(self.strategy)}</b> ({html.escape(params)})"
+            f"{' on ' + html.escape(', '.join(symbols)) if symbols else ''}: {len(idx):,} {self.timeframe} bars, "
+            f"{idx[0]:%Y-%m-%d %H:%M} to {idx[-1]:%Y-%m-%d %H:%M} UTC; fees {self.costs.fees:.3%}, slippage "
+            f"{self.costs.slippage:.3%} per side; starting cash {self.init_cash:,.2f}</p>"
+        )
+        returns = [k for k in STAT_ORDER[:11] if k in self.stats]
+        trades = [k for k in STAT_ORDER[11:] if k in self.stats]
+        tables = stats_html(self.stats, returns) + stats_html(self.stats, trades)
+        return (
+            f"{TABLE_CSS}<div>{head}<div class='tl-row'>{tables}</div>{equity_svg(self.equity, self.benchmark)}</div>"
+        )
+
+    def plot(self, height: int = 560):
+        """An interactive plotly figure: equity (with buy and hold), fills marked on it, and drawdown below.
+        Long curves are reduced to the lowest and highest value per screen column before plotting."""
+        from tradelab.display import result_figure
+
+        return result_figure(self, height)
 
     @property
     def final_equity(self) -> float:
@@ -240,13 +295,20 @@ def collect_stats(
     ppy: float,  # bars per year
     exposure: float,  # fraction of bars with a position
     traded: float,  # traded notional
-) -> dict:
-    "All of `STAT_KEYS`: return and trade statistics, the exposure, and turnover (traded notional / mean equity)."
+    benchmark: pd.Series | None = None,  # buy-and-hold equity over the same bars
+) -> pd.Series:
+    """Every statistic of `STAT_ORDER` as a labelled Series: return and trade statistics, exposure, turnover
+    (traded notional / mean equity), buy-and-hold return and the excess over it, final equity."""
     stats = returns_stats(equity, cash, ppy)
     stats.update(trade_stats(trades))
     stats["exposure"] = float(exposure)
     stats["turnover"] = float(traded / equity.mean())
-    return {k: stats[k] for k in STAT_KEYS}
+    bh = float(benchmark.iloc[-1] / cash - 1.0) if benchmark is not None else np.nan
+    stats["buy_hold_return"] = bh
+    stats["excess_return"] = float(stats["total_return"] - bh)
+    stats["final_equity"] = float(equity.iloc[-1])
+    values = [stats[k] if isinstance(stats[k], int) else float(stats[k]) for k in STAT_ORDER]
+    return pd.Series(values, index=STAT_ORDER, dtype=object, name="stats")
 
 
 def _is_contract(df) -> bool:

@@ -11,7 +11,7 @@ import pandas as pd
 from .config import BadInputError
 from .costs import Costs, periods_per_year
 from .ohlcv import infer_timeframe
-from .results import BacktestResult, collect_stats, common_frames
+from .results import BacktestResult, buy_and_hold, collect_stats, common_frames
 from .risk import RiskConfig, RiskManager
 from .strategies import get_strategy
 
@@ -114,5 +114,7 @@ def backtest_with_risk(
     if not panel:
         tr = tr.drop(columns="symbol")
     eq = pd.Series(equity, index=index, name="equity")
-    stats = collect_stats(eq, tr, float(cash), ppy, held_any.mean(), notional)
-    return BacktestResult(st.name, params, costs, float(cash), eq, tr, stats, timeframe, None, list(mgr.events))
+    bench = buy_and_hold(C, index, float(cash))
+    stats = collect_stats(eq, tr, float(cash), ppy, held_any.mean(), notional, bench)
+    events = list(mgr.events)
+    return BacktestResult(st.name, params, costs, float(cash), eq, tr, stats, timeframe, None, events, bench)
