@@ -1,6 +1,6 @@
 # tradelab: two commands on a fresh clone
 #   make demo   backtest sma_cross on BTC/USDT 1h and print stats
-#   make test   library in sync with the notebooks, lint, then one pytest run: the notebooks and tests/ in two lanes
+#   make test   library in sync with the notebooks, lint, then pytest in two lanes (notebooks and tests/)
 # Both create .venv and install everything on first use (or when pyproject.toml changes).
 
 PYTHON ?= python3
@@ -16,6 +16,10 @@ ifneq ($(wildcard $(SHARED_DATA)/ohlcv/binance-spot-btc-1h),)
 export TRADELAB_SAMPLE_DIR ?= $(SHARED_DATA)/ohlcv/binance-spot-btc-1h
 export TRADELAB_TEST_DATA ?= $(SHARED_DATA)
 endif
+
+# files of tests/ that run in the notebooks' lane (CPU-bound or quick), so the two lanes take about as long
+NOTEBOOK_LANE_TESTS := tests/test_reports.py tests/test_docs.py tests/test_futures_venue.py tests/test_data_cli.py \
+	tests/test_cli.py tests/test_crosscheck_backtesting_py.py tests/test_structure.py
 
 .PHONY: demo test lab docs lint clean sync venv
 
@@ -36,13 +40,13 @@ test: $(STAMP)
 	$(BIN)/python tests/sync_check.py
 	$(BIN)/ruff check tradelab nbs tests docs $(wildcard benchmarks)
 	$(BIN)/ruff format --check --quiet nbs tests docs $(wildcard benchmarks) tradelab/templates
-	@# two lanes: the notebooks beside tests/ (tests/ mostly waits on processes and local servers; each lane runs
-	@# one item at a time, so no two tests of tests/ ever run at once); the notebooks' report follows that of tests/
-	@$(BIN)/pytest -q --nbval-lax --durations=8 nbs > .notebooks-lane.log 2>&1 & lane=$$!; \
-	$(BIN)/pytest -q --durations=12 tests; tests_rc=$$?; \
+	@# two lanes of about equal length: the notebooks with the quick and CPU-bound files of tests/, beside the files of
+	@# tests/ that mostly wait on processes and local servers; each lane runs one item at a time
+	@$(BIN)/pytest -q --nbval-lax --durations=8 nbs $(NOTEBOOK_LANE_TESTS) > .notebooks-lane.log 2>&1 & lane=$$!; \
+	$(BIN)/pytest -q --durations=12 tests $(foreach t,$(NOTEBOOK_LANE_TESTS),--deselect $(t)); tests_rc=$$?; \
 	wait $$lane; notebooks_rc=$$?; \
-	echo "--- notebooks (nbs/) ---"; cat .notebooks-lane.log; rm -f .notebooks-lane.log; \
-	echo "tests/ exit $$tests_rc, notebooks exit $$notebooks_rc"; \
+	echo "--- notebooks and quick tests ---"; cat .notebooks-lane.log; rm -f .notebooks-lane.log; \
+	echo "tests/ lane exit $$tests_rc, notebooks lane exit $$notebooks_rc"; \
 	exit $$(( tests_rc || notebooks_rc ))
 
 sync: $(STAMP)

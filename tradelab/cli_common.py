@@ -9,8 +9,6 @@ import json
 import os
 
 import typer
-import io
-
 from rich.console import Console
 from rich.table import Table
 

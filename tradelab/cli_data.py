@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.table import Table
 
 from . import cli_common as ui
 

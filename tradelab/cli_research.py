@@ -9,7 +9,6 @@ import json
 
 import typer
 from rich.panel import Panel
-from rich.table import Table
 
 from . import cli_common as ui
 
@@ -245,6 +244,7 @@ def report_cmd(
         for r in results:
             if r["ok"]:
                 ui.console.print(f"[green]ok[/]     {r['name']}: {r['folder']}", highlight=False, soft_wrap=True)
+                _warn_if_stale(r["folder"])
             else:
                 ui.err_console.print(
                     f"[red]FAILED[/] {r['name']}: {ui.scrub(r['error'])}", highlight=False, soft_wrap=True
@@ -264,6 +264,19 @@ def report_cmd(
         params["max_age_hours"] = str(max_age)
     folder = run_report(name, params, reports_dir)
     ui.console.print(f"report written to {folder}", highlight=False, soft_wrap=True)
+    _warn_if_stale(folder)
+
+
+def _warn_if_stale(folder) -> None:
+    "Say on stderr when a report was written on stale data (its metrics.json records why)."
+    from pathlib import Path
+
+    try:
+        stale = json.loads((Path(folder) / "metrics.json").read_text()).get("stale")
+    except (OSError, ValueError):
+        return
+    if stale:
+        ui.err_console.print(f"[yellow]warning:[/] {stale}", highlight=False, soft_wrap=True)
 
 # %% ../nbs/12c_cli_research.ipynb #47a13267
 def walkforward_cmd(

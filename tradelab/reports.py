@@ -28,7 +28,7 @@ from .results import STAT_KEYS, BacktestResult, returns_stats
 
 # %% auto #0
 __all__ = ['TEMPLATES', 'returns_metrics', 'ReportContext', 'monthly_returns', 'ReportError', 'templates', 'template_parameters',
-           'coerce_parameters', 'notebook_to_html', 'run_report', 'run_batch']
+           'coerce_parameters', 'check_parameters', 'notebook_to_html', 'run_report', 'run_batch']
 
 # %% ../nbs/08_reports.ipynb #e565cfa4
 def _templates_dir() -> Path:
@@ -294,13 +294,28 @@ def _quality_table(self):
 
 
 def _stats_table(self):
-    return pd.DataFrame({label: r.stats for label, r in self.results.items()})
+    "The statistics of each result, labelled and formatted (a page, not a dump of floats)."
+    from IPython.display import HTML
+
+    from tradelab.display import TABLE_CSS, format_stat, stat_label
+
+    keys = list(self.best.stats.index)
+    body = {label: [format_stat(k, r.stats.get(k)) for k in keys] for label, r in self.results.items()}
+    table = pd.DataFrame(body, index=[stat_label(k) for k in keys])
+    return HTML(TABLE_CSS + table.to_html(classes="tl-t", border=0, justify="left"))
 
 
 def _ranking_table(self):
-    t = pd.DataFrame({label: r.stats for label, r in self.results.items()}).T
+    "One row per strategy, best first, with the headline statistics formatted."
+    from IPython.display import HTML
+
+    from tradelab.display import frame_html
+
+    keys = ["total_return", "buy_hold_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_rate"]
+    keys += ["profit_factor", "closed_trades", "open_trades", "exposure"]
+    t = pd.DataFrame({label: r.stats for label, r in self.results.items()}).T[keys]
     t.insert(0, "rank", range(1, len(t) + 1))
-    return t
+    return HTML(frame_html(t))
 
 
 def _plot_equity(self):
@@ -337,10 +352,20 @@ def monthly_returns(returns: pd.Series) -> pd.DataFrame:
 
 
 def _plot_monthly(self):
+    "The year x month heatmap of compounded returns (SVG in the page; monthly_returns.png beside it)."
     import matplotlib.pyplot as plt
+    from IPython.display import HTML
+
+    from tradelab.display import heatmap_svg
 
     t = monthly_returns(self.best.returns)
-    fig, ax = plt.subplots(figsize=(11, 0.5 + 0.45 * len(t)))
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    named = t.set_axis(months, axis=1)
+    named.columns.name, named.index.name = "month", "year"
+    svg = heatmap_svg(named, "monthly returns (compounded)", "signed_pct", cell=52)
+    with atomic_write(_fig_path(self, "monthly_returns.svg"), "w") as f:
+        f.write(svg)
+    fig, ax = plt.subplots(figsize=(11, 1.6 + 0.6 * len(t)))
     lim = np.nanmax(np.abs(t.values)) if np.isfinite(t.values).any() else 1
     ax.imshow(t.values, cmap="RdYlGn", vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(12), ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"])
@@ -352,12 +377,30 @@ def _plot_monthly(self):
     fig.tight_layout()
     fig.savefig(_fig_path(self, "monthly_returns.png"), dpi=110)
     plt.close(fig)
-    return fig
+    return HTML(svg)
 
 
 def _trades_table(self, last: int = 200):
+    "The last `last` trades: times to the minute, prices, size, P&L and return formatted."
+    from IPython.display import HTML
+
+    from tradelab.display import frame_html
+
     t = self.best.trades
-    return t.tail(last) if len(t) > last else t
+    t = t.tail(last) if len(t) > last else t
+    shown = t.assign(
+        entry_time=t.entry_time.dt.strftime("%Y-%m-%d %H:%M"),
+        exit_time=np.where(t.status == "closed", t.exit_time.dt.strftime("%Y-%m-%d %H:%M"), "open"),
+        exit_price=np.where(t.status == "closed", t.exit_price, np.nan),
+    )
+    kinds = {"entry_price": "money", "exit_price": "money", "fees": "money", "pnl": "signed_money", "ret": "signed_pct"}
+    kinds["size"] = "number"
+    note = (
+        f"<p class='tl-cap'>the last {last} of {len(self.best.trades):,} trades</p>"
+        if len(self.best.trades) > last
+        else ""
+    )
+    return HTML(note + frame_html(shown.reset_index(drop=True), kinds, max_rows=last))
 
 
 def _write_outputs(self) -> dict:
@@ -392,15 +435,27 @@ def _write_outputs(self) -> dict:
     bench = self.benchmark.copy()
     bench.index = bench.index.tz_convert(None)
     tmp = out / ".tearsheet.tmp.html"
-    qs.reports.html(
-        naive.rename(next(iter(self.results))),
-        benchmark=bench,
-        output=str(tmp),
-        title=self.title,
-        periods_per_year=int(round(self.ppy)),
-    )
+    import warnings
+
+    with warnings.catch_warnings():  # quantstats' plotting warnings (with library paths) are not for the page
+        warnings.simplefilter("ignore")
+        qs.reports.html(
+            naive.rename(next(iter(self.results))),
+            benchmark=bench,
+            output=str(tmp),
+            title=self.title,
+            periods_per_year=int(round(self.ppy)),
+        )
     tmp.replace(out / "tearsheet.html")
-    return {k: metrics[k] for k in ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "volatility")}
+    return _Written(["tearsheet.html", "metrics.json", "returns.csv"])
+
+
+class _Written(list):
+    "The files a report wrote beside it: shown as links in the page, a list everywhere else."
+
+    def _repr_html_(self) -> str:
+        links = ", ".join(f"<a href='{name}'>{name}</a>" for name in self)
+        return f"<p>Also in this folder: {links} (the quantstats tearsheet, the metrics and the bar returns).</p>"
 
 
 def _daily(r: pd.Series) -> pd.Series:
@@ -417,12 +472,14 @@ def _overfit(
     metric: str = "sharpe",  # statistic optimised
 ):
     "The 'Is it overfit?' section: DSR, PBO (when a selection was made), walk-forward summary, Monte Carlo bands."
-    from IPython.display import Markdown, display
+    from IPython.display import HTML, Markdown, display
 
+    from tradelab.display import TABLE_CSS, format_value, frame_html
     from tradelab.sweep import sweep
     from tradelab.validation import (
         deflated_sharpe,
         monte_carlo,
+        overfit_verdict,
         pbo,
         returns_matrix,
         sharpe_moments,
@@ -479,28 +536,49 @@ def _overfit(
     if bands is not None:
         out["monte_carlo"] = {k: {p: float(v) for p, v in col.items()} for k, col in bands.items()}
     self.overfit_summary = out
-    verdict = (
-        "likely overfit"
-        if out["deflated_sharpe"] < 0.5 or out.get("pbo", 0) > 0.5
-        else "some evidence of skill"
-        if out["deflated_sharpe"] < 0.95
-        else "strong evidence of skill"
-    )
-    display(
-        Markdown(
-            f"**Deflated Sharpe ratio {out['deflated_sharpe']:.2f}** over {n} trial(s)"
-            + (f"; **PBO {out['pbo']:.2f}**" if "pbo" in out else "")
-            + (
-                f"; walk-forward efficiency {out['walkforward_efficiency']:.2f} over {out['walkforward_folds']} folds"
-                if "walkforward_folds" in out
-                else ""
-            )
-            + f": {verdict}."
+    f = next(iter(self.frames.values()))
+    if self.kind == "compare" and len(self.results) > 1:
+        what = f"the best of {len(self.results)} strategies compared"
+    elif grid:
+        what = f"{strategy} with parameters chosen from a {n}-combination grid"
+    else:
+        what = f"{strategy} ({n} configuration{'s' if n != 1 else ''} tried, as stated by n_trials)"
+    tested = f"{what} on {', '.join(self.frames)} {self.timeframe}, {f.index[0]:%Y-%m-%d} to {f.index[-1]:%Y-%m-%d}"
+    out["verdict"] = overfit_verdict(out["deflated_sharpe"], n, out.get("pbo"), tested)
+    lines = [f"**{out['verdict']}**"]
+    if "walkforward_folds" in out:
+        lines.append(
+            f"Walk-forward ({wf_train} train, {wf_test} test): {out['walkforward_folds']} folds, efficiency "
+            f"{out['walkforward_efficiency']:.2f} (out-of-sample {metric} over in-sample), out-of-sample return "
+            f"{format_value(out['walkforward_oos_return'], 'signed_pct')}."
         )
-    )
-    keys = [k for k in out if k != "monte_carlo"]
-    display(pd.DataFrame({"value": [out[k] for k in keys]}, index=keys))
-    return bands.rename(columns={"final_equity": "final equity (x start)"}) if bands is not None else None
+    if bands is not None:
+        p5 = bands["final_equity"].get("p5")
+        lines.append(
+            f"Monte Carlo ({len(closed)} closed trades reshuffled 10,000 times): in 5% of the orderings the final "
+            f"equity ends below {p5:.2f}x the start" + (", a loss." if p5 < 1 else ".")
+        )
+    display(Markdown("\n\n".join(lines)))
+    labels = {
+        "deflated_sharpe": ("Deflated Sharpe ratio (probability)", "ratio"),
+        "trials": ("Trials (configurations tried)", "int"),
+        "trials_sr_var": ("Variance of the trials' Sharpe (per bar)", "number"),
+        "sharpe_per_period": ("Sharpe ratio per bar", "number"),
+        "skew": ("Skewness of bar returns", "ratio"),
+        "kurtosis": ("Kurtosis of bar returns", "ratio"),
+        "pbo": ("Probability of backtest overfitting", "ratio"),
+        "pbo_degradation_slope": ("PBO: out-of-sample / in-sample slope", "ratio"),
+        "pbo_prob_oos_loss": ("PBO: probability of an out-of-sample loss", "ratio"),
+        "walkforward_folds": ("Walk-forward folds", "int"),
+        "walkforward_efficiency": ("Walk-forward efficiency", "ratio"),
+        "walkforward_oos_return": ("Walk-forward out-of-sample return", "signed_pct"),
+    }
+    rows = [(labels[k][0], format_value(out[k], labels[k][1])) for k in labels if k in out]
+    display(HTML(TABLE_CSS + pd.DataFrame(rows, columns=["", "value"]).to_html(classes="tl-t", border=0, index=False)))
+    if bands is None:
+        return None
+    shown = bands.rename(columns={"final_equity": "final equity (x start)", "max_drawdown": "max drawdown"})
+    return HTML(frame_html(shown, {"final equity (x start)": "ratio", "max drawdown": "signed_pct", "sharpe": "ratio"}))
 
 
 ReportContext.overfit = _overfit
@@ -559,6 +637,89 @@ def coerce_parameters(name: str, params: dict) -> dict:
         except (TypeError, ValueError):
             raise BadInputError(f"report parameter {k}={v!r} must be a {spec[k]['type']}") from None
     return out
+
+
+def check_parameters(name: str, params: dict) -> None:
+    """Check the values a template will use before any kernel starts or folder is made: strategies and their
+    parameters, JSON fields, grids, windows, dates, costs. The error names the parameter and the fix."""
+    from tradelab.strategies import get_strategy
+    from tradelab.sweep import expand_grid
+    from tradelab.validation import _span
+
+    spec = template_parameters(name)
+    value = lambda k: params[k] if k in params else _literal(spec[k]["default"]) if k in spec else None
+
+    def check(key, test):
+        if key not in spec:
+            return None
+        try:
+            return test(value(key))
+        except BadInputError as e:
+            raise BadInputError(f"report {name!r}, parameter {key}: {e}") from None
+
+    def json_of(kind):
+        def parse(text):
+            doc = _json(text, "the value")
+            if text and not isinstance(doc, kind):
+                raise BadInputError(f"expected a JSON {'object' if kind is dict else 'list'}, got {text!r}")
+            return doc
+
+        return parse
+
+    tf = check("timeframe", lambda v: (timeframe_to_timedelta(v), v)[1])
+    check("calendar", lambda v: periods_per_year(tf or "1d", v))
+    check("fees", lambda v: Costs(fees=v))
+    check("slippage", lambda v: Costs(slippage=v))
+    for key in ("cash", "n_trials"):
+        check(key, lambda v, key=key: v if v > 0 else _raise(f"{key}={v!r} must be positive"))
+    check("max_age_hours", lambda v: v if v >= 0 else _raise(f"{v!r} must be 0 (no limit) or more hours"))
+    start = check("start", lambda v: _when(v))
+    end = check("end", lambda v: _when(v))
+    if start is not None and end is not None and start >= end:
+        raise BadInputError(f"report {name!r}: start={value('start')!r} must be before end={value('end')!r}")
+    st = check("strategy", get_strategy)
+    names = check("strategies", json_of(list))
+    if "strategies" in spec:
+        if not names:
+            raise BadInputError(f'report {name!r}, parameter strategies: name at least one, e.g. ["sma_cross"]')
+        for n in names:
+            check("strategies", lambda _, n=n: get_strategy(n))
+    given = check("params", json_of(dict)) or {}
+    if st is not None:
+        check("params", lambda _: st.validate_params(given))
+    elif names:
+        for n, p in given.items():
+            if n not in names:
+                raise BadInputError(f"report {name!r}, parameter params: {n!r} is not one of the strategies {names}")
+            check("params", lambda _, n=n, p=p: get_strategy(n).validate_params(p))
+    grid = check("sweep_grid", json_of(dict))
+    if grid and st is not None:
+        check("sweep_grid", lambda _: expand_grid(st, grid) or _raise("no valid combination (e.g. fast < slow)"))
+    symbols = check("symbols", json_of(list))
+    if "symbols" in spec and (not symbols or not all(isinstance(s, str) and s for s in symbols)):
+        raise BadInputError(
+            f'report {name!r}, parameter symbols: a JSON list of symbols, e.g. ["BTC/USDT", "ETH/USDT"]'
+        )
+    check("rank_by", lambda v: v in STAT_KEYS or _raise(f"{v!r}; use one of {', '.join(STAT_KEYS)}"))
+    train, test = value("wf_train"), value("wf_test")
+    if bool(train) != bool(test) and "wf_train" in spec:
+        raise BadInputError(f"report {name!r}: give both wf_train and wf_test (e.g. 90d and 30d), or neither")
+    if train:
+        for key in ("wf_train", "wf_test"):
+            check(key, lambda v: _span(v, tf or "1h") > pd.Timedelta(0) or _raise(f"{v!r} must be a positive window"))
+
+
+def _raise(message: str):
+    raise BadInputError(message)
+
+
+def _when(text: str):
+    if not text:
+        return None
+    try:
+        return pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise BadInputError(f"{text!r} is not a date; use e.g. 2024-01-01 or 2024-01-01T12:00") from None
 
 
 def _slug(params: dict) -> str:
@@ -642,7 +803,20 @@ def _execute(src: Path, dest: Path, params: dict, progress: bool, cwd: Path):
         progress_bar=progress,
         cwd=str(cwd),
         kernel_name="python3",
+        kernel_manager_class=_ipc_kernel_manager(),
     )
+
+
+def _ipc_kernel_manager():
+    """A kernel manager that talks to the kernel over Unix sockets in Jupyter's runtime folder: local only, and
+    without ipykernel's warning about unencrypted TCP in every report's output."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return IPCKernelManager
 
 
 def notebook_to_html(path: Path) -> str:
@@ -709,6 +883,7 @@ def run_report(name: str, params: dict | None = None, reports_dir=None, progress
 
     settings = load_settings()
     params = coerce_parameters(name, dict(params or {}))
+    check_parameters(name, params)
     if "data_dir" in template_parameters(name):
         params["data_dir"] = os.path.abspath(params["data_dir"]) if params.get("data_dir") else str(settings.data_dir)
         _check_data(name, params, Path(params["data_dir"]))

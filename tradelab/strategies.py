@@ -19,7 +19,7 @@ from .indicators import bollinger_bands, rsi, sma
 # %% auto #0
 __all__ = ['STRATEGIES', 'Signals', 'NoParams', 'Strategy', 'params_model_from_signature', 'register', 'get_strategy',
            'crossed_above', 'crossed_below', 'SmaCrossParams', 'sma_cross', 'RsiParams', 'rsi_mean_reversion',
-           'BollingerParams', 'bollinger_breakout', 'LookaheadError', 'check_lookahead']
+           'BollingerParams', 'bollinger_breakout', 'LookaheadError', 'LookaheadCheck', 'check_lookahead']
 
 # %% ../nbs/03_strategies.ipynb #acd08cc4
 @dataclass
@@ -102,16 +102,39 @@ def _as_signals(out, index, name) -> Signals:
         )
     clean = {}
     for k, v in vars(sig).items():
-        if v is None:
-            clean[k] = None
-            continue
-        v = pd.Series(v, index=index) if not isinstance(v, pd.Series) else v
-        if len(v) != len(index) or not v.index.equals(index):
-            raise BadInputError(
-                f"strategy {name!r}: {k} is not aligned with the input bars ({len(v)} values for {len(index)} bars)"
-            )
-        clean[k] = v if v.dtype == bool else v.fillna(False).astype(bool)
+        clean[k] = None if v is None else _checked_signal(v, index, name, k)
     return Signals(**clean)
+
+
+def _checked_signal(v, index, name: str, k: str) -> pd.Series:
+    "One signal as a boolean Series on `index`; a clear error for a wrong length, index, dtype or a missing value."
+    if not isinstance(v, pd.Series):
+        if len(v) != len(index):
+            raise BadInputError(
+                f"strategy {name!r}: {k} has {len(v)} values for {len(index)} bars; return one value per input bar"
+            )
+        v = pd.Series(v, index=index)
+    if len(v) != len(index) or not v.index.equals(index):
+        raise BadInputError(
+            f"strategy {name!r}: {k} is not aligned with the input bars ({len(v)} values for {len(index)} bars); "
+            "compute it from the frame you were given and keep its index"
+        )
+    if v.dtype == bool:
+        return v
+    values = v.to_numpy()
+    missing = v.isna().to_numpy()
+    flags = v.dtype == object and all(isinstance(x, (bool, np.bool_)) for x in values[~missing])
+    if flags and missing.any():
+        raise BadInputError(
+            f"strategy {name!r}: {k} has {int(missing.sum())} missing values (the first at {index[missing][0]}); "
+            "a signal is True or False on every bar: e.g. .shift(1, fill_value=False) or .fillna(False)"
+        )
+    if flags:
+        return v.astype(bool)
+    raise BadInputError(
+        f"strategy {name!r}: {k} has dtype {v.dtype}; signals must be boolean (True on the bars to act): "
+        "return a comparison such as rsi < 30, or .astype(bool) if 1/0 flags are meant"
+    )
 
 # %% ../nbs/03_strategies.ipynb #5f6faccb
 STRATEGIES: dict[str, Strategy] = {}
@@ -135,19 +158,37 @@ def params_model_from_signature(func) -> type[BaseModel]:
     return create_model(f"{func.__name__}_params", __config__=ConfigDict(extra="forbid"), __doc__=doc, **fields)
 
 
-def register(name: str, params: type[BaseModel] | None = None, grid: dict | None = None, replace: bool = True):
+def register(name: str, params: type[BaseModel] | None = None, grid: dict | None = None, replace: bool = False):
     """Decorator: register a signal function as strategy `name`. Without `params`, its keyword defaults
-    become the parameter model."""
+    become the parameter model. A name that is taken needs `replace=True`, unless the function is the same one
+    again (same name and source: a notebook cell run twice)."""
 
     def deco(func):
-        if not replace and name in STRATEGIES:
-            raise BadInputError(f"strategy {name!r} is already registered")
+        taken = STRATEGIES.get(name)
+        if taken is not None and not replace and not _same_function(taken.func, func):
+            where = f"{getattr(taken.func, '__module__', '?')}.{getattr(taken.func, '__qualname__', '?')}"
+            raise BadInputError(
+                f"strategy {name!r} is already registered ({where}); pass replace=True to replace it, "
+                "or register under another name"
+            )
         doc = inspect.getdoc(func) or ""
         model = params or params_model_from_signature(func)
         STRATEGIES[name] = Strategy(name, func, model, dict(grid or {}), doc.splitlines()[0] if doc else "")
         return func
 
     return deco
+
+
+def _same_function(a, b) -> bool:
+    "Whether two functions are one definition: the same qualified name and the same source text."
+    if a is b:
+        return True
+    if getattr(a, "__qualname__", None) != getattr(b, "__qualname__", None):
+        return False
+    try:
+        return inspect.getsource(a) == inspect.getsource(b)
+    except (OSError, TypeError):
+        return a.__code__.co_code == b.__code__.co_code and a.__code__.co_consts == b.__code__.co_consts
 
 
 def get_strategy(strategy) -> Strategy:
@@ -261,32 +302,77 @@ class LookaheadError(BadInputError):
     "A strategy's signals depend on future bars."
 
 
+@dataclass
+class LookaheadCheck:
+    "What `check_lookahead` compared: it passed (a failure raises `LookaheadError`)."
+
+    strategy: str  # the strategy checked
+    params: dict  # its parameters
+    bars: int  # bars of data (per symbol)
+    symbols: list  # the symbols checked ([''] for a single frame)
+    cuts: list  # the bar times the data was cut after
+    compared: int  # signal values compared in all
+
+    def __repr__(self) -> str:
+        syms = f" on {', '.join(self.symbols)}" if self.symbols != [""] else ""
+        return (
+            f"LookaheadCheck({self.strategy}{syms}: passed; {len(self.cuts)} cuts of {self.bars:,} bars from "
+            f"{self.cuts[0]:%Y-%m-%d %H:%M} to {self.cuts[-1]:%Y-%m-%d %H:%M}, {self.compared:,} signal values "
+            "identical with and without the later bars)"
+        )
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<p>&#10003; {html.escape(repr(self))}</p>"
+
+
 def check_lookahead(
+    data,  # OHLCV frame, or a {symbol: frame} panel (each symbol is checked)
     strategy,  # registered strategy name or `Strategy`
-    ohlcv: pd.DataFrame,  # bars to test on
     params: dict | None = None,  # strategy parameters
     n_cuts: int = 25,  # truncation points tried
     min_bars: int | None = None,  # bars before the first cut
     seed: int = 0,  # random seed of the cuts
-) -> None:
-    "Raise `LookaheadError` if any signal up to a cut changes when the bars after the cut are removed."
+) -> LookaheadCheck:
+    """Raise `LookaheadError` if any signal up to a cut changes when the bars after the cut are removed; else return
+    what was compared. The arguments come in `backtest`'s order (data, strategy)."""
+    if isinstance(data, (str, Strategy)) and isinstance(strategy, (pd.DataFrame, dict)):
+        import warnings
+
+        warnings.warn(
+            "check_lookahead(strategy, data) is deprecated: pass check_lookahead(data, strategy) as in backtest",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        data, strategy = strategy, data
     st = get_strategy(strategy)
-    params = params or {}
-    full = st.signals(ohlcv, **params)
-    n = len(ohlcv)
-    min_bars = min_bars or min(n // 4, 500)
-    rng = np.random.default_rng(seed)
-    cuts = np.unique(np.r_[rng.integers(min_bars, n, n_cuts), min_bars, n - 1])
-    for cut in cuts:
-        part = st.signals(ohlcv.iloc[:cut], **params)
-        for name, series in part.items():
-            ref = getattr(full, name).iloc[:cut]
-            diff = np.flatnonzero(series.to_numpy() != ref.to_numpy())
-            if len(diff):
-                t = ohlcv.index[diff[0]]
-                raise LookaheadError(
-                    f"strategy {st.name!r} looks ahead: {name} at {t} is "
-                    f"{bool(ref.iloc[diff[0]])} with all data but {bool(series.iloc[diff[0]])} "
-                    f"when the data ends at {ohlcv.index[cut - 1]}; use only bars up to t "
-                    "(e.g. shift(1), never shift(-1) or centred windows)"
-                )
+    params = st.validate_params(params)
+    frames = data if isinstance(data, dict) else {"": data}
+    if not frames or not all(isinstance(f, pd.DataFrame) for f in frames.values()):
+        raise BadInputError("check_lookahead needs an OHLCV frame or a {symbol: frame} panel as its first argument")
+    compared, cut_times, n = 0, [], 0
+    for symbol, ohlcv in frames.items():
+        n = len(ohlcv)
+        if n < 20:
+            raise BadInputError(f"check_lookahead needs at least 20 bars{' of ' + symbol if symbol else ''}, got {n}")
+        full = st.signals(ohlcv, **params)
+        first = min_bars or min(n // 4, 500)
+        rng = np.random.default_rng(seed)
+        cuts = np.unique(np.r_[rng.integers(first, n, n_cuts), first, n - 1])
+        for cut in cuts:
+            part = st.signals(ohlcv.iloc[:cut], **params)
+            for name, series in part.items():
+                ref = getattr(full, name).iloc[:cut]
+                diff = np.flatnonzero(series.to_numpy() != ref.to_numpy())
+                compared += cut
+                if len(diff):
+                    t = ohlcv.index[diff[0]]
+                    raise LookaheadError(
+                        f"strategy {st.name!r} looks ahead{' on ' + symbol if symbol else ''}: {name} at {t} is "
+                        f"{bool(ref.iloc[diff[0]])} with all data but {bool(series.iloc[diff[0]])} "
+                        f"when the data ends at {ohlcv.index[cut - 1]}; use only bars up to t "
+                        "(e.g. shift(1), never shift(-1) or centred windows)"
+                    )
+        cut_times = [ohlcv.index[c - 1] for c in cuts]
+    return LookaheadCheck(st.name, params, n, list(frames), cut_times, compared)

@@ -19,10 +19,11 @@ from .config import BadInputError, validation_problems
 from .config import progress as show_progress
 from .indicators import rolling_mean_nb, rolling_std_nb, rsi_nb
 from .ohlcv import infer_timeframe, to_ohlcv
+from .results import common_frames
 from .strategies import bollinger_breakout, get_strategy, rsi_mean_reversion, sma_cross
 
 # %% auto #0
-__all__ = ['FUSED', 'parse_grid', 'expand_grid', 'has_fused_kernel', 'sweep', 'warm_up']
+__all__ = ['FUSED', 'parse_grid', 'expand_grid', 'has_fused_kernel', 'SweepTable', 'sweep', 'warm_up']
 
 # %% ../nbs/05_sweep.ipynb #f822b86b
 def _number(text: str):
@@ -391,12 +392,64 @@ def has_fused_kernel(strategy, combos: list[dict]) -> bool:
     st = get_strategy(strategy)
     return st.name in FUSED and st.func is FUSED[st.name][0] and not any(c.get("short") for c in combos)
 
+# %% ../nbs/05_sweep.ipynb #f2e0207a
+class SweepTable(pd.DataFrame):
+    """A sweep's table: a plain DataFrame (one row per combination, best first) that in a notebook shows a heatmap
+    of the metric over the two parameters with the most values, and the best rows, formatted."""
+
+    @property
+    def _constructor(self):
+        return pd.DataFrame  # what is derived from it (head, sort, filters) is a plain frame
+
+    @property
+    def params(self) -> list[str]:
+        "The parameter columns."
+        return [c for c in self.columns if c not in STAT_KEYS]
+
+    def heatmap(self, x: str | None = None, y: str | None = None, metric: str | None = None) -> str:
+        """An SVG heatmap of `metric` (default: the one ranked by) over parameters `x` and `y` (default: the two
+        with the most values); where other parameters vary too, each cell is the best over them."""
+        from tradelab.display import STAT_LABELS, heatmap_svg
+
+        metric = metric or self.attrs.get("metric", "sharpe")
+        varied = sorted((c for c in self.params if self[c].nunique() > 1), key=lambda c: -self[c].nunique())
+        if x is None and y is None and not varied:
+            raise BadInputError("the sweep has one combination: there is no heatmap to draw")
+        x = x or varied[0]
+        y = y or next((c for c in varied if c != x), None)
+        for name in (x, y):
+            if name is not None and name not in self.params:
+                raise BadInputError(f"{name!r} is not a parameter of this sweep; use one of {', '.join(self.params)}")
+        frame = pd.DataFrame(self)
+        if y is None:
+            matrix = frame.groupby(x)[metric].max().to_frame().T.rename(index={metric: ""})
+        else:
+            matrix = frame.pivot_table(index=y, columns=x, values=metric, aggfunc="max").sort_index().sort_index(axis=1)
+        matrix.columns.name, matrix.index.name = x, y or ""
+        best_of = [c for c in varied if c not in (x, y)]
+        title = (
+            f"{metric} by {x}" + (f" and {y}" if y else "") + (f" (best over {', '.join(best_of)})" if best_of else "")
+        )
+        return heatmap_svg(matrix, title, STAT_LABELS.get(metric, ("", "number"))[1])
+
+    def _repr_html_(self) -> str:
+        from tradelab.display import TABLE_CSS, frame_html
+
+        a = self.attrs
+        head = (
+            f"<p class='tl-cap'><b>{a.get('strategy', 'sweep')}</b>: {a.get('n_trials', len(self)):,} combinations "
+            f"({a.get('engine', '?')} engine, {a.get('seconds', float('nan')):.1f} s), best first by "
+            f"{a.get('metric', '?')}; showing the top 10 of {len(self):,} rows</p>"
+        )
+        chart = self.heatmap() if len(self) > 1 and any(self[c].nunique() > 1 for c in self.params) else ""
+        return f"{TABLE_CSS}<div>{head}{chart}{frame_html(pd.DataFrame(self).head(10))}</div>"
+
 # %% ../nbs/05_sweep.ipynb #63f4c976
 _LOWER_IS_BETTER = {"max_drawdown_duration"}
 
 
 def sweep(
-    data: pd.DataFrame,  # OHLCV frame (bar-open times, UTC)
+    data,  # OHLCV frame (bar-open times, UTC), or a {symbol: frame} panel with shared cash (as `backtest`)
     strategy,  # registered strategy name or `Strategy`
     grid: dict | list | None = None,  # {name: values} or parameter dicts; None: the strategy's grid
     metric: str = "sharpe",  # statistic to rank by (one of `STAT_KEYS`)
@@ -421,13 +474,24 @@ def sweep(
             f"the grid has no valid combination for {st.name!r} (check constraints such as fast < slow)"
         )
     combos = [st.validate_params(c) for c in combos]
-    data = (
-        to_ohlcv(data)
-        if not isinstance(data.index, pd.DatetimeIndex)
-        or list(data.columns) != ["open", "high", "low", "close", "volume"]
-        else data
-    )
-    timeframe = timeframe or infer_timeframe(data.index)
+    panel = isinstance(data, dict)
+    if panel:  # the panel's common bars, backtested combination by combination (the fused kernels trade one symbol)
+        _, frames, index = common_frames(data)
+        data = {k: f if f.index.equals(index) else f.loc[index] for k, f in frames.items()}
+        if engine == "fused":
+            raise BadInputError("the fused kernels trade one symbol; sweep a panel with engine='vectorbt' or 'auto'")
+        engine = "vectorbt"
+    elif not isinstance(data, pd.DataFrame):
+        raise BadInputError(f"data must be an OHLCV frame or a {{symbol: frame}} panel, got {type(data).__name__}")
+    else:
+        data = (
+            to_ohlcv(data)
+            if not isinstance(data.index, pd.DatetimeIndex)
+            or list(data.columns) != ["open", "high", "low", "close", "volume"]
+            else data
+        )
+        index = data.index
+    timeframe = timeframe or infer_timeframe(index)
     ppy = periods_per_year(timeframe, calendar)
     fused = has_fused_kernel(st, combos) if engine == "auto" else engine == "fused"
     if fused and not has_fused_kernel(st, combos):
@@ -459,6 +523,7 @@ def sweep(
     result = result.sort_values(
         metric, ascending=metric in _LOWER_IS_BETTER, na_position="last", kind="stable"
     ).reset_index(drop=True)
+    result = SweepTable(result)
     result.attrs.update(
         n_trials=len(combos),
         metric=metric,

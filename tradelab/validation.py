@@ -16,13 +16,14 @@ from numba import njit
 from .backtest import Costs, backtest, periods_per_year, returns_stats
 from .config import BadInputError, nan_to_none
 from .ohlcv import infer_timeframe, timeframe_to_timedelta
+from .results import common_frames
 from .strategies import Signals, Strategy, get_strategy
 from .sweep import expand_grid, parse_grid, sweep
 
 # %% auto #0
 __all__ = ['EULER_GAMMA', 'probabilistic_sharpe', 'expected_max_sharpe', 'trials_sharpe_variance', 'deflated_sharpe',
-           'sharpe_moments', 'PBOResult', 'pbo', 'MonteCarloResult', 'monte_carlo', 'block_bootstrap',
-           'WalkForwardResult', 'walk_forward', 'sensitivity', 'plateau_score', 'plot_sensitivity',
+           'sharpe_moments', 'overfit_verdict', 'PBOResult', 'pbo', 'MonteCarloResult', 'monte_carlo',
+           'block_bootstrap', 'WalkForwardResult', 'walk_forward', 'sensitivity', 'plateau_score', 'plot_sensitivity',
            'sweep_deflated_sharpe', 'returns_matrix']
 
 # %% ../nbs/06_validation.ipynb #19f730be
@@ -96,6 +97,33 @@ def sharpe_moments(returns) -> dict:
         "skew": float(skew(r)),
         "kurtosis": float(kurtosis(r, fisher=False)),
     }
+
+# %% ../nbs/06_validation.ipynb #4a82b91d
+def overfit_verdict(
+    dsr: float | None,  # deflated Sharpe ratio (a probability)
+    n_trials: int,  # configurations tried (the N the DSR deflates for)
+    pbo: float | None = None,  # probability of backtest overfitting, when measured
+    tested: str = "",  # what was tested, e.g. "sma_cross on BTC/USDT 1h, 2023-01-01 to 2024-01-01"
+) -> str:
+    "The verdict a careful quant would sign, from the thresholds of the literature (DSR 0.95, PBO 0.5)."
+    trials = f"{n_trials:,} trial{'s' if n_trials != 1 else ''}"
+    where = f"{tested}: " if tested else ""
+    if dsr is None or not np.isfinite(dsr):
+        head = f"{where}the deflated Sharpe ratio could not be computed (too few returns) over {trials}"
+        verdict = "no evidence either way"
+    elif dsr >= 0.95:
+        head = f"{where}deflated Sharpe ratio {dsr:.2f} over {trials} (at or above 0.95: significant at the 5% level)"
+        verdict = "evidence of skill, not proof of it"
+    else:
+        head = f"{where}deflated Sharpe ratio {dsr:.2f} over {trials} (below 0.95)"
+        verdict = "not evidence of skill"
+    if pbo is not None and np.isfinite(pbo):
+        head += f"; probability of backtest overfitting {pbo:.2f}"
+        if pbo > 0.5:
+            verdict = "likely overfit: the in-sample choice ranks below the median out of sample more often than not"
+        elif verdict.startswith("evidence"):
+            verdict += f", and the selection held up out of sample in {1 - pbo:.0%} of the splits"
+    return f"{head}: {verdict}."
 
 # %% ../nbs/06_validation.ipynb #008d36f0
 @dataclass
@@ -247,6 +275,12 @@ def block_bootstrap(returns, n_sims: int = 1000, mean_block: float = 24.0, seed:
     return _sim_stats(_stationary_bootstrap_nb(r, int(n_sims), float(mean_block), int(seed)))
 
 # %% ../nbs/06_validation.ipynb #d87c2e11
+def _between(frames: dict, panel: bool, start, end):
+    "The bars in [start, end): a frame, or a panel of frames."
+    cut = {k: f[(f.index >= start) & (f.index < end)] for k, f in frames.items()}
+    return cut if panel else cut[""]
+
+
 def _span(value, timeframe: str) -> pd.Timedelta:
     "A window length: '90d', '12h', '4w', a Timedelta, or a number of bars."
     if isinstance(value, pd.Timedelta):
@@ -282,6 +316,51 @@ class WalkForwardResult:
     efficiency: float  # mean out-of-sample metric / mean in-sample metric
     metric: str  # the statistic optimised
     n_trials: int  # combinations tried in each train window
+    ppy: float = float("nan")  # bars per year (for the deflated Sharpe ratio of the stitched returns)
+    tested: str = ""  # what was walked forward: strategy, symbols, timeframe, span
+
+    def verdict(self) -> str:
+        "The overfitting verdict on the stitched out-of-sample returns (`overfit_verdict`)."
+        ds = self.deflated_sharpe(self.ppy) if np.isfinite(self.ppy) else {}
+        return overfit_verdict(ds.get("deflated_sharpe"), self.n_trials, tested=self.tested)
+
+    def __repr__(self) -> str:
+        total = self.oos_equity.iloc[-1] / self.oos_equity.iloc[0] - 1 if len(self.oos_equity) else float("nan")
+        return (
+            f"WalkForwardResult({len(self.folds)} folds, out-of-sample return {total:+.2%}, walk-forward efficiency "
+            f"{self.efficiency:.2f}; {self.verdict()})"
+        )
+
+    def _repr_html_(self) -> str:
+        import html
+
+        from tradelab.display import TABLE_CSS, equity_svg, frame_html
+
+        folds = self.folds.assign(
+            train=self.folds.train_start.dt.strftime("%Y-%m-%d")
+            + " to "
+            + self.folds.train_end.dt.strftime("%Y-%m-%d"),
+            test=self.folds.test_start.dt.strftime("%Y-%m-%d") + " to " + self.folds.test_end.dt.strftime("%Y-%m-%d"),
+            params=[" ".join(f"{k}={v}" for k, v in p.items()) for p in self.folds.params],
+        )
+        cols = ["fold", "train", "test", "params", "in_sample", "out_of_sample", "oos_return", "trades"]
+        table = folds[cols].rename(
+            columns={
+                "in_sample": f"IS {self.metric}",
+                "out_of_sample": f"OOS {self.metric}",
+                "oos_return": "OOS return",
+            }
+        )
+        kinds = {"OOS return": "signed_pct", f"IS {self.metric}": "ratio", f"OOS {self.metric}": "ratio"}
+        total = self.oos_equity.iloc[-1] / self.oos_equity.iloc[0] - 1 if len(self.oos_equity) else float("nan")
+        head = (
+            f"<p class='tl-cap'><b>Walk-forward</b>{' of ' + html.escape(self.tested) if self.tested else ''}: "
+            f"{len(self.folds)} folds, {self.n_trials:,} combinations per train window, best by {self.metric}; "
+            f"out-of-sample return {total:+.2%}, walk-forward efficiency {self.efficiency:.2f}</p>"
+            f"<p class='tl-cap'>{html.escape(self.verdict())}</p>"
+        )
+        chart = equity_svg(self.oos_equity) if len(self.oos_equity) > 1 else ""
+        return f"{TABLE_CSS}<div>{head}{chart}{frame_html(table, kinds, max_rows=60)}</div>"
 
     def to_dict(self) -> dict:
         iso = lambda t: pd.Timestamp(t).isoformat()
@@ -331,7 +410,7 @@ def _num(x):
 
 
 def walk_forward(
-    data: pd.DataFrame,  # OHLCV frame (bar-open times, UTC)
+    data,  # OHLCV frame (bar-open times, UTC), or a {symbol: frame} panel with shared cash
     strategy,  # registered strategy name or `Strategy`
     grid,  # parameter grid: {name: values} or a list of parameter dicts
     train,  # train window: '90d', '12w' or a number of bars
@@ -348,14 +427,15 @@ def walk_forward(
     "Walk-forward optimisation: optimise on each train window, trade the next test window, stitch the results."
     st = get_strategy(strategy)
     costs = costs or Costs()
-    timeframe = timeframe or infer_timeframe(data.index)
+    panel, frames, data_index = common_frames(data)
+    timeframe = timeframe or infer_timeframe(data_index)
     tr, te = _span(train, timeframe), _span(test, timeframe)
     stp = _span(step, timeframe) if step is not None else te
     if tr <= pd.Timedelta(0) or te <= pd.Timedelta(0):
         raise BadInputError("train and test windows must be positive")
     grid = parse_grid(grid) if isinstance(grid, list) else grid
     n_trials = len(expand_grid(st, grid))
-    first, last = data.index[0], data.index[-1] + timeframe_to_timedelta(timeframe)
+    first, last = data_index[0], data_index[-1] + timeframe_to_timedelta(timeframe)
     starts = []
     t = first + tr
     while t < last:
@@ -370,9 +450,10 @@ def walk_forward(
     for k, test_start in enumerate(starts):
         train_start = first if anchored else test_start - tr
         test_end = min(test_start + te, last)
-        train_df = data[(data.index >= train_start) & (data.index < test_start)]
-        test_df = data[(data.index >= train_start) & (data.index < test_end)]  # the train window is the warm-up
-        if len(train_df) < 10 or (test_df.index >= test_start).sum() < 2:
+        train_df = _between(frames, panel, train_start, test_start)
+        test_df = _between(frames, panel, train_start, test_end)  # the train window is the warm-up
+        test_bars = data_index[(data_index >= test_start) & (data_index < test_end)]
+        if ((data_index >= train_start) & (data_index < test_start)).sum() < 10 or len(test_bars) < 2:
             continue
         table = sweep(
             train_df,
@@ -421,7 +502,9 @@ def walk_forward(
         folds.out_of_sample.replace([np.inf, -np.inf], np.nan).mean(),
     )
     eff = float(outs / ins) if ins and np.isfinite(ins) and ins != 0 else float("nan")
-    return WalkForwardResult(folds, oos_r, oos_eq, eff, metric, n_trials)
+    span = f"{data_index[0]:%Y-%m-%d} to {data_index[-1]:%Y-%m-%d}"
+    tested = f"{st.name} on {', '.join(frames) if panel else 'the data'} {timeframe}, {span}"
+    return WalkForwardResult(folds, oos_r, oos_eq, eff, metric, n_trials, ppy, tested)
 
 # %% ../nbs/06_validation.ipynb #345b3736
 def sensitivity(table: pd.DataFrame, x: str, y: str, metric: str = "sharpe") -> pd.DataFrame:
