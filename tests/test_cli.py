@@ -45,9 +45,43 @@ def test_unknown_command_exits_2():
 
 @pytest.mark.skipif(not os.environ.get("TRADELAB_SAMPLE_DIR"), reason="TRADELAB_SAMPLE_DIR not set")
 def test_demo_prints_real_stats(tmp_path):
-    r = run("demo", "--no-download", env={"TRADELAB_DATA_DIR": str(tmp_path)}, timeout=300)
+    r = run("demo", "--no-download", env={"TRADELAB_DATA_DIR": str(tmp_path), "COLUMNS": "80"}, timeout=300)
     assert r.returncode == 0, r.stderr
-    for word in ("total_return", "sharpe", "max_drawdown", "trades", "BTC/USDT"):
+    for word in ("Total return", "Buy & hold return", "Sharpe ratio", "Max drawdown", "Closed trades", "BTC/USDT"):
         assert word in r.stdout
     assert "SYNTHETIC" not in r.stdout
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80  # fits an 80-column terminal
+    assert "sma_cross(fast=10, slow=50) on BTC/USDT 1h, fees 0.10%" in r.stdout  # the title on one line
     assert list(tmp_path.iterdir()) == []  # read from the sample dir, wrote nothing
+
+
+@pytest.mark.skipif(not os.environ.get("TRADELAB_TEST_DATA"), reason="TRADELAB_TEST_DATA not set")
+def test_your_strategy_file_in_the_cli_and_tables_at_80_columns(tmp_path):
+    from tradelab.datastore import CandleStore, import_file
+
+    shared = Path(os.environ["TRADELAB_TEST_DATA"])
+    import_file(shared / "ohlcv/binance-spot-2024/BTC_USDT-4h.feather", "binance", store=CandleStore(tmp_path / "d"))
+    (tmp_path / "mine.py").write_text(
+        "from tradelab.strategies import Signals, register\n\n\n"
+        "@register('channel_breakout')\n"
+        "def channel_breakout(ohlcv, entry: int = 20, exit: int = 10):\n"
+        "    high = ohlcv.high.rolling(entry).max().shift(1)\n"
+        "    low = ohlcv.low.rolling(exit).min().shift(1)\n"
+        "    return Signals(ohlcv.close > high, ohlcv.close < low)\n"
+    )
+    env = {
+        "TRADELAB_DATA_DIR": str(tmp_path / "d"),
+        "TRADELAB_STRATEGY_FILES": str(tmp_path / "mine.py"),
+        "COLUMNS": "80",
+    }
+    r = run("backtest", "-s", "BTC/USDT", "-t", "4h", "--strategy", "channel_breakout", "-p", "entry=30", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "channel_breakout(entry=30, exit=10)" in r.stdout and "Closed trades" in r.stdout
+    r = run("sweep", "-s", "BTC/USDT", "-t", "4h", "--strategy", "channel_breakout", "-g", "entry=10:40:10",
+            "-g", "exit=5,10", env=env)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in r.stdout
+    assert "entry" in r.stdout and "exit" in r.stdout and "not shown at 80 columns" in r.stdout
+    r = run("backtest", "-s", "BTC/USDT", "-t", "4h", "--strategy", "nope", env=env)
+    assert r.returncode == 2 and "TRADELAB_STRATEGY_FILES" in r.stderr and "Traceback" not in r.stderr

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     reports_dir: Path = Field(Path("reports"), description="where report folders are written")
     db_url: str | None = Field(None, description="SQLAlchemy URL of the state database (default: SQLite in data_dir)")
     sample_dir: Path | None = Field(None, description="folder of OHLCV files the demo uses when offline")
+    strategy_files: str | None = Field(
+        None, description="your strategies: Python files (comma-separated) whose @register strategies the CLI uses"
+    )
     exchange: str = Field("binance", description="default ccxt exchange id")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: Literal["text", "json"] = Field("text", description="text for people, json for machines")
@@ -173,6 +176,11 @@ class Settings(BaseSettings):
                 object.__setattr__(self, name, Path(os.path.abspath(os.path.expanduser(value))))
         if self.db_url:
             object.__setattr__(self, "db_url", absolute_sqlite_url(self.db_url))
+        if self.strategy_files:
+            files = [
+                os.path.abspath(os.path.expanduser(p.strip())) for p in self.strategy_files.split(",") if p.strip()
+            ]
+            object.__setattr__(self, "strategy_files", ",".join(files))
         return self
 
     @model_validator(mode="after")

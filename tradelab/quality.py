@@ -75,6 +75,39 @@ class DataQualityReport:
         "A JSON-ready dict of everything found."
         return {**asdict(self), "ok": self.ok, "errors": self.errors, "warnings": self.warnings}
 
+    def __repr__(self) -> str:
+        found = {**self.errors, **self.warnings}
+        listed = ", ".join(f"{k.replace('_', ' ')} {len(v) if isinstance(v, list) else v:,}" for k, v in found.items())
+        state = "ok" if self.ok else "needs a decision"
+        span = f"{self.rows:,} {self.timeframe} bars {self.start} .. {self.end}"
+        return f"DataQualityReport({span}: {state}; {listed or 'nothing found'})"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = []
+        for k in self.ERRORS + self.WARNINGS:
+            v = getattr(self, k)
+            n = len(v) if isinstance(v, list) else v
+            mark = "ok" if not n else ("error" if k in self.ERRORS else "warning")
+            color = {"ok": "#15803d", "error": "#b91c1c", "warning": "#b45309"}[mark]
+            rows.append(
+                f"<tr><th>{k.replace('_', ' ')}</th><td class='n'>{n:,}</td><td style='color:{color}'>{mark}</td></tr>"
+            )
+        note = ""
+        if self.gaps:
+            biggest = max(self.gaps, key=lambda g: g["missing_bars"])
+            note = (
+                f"{len(self.gaps):,} gaps; the longest misses {biggest['missing_bars']:,} bars from {biggest['start']}"
+            )
+        head = f"data quality: {self.rows:,} bars of {self.timeframe}, {self.start} .. {self.end}"
+        return (
+            "<style>.tl-q{border-collapse:collapse;font:12px system-ui,sans-serif}.tl-q th,.tl-q td{padding:2px 8px;"
+            "text-align:left;border-bottom:1px solid #e5e7eb}.tl-q td.n{text-align:right}</style>"
+            f"<p><b>{html.escape(head)}</b></p><table class='tl-q'>{''.join(rows)}</table>"
+            + (f"<p>{html.escape(note)}</p>" if note else "")
+        )
+
     def __rich__(self):
         from rich.table import Table
 

@@ -864,6 +864,8 @@ def _kernel_env(settings):
         keys["TRADELAB_DB_URL"] = settings.db_url
     if settings.sample_dir:
         keys["TRADELAB_SAMPLE_DIR"] = str(settings.sample_dir)
+    if settings.strategy_files:  # your strategies, as absolute paths
+        keys["TRADELAB_STRATEGY_FILES"] = settings.strategy_files
     old = {k: os.environ.get(k) for k in keys}
     os.environ.update(keys)
     try:

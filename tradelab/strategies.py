@@ -17,9 +17,10 @@ from .config import BadInputError, validation_problems
 from .indicators import bollinger_bands, rsi, sma
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'Signals', 'NoParams', 'Strategy', 'params_model_from_signature', 'register', 'get_strategy',
-           'crossed_above', 'crossed_below', 'SmaCrossParams', 'sma_cross', 'RsiParams', 'rsi_mean_reversion',
-           'BollingerParams', 'bollinger_breakout', 'LookaheadError', 'LookaheadCheck', 'check_lookahead']
+__all__ = ['STRATEGIES', 'Signals', 'NoParams', 'Strategy', 'params_model_from_signature', 'register', 'load_strategy_files',
+           'get_strategy', 'crossed_above', 'crossed_below', 'SmaCrossParams', 'sma_cross', 'RsiParams',
+           'rsi_mean_reversion', 'BollingerParams', 'bollinger_breakout', 'LookaheadError', 'LookaheadCheck',
+           'check_lookahead']
 
 # %% ../nbs/03_strategies.ipynb #acd08cc4
 @dataclass
@@ -191,14 +192,57 @@ def _same_function(a, b) -> bool:
         return a.__code__.co_code == b.__code__.co_code and a.__code__.co_consts == b.__code__.co_consts
 
 
+_LOADED_FILES: set[str] = set()
+
+
+def load_strategy_files(files: str | None = None) -> list[str]:
+    """Import your strategy files, once each per process: `files` or TRADELAB_STRATEGY_FILES, paths separated by
+    commas. Their `@register` calls fill the registry, so the CLI, report kernels and runs can use the strategies
+    a notebook developed. Returns the names they added."""
+    import sys
+    from importlib.util import module_from_spec, spec_from_file_location
+    from pathlib import Path
+
+    if files is None:
+        from tradelab.config import load_settings
+
+        files = load_settings().strategy_files or ""
+    before = set(STRATEGIES)
+    for raw in (p.strip() for p in files.split(",")):
+        path = Path(raw).expanduser().resolve() if raw else None
+        if path is None or str(path) in _LOADED_FILES:
+            continue
+        if not path.is_file() or path.suffix != ".py":
+            raise BadInputError(
+                f"TRADELAB_STRATEGY_FILES: {raw!r} is not a Python file; list the .py files that @register strategies"
+            )
+        spec = spec_from_file_location(f"tradelab_strategies_{path.stem}", path)
+        module = module_from_spec(spec)
+        sys.modules[spec.name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BadInputError:
+            raise
+        except Exception as e:  # the user's file: say which and why, without a traceback at the CLI
+            sys.modules.pop(spec.name, None)
+            raise BadInputError(f"strategy file {path} failed to load: {type(e).__name__}: {e}") from None
+        _LOADED_FILES.add(str(path))
+    return sorted(set(STRATEGIES) - before)
+
+
 def get_strategy(strategy) -> Strategy:
-    "A `Strategy` from a registered name or a `Strategy` object."
+    "A `Strategy` from a registered name (yours too: see `load_strategy_files`) or a `Strategy` object."
     if isinstance(strategy, Strategy):
         return strategy
     if isinstance(strategy, str):
+        if strategy not in STRATEGIES:
+            load_strategy_files()
         if strategy in STRATEGIES:
             return STRATEGIES[strategy]
-        raise BadInputError(f"unknown strategy {strategy!r}; registered: {', '.join(sorted(STRATEGIES)) or 'none'}")
+        raise BadInputError(
+            f"unknown strategy {strategy!r}; registered: {', '.join(sorted(STRATEGIES)) or 'none'} "
+            "(your own: list the files that register them in TRADELAB_STRATEGY_FILES)"
+        )
     raise BadInputError(f"strategy must be a name or a Strategy, got {type(strategy).__name__}")
 
 # %% ../nbs/03_strategies.ipynb #7d857c7f

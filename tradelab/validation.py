@@ -466,8 +466,8 @@ def walk_forward(
             calendar=calendar,
             progress=progress,
         )
-        best = table.iloc[0]
-        params = {p: (best[p].item() if hasattr(best[p], "item") else best[p]) for p in grid}
+        best = table.iloc[0]  # a row mixes dtypes (its integers become floats): parameters come from their columns
+        params = {p: (table[p].iloc[0].item() if hasattr(table[p].iloc[0], "item") else table[p].iloc[0]) for p in grid}
         res = backtest(
             test_df, _entries_from(st, test_start), params, costs, equity_now, timeframe=timeframe, calendar=calendar
         )
@@ -503,7 +503,7 @@ def walk_forward(
     )
     eff = float(outs / ins) if ins and np.isfinite(ins) and ins != 0 else float("nan")
     span = f"{data_index[0]:%Y-%m-%d} to {data_index[-1]:%Y-%m-%d}"
-    tested = f"{st.name} on {', '.join(frames) if panel else 'the data'} {timeframe}, {span}"
+    tested = f"{st.name} on {', '.join(frames)} {timeframe}, {span}" if panel else f"{st.name} {timeframe}, {span}"
     return WalkForwardResult(folds, oos_r, oos_eq, eff, metric, n_trials, ppy, tested)
 
 # %% ../nbs/06_validation.ipynb #345b3736
