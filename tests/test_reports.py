@@ -65,6 +65,8 @@ def backtest_report(env):
     )
     took = time.perf_counter() - t
     assert r.returncode == 0, r.stderr
+    assert "running over TCP" not in r.stderr  # the kernel talks over local sockets
+    assert "warning: STALE DATA" in r.stderr  # the CLI says it too, not only the page
     return folder_of(r), took
 
 
@@ -85,7 +87,11 @@ def test_backtest_report_folder(backtest_report):
     html = (folder / "report.html").read_text()
     assert "STALE DATA" in html and "sma_cross on BTC/USDT 1h" in html
     assert "def " not in html and "ReportContext" not in html  # inputs hidden
-    assert html.count("<img") == 2  # equity and monthly returns, each once
+    assert html.count("<img") == 1 and "monthly returns (compounded)" in html  # equity (PNG), months (SVG)
+    for leak in ("Warning", "site-packages", ".venv", ".000000", "{'total_return'"):
+        assert leak not in html, leak  # no warnings, library paths, raw floats or dicts in the page
+    assert "Buy &amp; hold return" in html and "Closed trades" in html
+    assert "Deflated Sharpe ratio" in html or "deflated Sharpe ratio" in html
 
 
 def test_metrics_equal_quantstats_on_returns_csv(backtest_report):
@@ -123,6 +129,9 @@ def test_overfit_section_with_a_sweep_and_walk_forward(env):
     assert r.returncode == 0, r.stderr
     o = json.loads((folder_of(r) / "metrics.json").read_text())["overfit"]
     assert o["trials"] == 4 and 0 <= o["pbo"] <= 1 and o["walkforward_folds"] >= 5
+    assert "over 4 trials" in o["verdict"] and "4-combination grid on ETH/USDT 4h" in o["verdict"]
+    expected = "not evidence of skill" if o["deflated_sharpe"] < 0.95 else "evidence of skill, not proof"
+    assert expected in o["verdict"] or (o["pbo"] > 0.5 and "likely overfit" in o["verdict"])
 
 
 def test_compare_and_portfolio_templates(env):
@@ -159,6 +168,17 @@ def test_bad_strategy_parameters_fail_cleanly_and_leave_nothing(env):
     assert r.returncode == 2, r.stderr
     assert "fast (50) must be smaller than slow (10)" in r.stderr
     assert _folders(env) == before  # no _FAILED or .running folder left
+    for bad, named in (
+        ('sweep_grid={"fast": [50], "slow": [10]}', "parameter sweep_grid"),
+        ("start=last tuesday", "parameter start"),
+        ("wf_train=60d", "give both wf_train and wf_test"),
+        ("strategy=nope", "parameter strategy: unknown strategy 'nope'"),
+        ("cash=-5", "parameter cash"),
+        ("calendar=moon", "parameter calendar"),
+    ):
+        r = run("report", "backtest", "-p", "timeframe=4h", "-p", bad, env=env)
+        assert r.returncode == 2 and named in r.stderr and "Traceback" not in r.stderr, (bad, r.stderr)
+        assert _folders(env) == before, bad  # found before a kernel started: nothing written
 
 
 def test_data_not_stored_is_named_before_any_kernel_starts(env):
