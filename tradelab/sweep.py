@@ -397,6 +397,10 @@ class SweepTable(pd.DataFrame):
     """A sweep's table: a plain DataFrame (one row per combination, best first) that in a notebook shows a heatmap
     of the metric over the two parameters with the most values, and the best rows, formatted."""
 
+    def __init__(self, data=None, *args, **kwargs):
+        "A sweep's table from a frame, as `sweep` builds it (pandas' own signature, without its type names)."
+        super().__init__(data, *args, **kwargs)
+
     @property
     def _constructor(self):
         return pd.DataFrame  # what is derived from it (head, sort, filters) is a plain frame
