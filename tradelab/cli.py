@@ -10,7 +10,6 @@ import os
 import sys
 
 import typer
-from rich.table import Table
 
 from . import __version__, cli_data, cli_live, cli_ops, cli_research
 from . import cli_common as ui
@@ -192,12 +191,7 @@ def config_check(
     if as_json:
         ui.console.print_json(json.dumps({k: v for k, v, _ in rows}))
         return
-    t = Table(title="tradelab configuration", show_lines=False)
-    for col in ("key", "value", "source"):
-        t.add_column(col)
-    for k, v, src in rows:
-        t.add_row(k, v, src)
-    ui.console.print(t)
+    ui.console.print(ui.fit_table("tradelab configuration", ["key", "value", "source"], [list(r) for r in rows]))
     ui.console.print(f"[green]configuration is valid for {purpose}[/]")
 
 # %% ../nbs/12_cli.ipynb #7d9ace8e

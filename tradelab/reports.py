@@ -538,7 +538,7 @@ def _overfit(
     self.overfit_summary = out
     f = next(iter(self.frames.values()))
     if self.kind == "compare" and len(self.results) > 1:
-        what = f"the best of {len(self.results)} strategies compared"
+        what = f"The best of {len(self.results)} strategies compared"
     elif grid:
         what = f"{strategy} with parameters chosen from a {n}-combination grid"
     else:

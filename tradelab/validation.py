@@ -123,7 +123,8 @@ def overfit_verdict(
             verdict = "likely overfit: the in-sample choice ranks below the median out of sample more often than not"
         elif verdict.startswith("evidence"):
             verdict += f", and the selection held up out of sample in {1 - pbo:.0%} of the splits"
-    return f"{head}: {verdict}."
+    text = f"{head}: {verdict}."
+    return text if tested else text[0].upper() + text[1:]  # a strategy's name keeps its spelling
 
 # %% ../nbs/06_validation.ipynb #008d36f0
 @dataclass
