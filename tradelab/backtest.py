@@ -224,6 +224,9 @@ def warm_up(quiet: bool = False) -> float:
             df, "sma_cross", {"fast": 5, "slow": 20}, Costs(0.001, 0.0005), stops=Stops(stop_loss=0.05, take_profit=0.1)
         )
         backtest(df, "sma_cross", {"fast": 5, "slow": 20}, stops=Stops(trailing_stop=0.05))
+        from tradelab.display import reduce_line
+
+        reduce_line(np.arange(1000.0), 10)  # the charts' kernel
     took = time.perf_counter() - t0
     console.print(f"[green]numba cache warm[/] ({took:.1f} s)")
     return took

@@ -53,10 +53,10 @@ def demo(
         " [SYNTHETIC]" if synthetic else ""
     )
     ui.console.print(ui.stats_table(res.stats, title))
-    ui.console.print(_verdict(res), highlight=False)
+    ui.console.print(_summary_line(res), highlight=False)
 
 
-def _verdict(res) -> str:
+def _summary_line(res) -> str:
     "One line: where the equity ended, and where buying and holding the same symbols would have ended."
     st = res.stats
     held = res.benchmark.iloc[-1] if res.benchmark is not None else float("nan")
@@ -158,7 +158,7 @@ def backtest_cmd(
             f"{' + '.join(symbol)} {timeframe}, fees {fees:.2%}, slippage {slippage:.2%}",
         )
     )
-    ui.console.print(_verdict(res), highlight=False)
+    ui.console.print(_summary_line(res), highlight=False)
 
 
 def sweep_cmd(
@@ -321,7 +321,7 @@ def walkforward_cmd(
             timeframe=timeframe,
             calendar=calendar,
         )
-    doc = {**wf.to_dict(), **wf.deflated_sharpe(periods_per_year(timeframe, calendar))}
+    doc = {**wf.to_dict(), **wf.deflated_sharpe(periods_per_year(timeframe, calendar)), "verdict": wf.verdict()}
     if as_json:
         typer.echo(json.dumps(doc, indent=1, default=str))
         return
@@ -344,8 +344,7 @@ def walkforward_cmd(
     ui.console.print(ui.fit_table(title, header, rows, key=2))
     ui.console.print(
         f"walk-forward efficiency {ui.fmt_stat('sharpe', doc['efficiency'])}; out-of-sample total return "
-        f"{ui.fmt_stat('total_return', doc['oos_total_return'])}; "
-        f"deflated Sharpe {ui.fmt_stat('sharpe', doc.get('deflated_sharpe'))} "
-        f"({wf.n_trials} trials per fold)",
+        f"{ui.fmt_stat('total_return', doc['oos_total_return'])}",
         highlight=False,
     )
+    ui.console.print(wf.verdict(), highlight=False)
