@@ -13,7 +13,6 @@ import typer
 
 from . import __version__, cli_data, cli_live, cli_ops, cli_research
 from . import cli_common as ui
-from .config import TradelabError
 
 # %% auto #0
 __all__ = ['app', 'main', 'run_in_process']
@@ -48,9 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rv = app(args=argv, standalone_mode=False, prog_name="tradelab")
         code = rv if isinstance(rv, int) else 0  # without standalone mode, click returns typer.Exit's code
-    except TradelabError as e:
-        ui.err_console.print(f"[bold red]error:[/] {ui.scrub(str(e))}", highlight=False, soft_wrap=True)
-        code = e.exit_code
     except typer.Exit as e:
         code = e.exit_code
     except typer.Abort:
@@ -66,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         ui.err_console.print("interrupted")
         code = 130
     except Exception as e:
+        from tradelab.config import TradelabError  # loaded by whatever raised it; `--help` never pays for pydantic
+
+        if isinstance(e, TradelabError):
+            ui.err_console.print(f"[bold red]error:[/] {ui.scrub(str(e))}", highlight=False, soft_wrap=True)
+            code = e.exit_code
+            return _exit(code, argv)
         if os.environ.get("TRADELAB_DEBUG"):
             raise
         ui.err_console.print(
@@ -74,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
             highlight=False,
         )
         code = 1
+    return _exit(code, argv)
+
+
+def _exit(code: int, argv) -> int:
     if argv is None:
         sys.exit(code)
     return code
@@ -106,15 +112,31 @@ def run_in_process(*args: str, env: dict | None = None, width: int = 200) -> tup
     return code, out.getvalue() + err.getvalue()
 
 # %% ../nbs/12_cli.ipynb #81d33ba4
+def _ccxt_exchange_ids() -> list[str]:
+    "ccxt's exchange ids, read from its package folder (one module per exchange) instead of importing ccxt (~0.4 s)."
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("ccxt")
+    if spec is None or spec.origin is None:
+        return []
+    folder = Path(spec.origin).parent
+    ids = sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
+    if not ids:  # an unusual layout: ask ccxt itself
+        import ccxt
+
+        ids = list(ccxt.exchanges)
+    return ids
+
+
 def _exchange_problems(exchange: str) -> list[str]:
     "TRADELAB_EXCHANGE must be a ccxt exchange id (or alpaca); a typo gets the closest ids."
     import difflib
 
-    import ccxt
-
-    if exchange == "alpaca" or exchange in ccxt.exchanges:
+    ids = _ccxt_exchange_ids()
+    if exchange == "alpaca" or exchange in ids:
         return []
-    close = difflib.get_close_matches(exchange, ccxt.exchanges, n=3, cutoff=0.6)
+    close = difflib.get_close_matches(exchange, ids, n=3, cutoff=0.6)
     return [
         f"TRADELAB_EXCHANGE: {exchange!r} is not a ccxt exchange id"
         + (f"; did you mean {', '.join(close)}?" if close else "; see ccxt.exchanges, or use alpaca")
@@ -122,6 +144,7 @@ def _exchange_problems(exchange: str) -> list[str]:
 
 
 def _notify_problems(settings) -> list[str]:
+    from tradelab.config import TradelabError
     from tradelab.notify import notify_channels, notify_events
 
     problems = []
@@ -164,7 +187,14 @@ def config_check(
     compose: str = typer.Option("deploy/compose.yaml", "--compose", help="--for deploy: the compose file."),
 ):
     "Validate the settings (for a run, a supervisor or a deployment) and print them with secrets hidden."
-    from tradelab.config import BadInputError, ConfigError, load_settings, settings_rows, unknown_settings
+    from tradelab.config import (
+        BadInputError,
+        ConfigError,
+        TradelabError,
+        load_settings,
+        settings_rows,
+        unknown_settings,
+    )
 
     if purpose not in ("run", "supervise", "deploy"):
         raise BadInputError(f"--for {purpose!r}: use run, supervise or deploy")
