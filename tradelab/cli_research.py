@@ -61,9 +61,9 @@ def _summary_line(res) -> str:
     st = res.stats
     held = res.benchmark.iloc[-1] if res.benchmark is not None else float("nan")
     return (
-        f"final equity {res.final_equity:,.2f} from {res.init_cash:,.2f}; buy and hold: {held:,.2f} "
-        f"({ui.fmt_stat('excess_return', st['excess_return'])} excess); {st['closed_trades']} closed trades, "
-        f"{st['open_trades']} open ({ui.fmt_stat('open_pnl', st['open_pnl'])})"
+        f"final equity {res.final_equity:,.2f} from {res.init_cash:,.2f}; buy and hold: {held:,.2f}\n"
+        f"excess over buy and hold {ui.fmt_stat('excess_return', st['excess_return'])}; {st['closed_trades']} closed "
+        f"trades, {st['open_trades']} open (open P&L {ui.fmt_stat('open_pnl', st['open_pnl'])})"
     )
 
 # %% ../nbs/12c_cli_research.ipynb #08a11902
