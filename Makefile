@@ -18,8 +18,8 @@ export TRADELAB_TEST_DATA ?= $(SHARED_DATA)
 endif
 
 # files of tests/ that run in the notebooks' lane (CPU-bound or quick), so the two lanes take about as long
-NOTEBOOK_LANE_TESTS := tests/test_reports.py tests/test_docs.py tests/test_futures_venue.py tests/test_data_cli.py \
-	tests/test_cli.py tests/test_crosscheck_backtesting_py.py tests/test_structure.py
+NOTEBOOK_LANE_TESTS := tests/test_reports.py tests/test_docs.py tests/test_data_cli.py tests/test_cli.py \
+	tests/test_crosscheck_backtesting_py.py tests/test_structure.py
 
 .PHONY: demo test lab docs lint clean sync venv
 

@@ -168,17 +168,26 @@ def test_bad_strategy_parameters_fail_cleanly_and_leave_nothing(env):
     assert r.returncode == 2, r.stderr
     assert "fast (50) must be smaller than slow (10)" in r.stderr
     assert _folders(env) == before  # no _FAILED or .running folder left
-    for bad, named in (
-        ('sweep_grid={"fast": [50], "slow": [10]}', "parameter sweep_grid"),
-        ("start=last tuesday", "parameter start"),
-        ("wf_train=60d", "give both wf_train and wf_test"),
-        ("strategy=nope", "parameter strategy: unknown strategy 'nope'"),
-        ("cash=-5", "parameter cash"),
-        ("calendar=moon", "parameter calendar"),
+    r = run("report", "backtest", "-p", "timeframe=4h", "-p", "start=last tuesday", env=env)
+    assert r.returncode == 2 and "parameter start" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert _folders(env) == before  # found before a kernel started: nothing written
+    from tradelab.config import BadInputError
+    from tradelab.reports import check_parameters, coerce_parameters
+
+    for bad, named in (  # the same check in-process: what `run_report` does first
+        ({"sweep_grid": '{"fast": [50], "slow": [10]}'}, "parameter sweep_grid"),
+        ({"wf_train": "60d"}, "give both wf_train and wf_test"),
+        ({"strategy": "nope"}, "parameter strategy: unknown strategy 'nope'"),
+        ({"cash": "-5"}, "parameter cash"),
+        ({"calendar": "moon"}, "parameter calendar"),
+        ({"end": "2024-01-01", "start": "2024-02-01"}, "must be before end"),
     ):
-        r = run("report", "backtest", "-p", "timeframe=4h", "-p", bad, env=env)
-        assert r.returncode == 2 and named in r.stderr and "Traceback" not in r.stderr, (bad, r.stderr)
-        assert _folders(env) == before, bad  # found before a kernel started: nothing written
+        with pytest.raises(BadInputError, match=named.replace("(", r"\(")):
+            check_parameters("backtest", coerce_parameters("backtest", bad))
+    with pytest.raises(BadInputError, match="parameter strategies"):
+        check_parameters("compare", {"strategies": '["sma_cross", "nope"]'})
+    with pytest.raises(BadInputError, match="parameter symbols"):
+        check_parameters("portfolio", {"symbols": "[]"})
 
 
 def test_data_not_stored_is_named_before_any_kernel_starts(env):

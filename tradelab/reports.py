@@ -330,8 +330,14 @@ def _plot_equity(self):
         ax1.plot(*reduce_series(r.equity, 1200), label=label, lw=1)
     b = self.benchmark
     first = self.best
-    held = first.init_cash * (1 + b).cumprod()
-    ax1.plot(*reduce_series(held, 1200), label=f"buy and hold {b.name}", lw=1, color="grey", alpha=0.7)
+    # buy and hold as the statistics table has it: the traded symbols, equal weights
+    held = first.benchmark if first.benchmark is not None else first.init_cash * (1 + b).cumprod()
+    names = list(self.frames)
+    label = "buy and hold " + (f"{', '.join(names)} (equal weights)" if len(names) > 1 else names[0])
+    ax1.plot(*reduce_series(held, 1200), label=label, lw=1, color="grey", alpha=0.7)
+    if b.name not in self.frames:  # a benchmark the report was asked for
+        other = first.init_cash * (1 + b).cumprod()
+        ax1.plot(*reduce_series(other, 1200), label=f"benchmark {b.name}", lw=1, color="black", alpha=0.5, ls="--")
     ax1.set_ylabel("equity")
     ax1.legend(loc="upper left")
     ax1.grid(alpha=0.3)
