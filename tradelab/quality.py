@@ -101,10 +101,10 @@ class DataQualityReport:
                 f"{len(self.gaps):,} gaps; the longest misses {biggest['missing_bars']:,} bars from {biggest['start']}"
             )
         head = f"data quality: {self.rows:,} bars of {self.timeframe}, {self.start} .. {self.end}"
+        from tradelab.display import TABLE_CSS  # the tables' look shared by every display
+
         return (
-            "<style>.tl-q{border-collapse:collapse;font:12px system-ui,sans-serif}.tl-q th,.tl-q td{padding:2px 8px;"
-            "text-align:left;border-bottom:1px solid #e5e7eb}.tl-q td.n{text-align:right}</style>"
-            f"<p><b>{html.escape(head)}</b></p><table class='tl-q'>{''.join(rows)}</table>"
+            f"{TABLE_CSS}<p class='tl-cap'><b>{html.escape(head)}</b></p><table class='tl-t'>{''.join(rows)}</table>"
             + (f"<p>{html.escape(note)}</p>" if note else "")
         )
 

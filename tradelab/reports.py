@@ -297,12 +297,11 @@ def _stats_table(self):
     "The statistics of each result, labelled and formatted (a page, not a dump of floats)."
     from IPython.display import HTML
 
-    from tradelab.display import TABLE_CSS, format_stat, stat_label
+    from tradelab.display import format_stat, frame_html, stat_label
 
     keys = list(self.best.stats.index)
     body = {label: [format_stat(k, r.stats.get(k)) for k in keys] for label, r in self.results.items()}
-    table = pd.DataFrame(body, index=[stat_label(k) for k in keys])
-    return HTML(TABLE_CSS + table.to_html(classes="tl-t", border=0, justify="left"))
+    return HTML(frame_html(pd.DataFrame(body, index=[stat_label(k) for k in keys])))
 
 
 def _ranking_table(self):
@@ -482,7 +481,7 @@ def _overfit(
     "The 'Is it overfit?' section: DSR, PBO (when a selection was made), walk-forward summary, Monte Carlo bands."
     from IPython.display import HTML, Markdown, display
 
-    from tradelab.display import TABLE_CSS, format_value, frame_html
+    from tradelab.display import format_value, frame_html
     from tradelab.sweep import sweep
     from tradelab.validation import (
         deflated_sharpe,
@@ -581,8 +580,8 @@ def _overfit(
         "walkforward_efficiency": ("Walk-forward efficiency", "ratio"),
         "walkforward_oos_return": ("Walk-forward out-of-sample return", "signed_pct"),
     }
-    rows = [(labels[k][0], format_value(out[k], labels[k][1])) for k in labels if k in out]
-    display(HTML(TABLE_CSS + pd.DataFrame(rows, columns=["", "value"]).to_html(classes="tl-t", border=0, index=False)))
+    rows = {labels[k][0]: format_value(out[k], labels[k][1]) for k in labels if k in out}
+    display(HTML(frame_html(pd.DataFrame({"value": rows}))))
     if bands is None:
         return None
     shown = bands.rename(columns={"final_equity": "final equity (x start)", "max_drawdown": "max drawdown"})
@@ -674,7 +673,8 @@ def check_parameters(name: str, params: dict) -> None:
 
         return parse
 
-    tf = check("timeframe", lambda v: (timeframe_to_timedelta(v), v)[1])
+    check("timeframe", timeframe_to_timedelta)
+    tf = value("timeframe")
     check("calendar", lambda v: periods_per_year(tf or "1d", v))
     check("fees", lambda v: Costs(fees=v))
     check("slippage", lambda v: Costs(slippage=v))

@@ -161,9 +161,8 @@ class BacktestResult:
             f"{idx[0]:%Y-%m-%d %H:%M} to {idx[-1]:%Y-%m-%d %H:%M} UTC; fees {self.costs.fees:.3%}, slippage "
             f"{self.costs.slippage:.3%} per side; starting cash {self.init_cash:,.2f}</p>"
         )
-        returns = [k for k in STAT_ORDER[:11] if k in self.stats]
-        trades = [k for k in STAT_ORDER[11:] if k in self.stats]
-        tables = stats_html(self.stats, returns) + stats_html(self.stats, trades)
+        split = STAT_ORDER.index("trades")  # returns first, then the trades (as the terminal's table has them)
+        tables = stats_html(self.stats, STAT_ORDER[:split]) + stats_html(self.stats, STAT_ORDER[split:])
         return (
             f"{TABLE_CSS}<div>{head}<div class='tl-row'>{tables}</div>{equity_svg(self.equity, self.benchmark)}</div>"
         )

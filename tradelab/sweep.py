@@ -18,7 +18,7 @@ from .backtest import STAT_KEYS, Costs, backtest, periods_per_year
 from .config import BadInputError, validation_problems
 from .config import progress as show_progress
 from .indicators import rolling_mean_nb, rolling_std_nb, rsi_nb
-from .ohlcv import infer_timeframe, to_ohlcv
+from .ohlcv import infer_timeframe
 from .results import common_frames
 from .strategies import bollinger_breakout, get_strategy, rsi_mean_reversion, sma_cross
 
@@ -478,23 +478,16 @@ def sweep(
             f"the grid has no valid combination for {st.name!r} (check constraints such as fast < slow)"
         )
     combos = [st.validate_params(c) for c in combos]
-    panel = isinstance(data, dict)
-    if panel:  # the panel's common bars, backtested combination by combination (the fused kernels trade one symbol)
-        _, frames, index = common_frames(data)
+    if not isinstance(data, (pd.DataFrame, dict)):
+        raise BadInputError(f"data must be an OHLCV frame or a {{symbol: frame}} panel, got {type(data).__name__}")
+    panel, frames, index = common_frames(data)  # frames in the OHLCV contract, and their common bars
+    if panel:  # backtested combination by combination (the fused kernels trade one symbol)
         data = {k: f if f.index.equals(index) else f.loc[index] for k, f in frames.items()}
         if engine == "fused":
             raise BadInputError("the fused kernels trade one symbol; sweep a panel with engine='vectorbt' or 'auto'")
         engine = "vectorbt"
-    elif not isinstance(data, pd.DataFrame):
-        raise BadInputError(f"data must be an OHLCV frame or a {{symbol: frame}} panel, got {type(data).__name__}")
     else:
-        data = (
-            to_ohlcv(data)
-            if not isinstance(data.index, pd.DatetimeIndex)
-            or list(data.columns) != ["open", "high", "low", "close", "volume"]
-            else data
-        )
-        index = data.index
+        data = frames[""]
     timeframe = timeframe or infer_timeframe(index)
     ppy = periods_per_year(timeframe, calendar)
     fused = has_fused_kernel(st, combos) if engine == "auto" else engine == "fused"

@@ -320,15 +320,20 @@ class WalkForwardResult:
     ppy: float = float("nan")  # bars per year (for the deflated Sharpe ratio of the stitched returns)
     tested: str = ""  # what was walked forward: strategy, symbols, timeframe, span
 
+    @property
+    def oos_total_return(self) -> float:
+        "The stitched out-of-sample equity's total return (NaN when there were no folds)."
+        return float(self.oos_equity.iloc[-1] / self.oos_equity.iloc[0] - 1) if len(self.oos_equity) else float("nan")
+
     def verdict(self) -> str:
         "The overfitting verdict on the stitched out-of-sample returns (`overfit_verdict`)."
         ds = self.deflated_sharpe(self.ppy) if np.isfinite(self.ppy) else {}
         return overfit_verdict(ds.get("deflated_sharpe"), self.n_trials, tested=self.tested)
 
     def __repr__(self) -> str:
-        total = self.oos_equity.iloc[-1] / self.oos_equity.iloc[0] - 1 if len(self.oos_equity) else float("nan")
         return (
-            f"WalkForwardResult({len(self.folds)} folds, out-of-sample return {total:+.2%}, walk-forward efficiency "
+            f"WalkForwardResult({len(self.folds)} folds, out-of-sample return {self.oos_total_return:+.2%}, "
+            "walk-forward efficiency "
             f"{self.efficiency:.2f}; {self.verdict()})"
         )
 
@@ -353,11 +358,10 @@ class WalkForwardResult:
             }
         )
         kinds = {"OOS return": "signed_pct", f"IS {self.metric}": "ratio", f"OOS {self.metric}": "ratio"}
-        total = self.oos_equity.iloc[-1] / self.oos_equity.iloc[0] - 1 if len(self.oos_equity) else float("nan")
         head = (
             f"<p class='tl-cap'><b>Walk-forward</b>{' of ' + html.escape(self.tested) if self.tested else ''}: "
             f"{len(self.folds)} folds, {self.n_trials:,} combinations per train window, best by {self.metric}; "
-            f"out-of-sample return {total:+.2%}, walk-forward efficiency {self.efficiency:.2f}</p>"
+            f"out-of-sample return {self.oos_total_return:+.2%}, walk-forward efficiency {self.efficiency:.2f}</p>"
             f"<p class='tl-cap'>{html.escape(self.verdict())}</p>"
         )
         chart = equity_svg(self.oos_equity) if len(self.oos_equity) > 1 else ""
@@ -384,9 +388,7 @@ class WalkForwardResult:
             "metric": self.metric,
             "efficiency": _num(self.efficiency),
             "n_trials_per_fold": self.n_trials,
-            "oos_total_return": _num(float(self.oos_equity.iloc[-1] / self.oos_equity.iloc[0] - 1))
-            if len(self.oos_equity)
-            else None,
+            "oos_total_return": _num(self.oos_total_return),  # None when there were no folds
             "folds": folds,
         }
 
