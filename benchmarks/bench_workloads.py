@@ -2,7 +2,8 @@
 RSS per workload, with the references beside them (raw vectorbt on the same arrays; a bare interpreter for start-up).
 
 W0  `tradelab backtest` on 58k BTC/USDT 1h bars, a new process end to end
-W1  one warm backtest on 525,600 1m bars (sma_cross 10/50, 0.1% fees) - and raw vectorbt on the same signals
+W1  one warm backtest on 525,600 1m bars (sma_cross 10/50, 0.1% fees) - and raw vectorbt and backtesting.py
+    on the same signals
 W2  an sma_cross grid of about 9,000 combinations on those bars, in-process - and `tradelab sweep` end to end
 W3  walk-forward on those bars (90-day train, 30-day test windows, ~900 combinations per fold)
 W7  `tradelab --help` and `import tradelab` - and `python -c pass`
@@ -56,6 +57,25 @@ x = pd.Series(np.r_[False, sig.exits.to_numpy()[:-1]], index=naive)
 c, o = pd.Series(bars.close.to_numpy(), index=naive), pd.Series(bars.open.to_numpy(), index=naive)
 run = lambda: vbt.Portfolio.from_signals(c, e, x, price=o, fees=0.001, init_cash=1e4, freq="1min").total_return()
 report(median_of(run))
+""",
+    "W1 reference: backtesting.py": """
+import os, warnings
+os.environ["TQDM_DISABLE"] = "1"
+warnings.filterwarnings("ignore")
+from backtesting import Backtest, Strategy
+from tradelab.strategies import get_strategy
+sig = get_strategy("sma_cross").signals(bars, fast=10, slow=50)
+class SmaCross(Strategy):
+    def init(self):
+        self.e, self.x = self.I(lambda: sig.entries.to_numpy()), self.I(lambda: sig.exits.to_numpy())
+    def next(self):
+        if not self.position and self.e[-1]:
+            self.buy()
+        elif self.position and self.x[-1]:
+            self.position.close()
+data = bars.rename(columns=str.capitalize).set_axis(bars.index.tz_convert(None))
+bt = Backtest(data, SmaCross, cash=1e12, commission=0.001, finalize_trades=True)
+t = time.perf_counter(); bt.run(); report(time.perf_counter() - t)
 """,
     "W2 sweep, ~9,000 combinations": """
 from tradelab.sweep import sweep
@@ -122,6 +142,8 @@ def main():
     Console().print(t)
     w1, ref = rows["W1 backtest, warm (tradelab)"], rows["W1 reference: raw vectorbt"]
     print(f"W1 tradelab / raw vectorbt: {w1['seconds'] / ref['seconds']:.2f}x")
+    btpy = rows["W1 reference: backtesting.py"]
+    print(f"W1 backtesting.py / tradelab: {btpy['seconds'] / w1['seconds']:,.0f}x")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Independent cross-check: each built-in strategy, written again in backtesting.py's own idiom with
 TA-Lib indicators, must produce the same closed trades (entry and exit bars and prices) as tradelab's
-vectorbt engine on the real BTC/USDT 1h history, and the same final equity computed from those trades.
+signal engine (tradelab.backtest) on the real BTC/USDT 1h history, and the same final equity computed from those trades.
 
 backtesting.py also fills orders placed on bar t at the open of bar t+1. It trades whole units, so it
 gets a huge cash balance (units are then effectively fractional); equity is recomputed from its trades

@@ -5,7 +5,7 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).parents[1] / "tradelab"
-RESEARCH = {"backtest", "riskbacktest", "results", "sweep", "validation", "reports"}
+RESEARCH = {"backtest", "simulate", "riskbacktest", "results", "sweep", "validation", "reports"}
 LIVE = {
     "store",
     "brokers",

@@ -47,7 +47,7 @@ def demo(
         f"{df.index[-1]:%Y-%m-%d %H:%M} UTC from {where}",
         highlight=False,
     )
-    with ui.console.status("Backtesting sma_cross (vectorbt)..."):
+    with ui.console.status("Backtesting sma_cross..."):
         res = backtest(df, "sma_cross", {"fast": fast, "slow": slow}, Costs(fees=fees), timeframe=timeframe)
     title = f"sma_cross(fast={fast}, slow={slow}) on {symbol} {timeframe}, fees {fees:.2%}" + (
         " [SYNTHETIC]" if synthetic else ""

@@ -5,7 +5,9 @@
 # %% ../nbs/03a_results.ipynb #08d70396
 from __future__ import annotations
 
+import functools
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -123,8 +125,9 @@ def buy_and_hold(closes, index: pd.DatetimeIndex, init_cash: float) -> pd.Series
 # %% ../nbs/03a_results.ipynb #13ef3b00
 @dataclass(repr=False)
 class BacktestResult:
-    """What a backtest produced: stats, trades, equity and returns, plus the vectorbt portfolio. In a notebook it
-    shows its headline statistics and an equity/drawdown chart; `plot()` draws an interactive one."""
+    """What a backtest produced: stats, trades, fills, equity and returns, and on demand the same run as a vectorbt
+    Portfolio (`portfolio`). In a notebook it shows its headline statistics and an equity/drawdown chart; `plot()`
+    draws an interactive one."""
 
     strategy: str  # registered strategy name
     params: dict  # parameters after validation (defaults filled in)
@@ -134,9 +137,17 @@ class BacktestResult:
     trades: pd.DataFrame  # one row per trade, open ones included
     stats: pd.Series  # summary statistics, labelled (see `STAT_ORDER`; `STAT_LABELS` says what each one is)
     timeframe: str  # bar size
-    portfolio: object = field(repr=False, default=None)  # the vectorbt Portfolio behind it, when one was built
+    build_portfolio: Callable | None = field(repr=False, default=None)  # builds the run's vectorbt Portfolio
     risk_events: list = field(default_factory=list)  # risk rule decisions (refusals, breaker trips), in time order
     benchmark: pd.Series | None = None  # buy-and-hold equity over the same bars (see `buy_and_hold`)
+    orders: np.ndarray | None = field(repr=False, default=None)  # the filled orders (`tradelab.simulate.ORDER_DTYPE`)
+    symbols: list | None = None  # a panel's symbols, by column (None: one frame)
+
+    @functools.cached_property
+    def portfolio(self):
+        """The same run in vectorbt's `Portfolio.from_signals`, built on first use (vectorbt takes seconds to import):
+        its `stats()`, `plot()` and records. None for the risk engine, which vectorbt cannot express."""
+        return self.build_portfolio() if self.build_portfolio is not None else None
 
     def __repr__(self) -> str:
         st = self.stats
@@ -190,7 +201,7 @@ class BacktestResult:
         executed orders themselves; a trade's `entry_price` is an average over its orders and may differ in the
         last bit."""
         cols = ["time", "side", "price", "qty", "fee"]
-        if self.portfolio is None:  # the risk engine: fills from its trades
+        if self.orders is None:  # the risk engine: fills from its trades
             rows = []
             for t in self.trades.itertuples(index=False):
                 sym = {"symbol": t.symbol} if "symbol" in self.trades else {}
@@ -210,8 +221,7 @@ class BacktestResult:
                     )
             df = pd.DataFrame(rows, columns=(["symbol"] if "symbol" in self.trades else []) + cols)
             return df.sort_values("time", kind="stable").reset_index(drop=True)
-        o = self.portfolio.orders.values
-        o = o[np.lexsort((o["side"] == 0, o["idx"]))]  # by bar; on one bar sells before buys
+        o = self.orders[np.lexsort((self.orders["side"] == 0, self.orders["idx"]))]  # by bar; on one bar sells first
         index = self.equity.index
         df = pd.DataFrame(
             {
@@ -222,9 +232,8 @@ class BacktestResult:
                 "fee": o["fees"],
             }
         )
-        cols_ = self.portfolio.wrapper.columns
-        if len(cols_) > 1 and "symbol" in self.trades:
-            df.insert(0, "symbol", np.asarray(cols_)[o["col"]])
+        if self.symbols:
+            df.insert(0, "symbol", np.asarray(self.symbols)[o["col"]])
         return df
 
     def to_dict(self, equity: bool = False) -> dict:
