@@ -5,6 +5,7 @@ W0  `tradelab backtest` on 58k BTC/USDT 1h bars, a new process end to end
 W1  one warm backtest on 525,600 1m bars (sma_cross 10/50, 0.1% fees) - and raw vectorbt and backtesting.py
     on the same signals
 W2  an sma_cross grid of about 9,000 combinations on those bars, in-process - and `tradelab sweep` end to end
+    (on the 58k 1h bars and on those 1m bars, stored as SYN/USDT)
 W3  walk-forward on those bars (90-day train, 30-day test windows, ~900 combinations per fold)
 W7  `tradelab --help` and `import tradelab` - and `python -c pass`
 Run: .venv/bin/python benchmarks/bench_workloads.py   (needs TRADELAB_TEST_DATA or ../shared/data for W0)
@@ -128,6 +129,17 @@ def main():
                 env,
                 repeat=1,
             )
+        # the in-process workloads' year of 1m bars, stored as a symbol of its own, swept from the command line
+        year = Path(d) / "SYN_USDT-1m.feather"
+        make_year = SETUP.split("def report")[0] + f"bars.rename_axis('date').reset_index().to_feather({str(year)!r})"
+        subprocess.run([PY, "-c", make_year], check=True)
+        subprocess.run([BIN / "tradelab", "data", "import", str(year), "-e", "binance"], env=env, check=True,
+                       capture_output=True)  # fmt: skip
+        rows["W2 tradelab sweep (525,600 1m bars, same grid), new process"] = new_process(
+            [str(BIN / "tradelab"), "sweep", "-s", "SYN/USDT", "-t", "1m", "--strategy", "sma_cross", *sweep_args],
+            env,
+            repeat=1,
+        )
     for name, code in WORKLOADS.items():
         rows[name] = in_process(code)
     rows["W7 tradelab --help"] = new_process([str(BIN / "tradelab"), "--help"], repeat=7)

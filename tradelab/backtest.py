@@ -99,12 +99,13 @@ def backtest(
     timeframe = timeframe or infer_timeframe(index)
     params = st.validate_params(params)
     n, m = len(index), len(frames)
-    prices = {c: np.empty((n, m)) for c in PRICE_FIELDS}
+    frames = [f if len(f.index) == n and f.index.equals(index) else f.loc[index] for f in frames.values()]
+    if m == 1:  # one column: the frame's own arrays, no copies
+        prices = {c: np.ascontiguousarray(frames[0][c].to_numpy(np.float64)).reshape(n, 1) for c in PRICE_FIELDS}
+    else:
+        prices = {c: np.column_stack([f[c].to_numpy(np.float64) for f in frames]) for c in PRICE_FIELDS}
     signals = {k: np.zeros((n, m), np.bool_) for k in SIGNAL_NAMES}
-    for j, f in enumerate(frames.values()):
-        f = f if len(f.index) == n and f.index.equals(index) else f.loc[index]
-        for c in PRICE_FIELDS:
-            prices[c][:, j] = f[c].to_numpy()
+    for j, f in enumerate(frames):
         for k, v in st.signals(f, **params).items():
             signals[k][1:, j] = v.to_numpy()[:-1]  # a signal on bar t fills at the open of bar t+1
     if size is not None:
@@ -117,7 +118,7 @@ def backtest(
     stop_rules = stops.engine_kwargs() if stops else {}
     orders, eq, held = simulate_orders(*prices.values(), *signals.values(), **run, **stop_rules, equity=True)
     build = functools.partial(_vectorbt_portfolio, index, prices, signals, run, stops, timeframe)
-    symbols = list(frames) if panel else None
+    symbols = list(data) if panel else None
     outcome = (orders, eq, held, index, prices["close"], float(cash), timeframe, calendar)
     return _result(outcome, st.name, params, costs, symbols, build)
 
