@@ -144,8 +144,7 @@ def _exchange_problems(exchange: str) -> list[str]:
 
 
 def _notify_problems(settings) -> list[str]:
-    from tradelab.config import TradelabError
-    from tradelab.notify import notify_channels, notify_events
+    from tradelab.config import TradelabError, notify_channels, notify_events
 
     problems = []
     for check in (notify_channels, notify_events):

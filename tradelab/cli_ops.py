@@ -16,7 +16,7 @@ __all__ = []
 
 # %% ../nbs/12e_cli_ops.ipynb #3c11fb8f
 def _channels(settings):
-    from tradelab.notify import notify_channels
+    from tradelab.config import notify_channels
 
     return notify_channels(settings)
 

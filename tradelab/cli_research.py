@@ -62,7 +62,7 @@ def _summary_line(res) -> str:
     held = res.benchmark.iloc[-1] if res.benchmark is not None else float("nan")
     return (
         f"final equity {res.final_equity:,.2f} from {res.init_cash:,.2f}; buy and hold: {held:,.2f}\n"
-        f"excess over buy and hold {ui.fmt_stat('excess_return', st['excess_return'])}; {st['closed_trades']} closed "
+        f"vs buy and hold {ui.fmt_stat('excess_return', st['excess_return'])}; {st['closed_trades']} closed "
         f"trades, {st['open_trades']} open (open P&L {ui.fmt_stat('open_pnl', st['open_pnl'])})"
     )
 

@@ -15,15 +15,17 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # %% auto #0
-__all__ = ['HARNESS_KEYS', 'HARNESS_PREFIXES', 'TradelabError', 'BadInputError', 'ConfigError', 'DataError', 'Settings',
+__all__ = ['HARNESS_KEYS', 'HARNESS_PREFIXES', 'EVENTS', 'TradelabError', 'BadInputError', 'ConfigError', 'DataError', 'Settings',
            'nan_to_none', 'secret_value', 'absolute_sqlite_url', 'unknown_settings', 'validation_problems', 'read_yaml',
            'load_settings', 'redact', 'settings_rows', 'scrub_url', 'SecretFilter', 'JsonFormatter', 'setup_logging',
-           'progress', 'current_umask', 'atomic_write']
+           'progress', 'current_umask', 'atomic_write', 'channel_labels', 'parse_urls', 'notify_channels',
+           'notify_events']
 
 # %% ../nbs/00_config.ipynb #df396edd
 class TradelabError(Exception):
@@ -454,3 +456,54 @@ def atomic_write(path, mode: str = "wb"):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+# %% ../nbs/00_config.ipynb #e0f3f6b2
+EVENTS = {  # log event -> what the notification says it is
+    "fill": "fill",
+    "rejected": "order rejected",
+    "refused": "entry refused by the risk rules",
+    "breaker_open": "venue circuit breaker open",
+    "kill": "kill switch",
+    "revive": "kill switch cleared",
+    "stale": "feed stale",
+    "restored": "feed restored",
+    "feed_mode": "stream / polling",
+    "recovered": "restarted after a crash",
+    "start": "run started",
+    "stop": "run stopped",
+    "digest": "daily digest",
+    "test": "test",
+}
+
+
+def channel_labels(urls: list[str]) -> list[str]:
+    "How the store and the logs name each channel: its scheme and position (mailto#1), never the URL."
+    return [f"{urlparse(u).scheme or 'url'}#{i}" for i, u in enumerate(urls, 1)]
+
+
+def parse_urls(text: str | None) -> list[str]:
+    "apprise URLs from a setting: separated by commas, spaces or new lines; an invalid one is a clear error."
+    urls = [u for u in (text or "").replace(",", " ").split() if u]
+    for i, u in enumerate(urls, 1):
+        if "://" not in u:
+            raise BadInputError(
+                f"TRADELAB_NOTIFY_URLS: entry #{i} is not a URL (scheme://...); use apprise URLs such as "
+                "mailto://user:pass@host?to=you@example.com or json://host/path"
+            )
+    return urls
+
+
+def notify_channels(settings) -> list[str]:
+    "The channels of `TRADELAB_NOTIFY_URLS` (a clear error for an entry that is not a URL)."
+    return parse_urls(secret_value(settings.notify_urls))
+
+
+def notify_events(settings) -> set[str]:
+    "The events of `TRADELAB_NOTIFY_EVENTS` (empty: all); an unknown one is a clear error."
+    events = {e.strip() for e in (settings.notify_events or "").split(",") if e.strip()}
+    unknown = events - set(EVENTS)
+    if unknown:
+        raise BadInputError(
+            f"TRADELAB_NOTIFY_EVENTS: unknown event {sorted(unknown)[0]!r}; use some of {', '.join(EVENTS)}"
+        )
+    return events

@@ -9,51 +9,15 @@ import datetime as dt
 import logging
 import threading
 import time
-from urllib.parse import urlparse
 
 import sqlalchemy as sa
 
-from .config import BadInputError, secret_value
+from .config import EVENTS, channel_labels, notify_channels, notify_events, parse_urls  # noqa: F401
 from .store import events, notifications, to_db_time
 
 # %% auto #0
-__all__ = ['EVENTS', 'JOURNALED', 'channel_labels', 'parse_urls', 'Outbox', 'apprise_send', 'compose', 'Sender', 'describe',
-           'NotifyHandler', 'JournalHandler', 'notify_channels', 'notify_events', 'Notices', 'start_notifications']
-
-# %% ../nbs/11f_notify.ipynb #9798d3fd
-EVENTS = {  # log event -> what the notification says it is
-    "fill": "fill",
-    "rejected": "order rejected",
-    "refused": "entry refused by the risk rules",
-    "breaker_open": "venue circuit breaker open",
-    "kill": "kill switch",
-    "revive": "kill switch cleared",
-    "stale": "feed stale",
-    "restored": "feed restored",
-    "feed_mode": "stream / polling",
-    "recovered": "restarted after a crash",
-    "start": "run started",
-    "stop": "run stopped",
-    "digest": "daily digest",
-    "test": "test",
-}
-
-
-def channel_labels(urls: list[str]) -> list[str]:
-    "How the store and the logs name each channel: its scheme and position (mailto#1), never the URL."
-    return [f"{urlparse(u).scheme or 'url'}#{i}" for i, u in enumerate(urls, 1)]
-
-
-def parse_urls(text: str | None) -> list[str]:
-    "apprise URLs from a setting: separated by commas, spaces or new lines; an invalid one is a clear error."
-    urls = [u for u in (text or "").replace(",", " ").split() if u]
-    for i, u in enumerate(urls, 1):
-        if "://" not in u:
-            raise BadInputError(
-                f"TRADELAB_NOTIFY_URLS: entry #{i} is not a URL (scheme://...); use apprise URLs such as "
-                "mailto://user:pass@host?to=you@example.com or json://host/path"
-            )
-    return urls
+__all__ = ['JOURNALED', 'Outbox', 'apprise_send', 'compose', 'Sender', 'describe', 'NotifyHandler', 'JournalHandler', 'Notices',
+           'start_notifications']
 
 # %% ../nbs/11f_notify.ipynb #566934cc
 _EVERY_RUN = "*"
@@ -315,22 +279,6 @@ class JournalHandler(logging.Handler):
             self.handleError(record)
 
 # %% ../nbs/11f_notify.ipynb #89f09b1f
-def notify_channels(settings) -> list[str]:
-    "The channels of `TRADELAB_NOTIFY_URLS` (a clear error for an entry that is not a URL)."
-    return parse_urls(secret_value(settings.notify_urls))
-
-
-def notify_events(settings) -> set[str]:
-    "The events of `TRADELAB_NOTIFY_EVENTS` (empty: all); an unknown one is a clear error."
-    events = {e.strip() for e in (settings.notify_events or "").split(",") if e.strip()}
-    unknown = events - set(EVENTS)
-    if unknown:
-        raise BadInputError(
-            f"TRADELAB_NOTIFY_EVENTS: unknown event {sorted(unknown)[0]!r}; use some of {', '.join(EVENTS)}"
-        )
-    return events
-
-
 class Notices:
     "The journal and notification handlers on a run's logger, and the senders: `close` when the run ends."
 
