@@ -199,7 +199,7 @@ def simulate_signals_nb(
 ):
     """`tradelab.portfolio.Book` over whole arrays (bars x columns): the filled orders in execution order, as
     (bar, column, units, price, fee, side 0 buy / 1 sell, executed by a stop), then the equity at each close and
-    whether a position was open (valued as `equity_from_orders_nb` values the orders, to the bit)."""
+    whether a position was open (valued as vectorbt values the orders, to the bit; a missing close is the last one)."""
     n, m = open_.shape
     acct = np.array([cash0, cash0])
     qty = np.zeros(m)
@@ -231,6 +231,7 @@ def simulate_signals_nb(
     held = np.zeros(n, np.bool_)
     flow_cash = cash0  # the cash as the orders' cash flows add up (vectorbt's valuation)
     units_held = np.zeros(m)
+    mark = np.full(m, np.nan)  # the last close there was: a bar without one values the holding at the one before
     for i in range(n):
         for c in range(m):
             if not np.isnan(open_[i, c]):
@@ -319,8 +320,10 @@ def simulate_signals_nb(
                 sl_st[c], sl_tr[c], tp_st[c] = sl_stop, sl_trail, tp_stop
         value = flow_cash
         for c in range(m):
+            if not np.isnan(close[i, c]):
+                mark[c] = close[i, c]
             if units_held[c] != 0.0:
-                value += units_held[c] * close[i, c]
+                value += units_held[c] * mark[c]
                 held[i] = True
         equity[i] = value
     orders = (o_idx[:k], o_col[:k], o_size[:k], o_price[:k], o_fee[:k], o_side[:k], o_stop[:k])
@@ -563,6 +566,13 @@ def simulate_orders(
     return (orders, curve, exposed) if equity else orders
 
 
+def _last_closes(close: np.ndarray) -> np.ndarray:
+    "Each column's last close that is not NaN (what an open trade is valued at, as vectorbt fills missing closes)."
+    seen = ~np.isnan(close)
+    last = len(close) - 1 - np.argmax(seen[::-1], axis=0)
+    return close[last, np.arange(close.shape[1])]
+
+
 def exit_trades(
     orders: np.ndarray,  # filled orders (`ORDER_DTYPE`)
     close,  # the closes the orders were simulated on (bars x columns, or 1-D)
@@ -578,7 +588,7 @@ def exit_trades(
         orders["price"],
         orders["fees"],
         orders["side"],
-        close[-1],
+        _last_closes(close),
         len(close),
     )
     trades = np.empty(len(cols), TRADE_DTYPE)
