@@ -196,10 +196,13 @@ def simulate_signals_nb(
     sl_stop,
     sl_trail,
     tp_stop,
+    busy,
 ):
     """`tradelab.portfolio.Book` over whole arrays (bars x columns): the filled orders in execution order, as
     (bar, column, units, price, fee, side 0 buy / 1 sell, executed by a stop), then the equity at each close and
-    whether a position was open (valued as vectorbt values the orders, to the bit; a missing close is the last one)."""
+    whether a position was open (valued as vectorbt values the orders, to the bit; a missing close is the last one).
+    `busy`: the bars where something can happen (a signal, an armed stop, a missing price), in order; between them
+    the holdings are only valued."""
     n, m = open_.shape
     acct = np.array([cash0, cash0])
     qty = np.zeros(m)
@@ -232,7 +235,21 @@ def simulate_signals_nb(
     flow_cash = cash0  # the cash as the orders' cash flows add up (vectorbt's valuation)
     units_held = np.zeros(m)
     mark = np.full(m, np.nan)  # the last close there was: a bar without one values the holding at the one before
-    for i in range(n):
+    next_busy = 0
+    i = 0
+    while i < n:
+        upto = busy[next_busy] if next_busy < len(busy) else n
+        if upto > i:  # bars with nothing to do: value the holdings at each close
+            for j in range(i, upto):
+                value = flow_cash
+                for c in range(m):
+                    if units_held[c] != 0.0:
+                        value += units_held[c] * close[j, c]
+                        held[j] = True
+                equity[j] = value
+            i = upto
+            continue
+        next_busy += 1
         for c in range(m):
             if not np.isnan(open_[i, c]):
                 val_price[c] = open_[i, c]
@@ -326,6 +343,7 @@ def simulate_signals_nb(
                 value += units_held[c] * mark[c]
                 held[i] = True
         equity[i] = value
+        i += 1
     orders = (o_idx[:k], o_col[:k], o_size[:k], o_price[:k], o_fee[:k], o_side[:k], o_stop[:k])
     return orders, equity, held
 
@@ -511,6 +529,16 @@ def _columns(a, dtype) -> np.ndarray:
     return np.ascontiguousarray(a.reshape(len(a), -1))
 
 
+def _busy_bars(prices, signals, stop_loss, take_profit) -> np.ndarray:
+    """The bars the simulation must step through: those with a signal in any column; every bar when stops are set
+    (they watch each bar's high and low) or a price is missing (NaN sums to NaN)."""
+    n = len(prices[0])
+    if not (math.isnan(stop_loss) and math.isnan(take_profit)) or math.isnan(prices[0].sum() + prices[3].sum()):
+        return np.arange(n)
+    anything = signals[0] | signals[1] | signals[2] | signals[3]
+    return np.flatnonzero(anything if anything.shape[1] == 1 else anything.any(axis=1))
+
+
 def simulate_orders(
     open_,  # bar opens (bars x columns, or 1-D): signal orders fill here
     high,  # highs (the stops look at them)
@@ -559,6 +587,7 @@ def simulate_orders(
         float(stop_loss),
         bool(trailing),
         float(take_profit),
+        _busy_bars(prices, signals, stop_loss, take_profit),
     )
     orders = np.empty(len(out[0]), ORDER_DTYPE)
     for name, values in zip(ORDER_DTYPE.names, out, strict=True):
