@@ -7,7 +7,7 @@ W1  one warm backtest on 525,600 1m bars (sma_cross 10/50, 0.1% fees) - and raw 
 W2  an sma_cross grid of about 9,000 combinations on those bars, in-process - and `tradelab sweep` end to end
     (on the 58k 1h bars and on those 1m bars, stored as SYN/USDT)
 W3  walk-forward on those bars (90-day train, 30-day test windows, ~900 combinations per fold)
-W7  `tradelab --help` and `import tradelab` - and `python -c pass`
+W7  `tradelab --help`, `tradelab config check`, `import tradelab` and `import tradelab.backtest` - and `python -c pass`
 Run: .venv/bin/python benchmarks/bench_workloads.py   (needs TRADELAB_TEST_DATA or ../shared/data for W0)
 """
 
@@ -143,7 +143,9 @@ def main():
     for name, code in WORKLOADS.items():
         rows[name] = in_process(code)
     rows["W7 tradelab --help"] = new_process([str(BIN / "tradelab"), "--help"], repeat=7)
+    rows["W7 tradelab config check"] = new_process([str(BIN / "tradelab"), "config", "check"], repeat=7)
     rows["W7 import tradelab"] = new_process([PY, "-c", "import tradelab"], repeat=7)
+    rows["W7 import tradelab.backtest"] = new_process([PY, "-c", "import tradelab.backtest"], repeat=7)
     rows["W7 reference: python -c pass"] = new_process([PY, "-c", "pass"], repeat=7)
     t = Table(title="workloads, each in its own process")
     for c in ("workload", "seconds", "peak MB", "notes"):

@@ -120,9 +120,10 @@ def buy_and_hold(closes, index: pd.DatetimeIndex, init_cash: float) -> pd.Series
     """Equity of buying and holding: the starting cash split equally over the symbols (the columns of `closes`)
     at the first close, held to the end, no costs; a missing close counts as the last one (as vectorbt's)."""
     c = np.asarray(closes, dtype="float64").reshape(len(index), -1)
-    if np.isnan(c).any():  # bars without a close: the last one there was (the first one, before any)
+    if np.isnan(c.sum()):  # bars without a close: the last one there was (the first one, before any)
         c = pd.DataFrame(c).ffill().bfill().to_numpy()
-    return pd.Series(init_cash * (c / c[0]).mean(axis=1), index=index, name="buy_and_hold")
+    growth = c[:, 0] / c[0, 0] if c.shape[1] == 1 else (c / c[0]).mean(axis=1)  # (one column: the same, sooner)
+    return pd.Series(init_cash * growth, index=index, name="buy_and_hold", copy=False)
 
 # %% ../nbs/03a_results.ipynb #13ef3b00
 @dataclass(repr=False)
