@@ -240,13 +240,19 @@ def simulate_signals_nb(
     while i < n:
         upto = busy[next_busy] if next_busy < len(busy) else n
         if upto > i:  # bars with nothing to do: value the holdings at each close
-            for j in range(i, upto):
-                value = flow_cash
-                for c in range(m):
-                    if units_held[c] != 0.0:
-                        value += units_held[c] * close[j, c]
-                        held[j] = True
-                equity[j] = value
+            if m == 1:  # (one column: the same sums in a loop the compiler can unroll)
+                units = units_held[0]
+                for j in range(i, upto):
+                    equity[j] = flow_cash + units * close[j, 0] if units != 0.0 else flow_cash
+                held[i:upto] = units != 0.0
+            else:
+                for j in range(i, upto):
+                    value = flow_cash
+                    for c in range(m):
+                        if units_held[c] != 0.0:
+                            value += units_held[c] * close[j, c]
+                            held[j] = True
+                    equity[j] = value
             i = upto
             continue
         next_busy += 1
