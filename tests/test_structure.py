@@ -201,3 +201,33 @@ def test_wide_public_functions_document_their_parameters():
                 if undocumented:
                     missing.append(f"{p.stem}.{qual}: {', '.join(undocumented)}")
     assert not missing, missing
+
+
+def _modules_after(code: str) -> set[str]:
+    "The top-level packages (and tradelab modules, as tradelab.x) a fresh interpreter has loaded after `code`."
+    import subprocess
+    import sys
+
+    probe = code + "\nimport sys\nprint(sorted(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    loaded = eval(out.strip().splitlines()[-1])
+    return {m if m.startswith("tradelab.") else m.split(".")[0] for m in loaded}
+
+
+def test_a_backtest_imports_vectorbt_only_when_its_portfolio_is_asked_for():
+    run = (
+        "from tradelab.backtest import backtest\nfrom tradelab.ohlcv import synthetic_ohlcv\n"
+        "res = backtest(synthetic_ohlcv(300, '1h', seed=1), 'sma_cross', {'fast': 5, 'slow': 20})\n"
+    )
+    heavy = {"vectorbt", "plotly", "quantstats", "sqlalchemy", "ccxt", "papermill", "matplotlib"}
+    assert not _modules_after(run) & heavy, sorted(_modules_after(run) & heavy)
+    assert "vectorbt" in _modules_after(run + "res.portfolio.total_return()\n")
+
+
+def test_config_check_loads_neither_the_state_database_nor_pandas():
+    code = (
+        "import sys\nfrom tradelab.cli import main\nsys.argv = ['tradelab', 'config', 'check']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+    )
+    loaded = _modules_after(code)
+    assert not loaded & {"sqlalchemy", "pandas", "numba", "tradelab.store"}, sorted(loaded)
