@@ -331,12 +331,15 @@ def sma_cross_sweep_nb(
         sums = np.zeros(nw)
         values = np.empty((nw, BLOCK))
         states = np.empty((b - a, 21))
-        prev = np.full((b - a, 2), np.nan)  # each combination's last fast and slow average
+        was = np.zeros((b - a, 2), np.bool_)  # on each combination's last bar: fast <= slow, fast >= slow (NaN: no)
         go = np.zeros((b - a, 2), np.bool_)  # its pending entry and exit
+        entry, exit_ = np.zeros(BLOCK, np.uint8), np.zeros(BLOCK, np.uint8)  # one block's crossings
+        words = entry.view(np.uint64)  # eight bars' entries at a time
         for j in range(b - a):
             save_state_nb(sim_init_nb(cash0), states[j])
         for start in range(0, n, BLOCK):
             stop = min(start + BLOCK, n)
+            m = stop - start
             for w in range(nw):
                 win, s = wins[w], sums[w]
                 for i in range(start, stop):
@@ -346,30 +349,37 @@ def sma_cross_sweep_nb(
                     values[w, i - start] = s / win if i >= win - 1 else np.nan
                 sums[w] = s
             for j in range(b - a):
-                st = state_from_nb(states[j])
                 fv, sv = values[fast_at[a + j]], values[slow_at[a + j]]
-                pf, ps = prev[j, 0], prev[j, 1]
+                # the crossings of the whole block first, in a loop without branches (SIMD): an entry where fast
+                # rises above slow, an exit where it falls below; as sma_cross's signals (NaN compares false)
+                entry[0] = (fv[0] > sv[0]) & was[j, 0]
+                exit_[0] = (fv[0] < sv[0]) & was[j, 1]
+                for q in range(1, m):
+                    entry[q] = (fv[q] > sv[q]) & (fv[q - 1] <= sv[q - 1])
+                    exit_[q] = (fv[q] < sv[q]) & (fv[q - 1] >= sv[q - 1])
+                was[j, 0], was[j, 1] = fv[m - 1] <= sv[m - 1], fv[m - 1] >= sv[m - 1]
+                st = state_from_nb(states[j])
                 go_in, go_out = go[j, 0], go[j, 1]
-                i = start
-                while i < stop:
-                    if st[1] == 0.0 and not go_in:  # flat with no entry due: only the signal moves
-                        flat_from = i
-                        while i < stop and not go_in:
-                            f, s = fv[i - start], sv[i - start]
-                            go_in = f > s and pf <= ps
-                            pf, ps = f, s
-                            i += 1
-                        st = flat_bars_nb(st, i - flat_from)
-                        go_out = False  # an entry is due (or the block ended flat, where no exit matters)
+                q = 0
+                while q < m:
+                    if st[1] == 0.0 and not go_in:  # flat with no entry due: find the next entry
+                        flat_from = q
+                        while q < m and not entry[q]:
+                            if q & 7 == 0 and q + 8 <= m and words[q >> 3] == 0:
+                                q += 8  # eight bars without an entry
+                            else:
+                                q += 1
+                        if q < m:  # this bar is flat too, and its signal is an entry
+                            q += 1
+                            go_in = True
+                        st = flat_bars_nb(st, q - flat_from)
+                        go_out = False  # (no exit matters while flat)
                         continue
-                    st = sim_bar_nb(st, i, open_[i], close[i], t, fees, slip, go_in, go_out)
-                    f, s = fv[i - start], sv[i - start]
-                    go_in = f > s and pf <= ps
-                    go_out = f < s and pf >= ps
-                    pf, ps = f, s
-                    i += 1
+                    st = sim_bar_nb(st, start + q, open_[start + q], close[start + q], t, fees, slip, go_in, go_out)
+                    go_in, go_out = entry[q], exit_[q]
+                    q += 1
                 save_state_nb(st, states[j])
-                prev[j, 0], prev[j, 1], go[j, 0], go[j, 1] = pf, ps, go_in, go_out
+                go[j, 0], go[j, 1] = go_in, go_out
         for j in range(b - a):
             sim_stats_nb(state_from_nb(states[j]), t, cash0, ppy, out[a + j])
 
