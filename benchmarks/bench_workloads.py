@@ -4,7 +4,8 @@ RSS per workload, with the references beside them (raw vectorbt on the same arra
 W0  `tradelab backtest` on 58k BTC/USDT 1h bars, a new process end to end
 W1  one warm backtest on 525,600 1m bars (sma_cross 10/50, 0.1% fees) - and raw vectorbt and backtesting.py
     on the same signals
-W2  an sma_cross grid of about 9,000 combinations on those bars, in-process - and `tradelab sweep` end to end
+W2  an sma_cross grid of about 9,000 combinations on those bars, in-process with the kernels loaded (as W1) -
+    and `tradelab sweep` end to end in a new process
     (on the 58k 1h bars and on those 1m bars, stored as SYN/USDT)
 W3  walk-forward on those bars (90-day train, 30-day test windows, ~900 combinations per fold)
 W7  `tradelab --help`, `tradelab config check`, `import tradelab` and `import tradelab.backtest` - and `python -c pass`
@@ -81,6 +82,7 @@ t = time.perf_counter(); bt.run(); report(time.perf_counter() - t)
     "W2 sweep, ~9,000 combinations": """
 from tradelab.sweep import sweep
 grid = {"fast": list(range(5, 305, 5)), "slow": list(range(20, 1530, 10))}
+sweep(bars.iloc[:2000], "sma_cross", {"fast": [5], "slow": [20]}, progress=False)  # kernels loaded, as in a session
 t = time.perf_counter(); table = sweep(bars, "sma_cross", grid, progress=False)
 report(time.perf_counter() - t, combinations=len(table))
 """,
