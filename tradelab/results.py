@@ -31,6 +31,8 @@ def equity_stats_nb(eq, t, cash0, ppy):
     n = len(eq)
     prev, s1, s2, neg2, peak, mdd, start, best = cash0, 0.0, 0.0, 0.0, cash0, 0.0, -1, 0
     for i in range(n):
+        if eq[i] == prev:  # unchanged (flat): a zero return, and the drawdown stays as it was
+            continue
         r = eq[i] / prev - 1.0
         prev = eq[i]
         s1 += r
@@ -101,7 +103,14 @@ def returns_stats(equity: pd.Series, init_cash: float, ppy: float) -> dict:
 
 def trade_stats(trades: pd.DataFrame) -> dict:
     "Trade-based statistics over closed trades; open trades are counted apart, with their P&L at the last close."
-    closed = trades.status.to_numpy() == "closed" if len(trades) else np.zeros(0, dtype=bool)
+    status = trades.status if len(trades) else None
+    if status is None:
+        closed = np.zeros(0, dtype=bool)
+    elif isinstance(status.dtype, pd.CategoricalDtype):  # the engine's labels: compare codes, not strings
+        labels = list(status.cat.categories)
+        closed = status.cat.codes.to_numpy() == (labels.index("closed") if "closed" in labels else -2)
+    else:
+        closed = status.to_numpy() == "closed"
     all_pnl = trades.pnl.to_numpy(dtype="float64") if len(trades) else np.zeros(0)
     pnl = all_pnl[closed]
     wins, losses = pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()
@@ -313,7 +322,8 @@ def collect_stats(
     stats = returns_stats(equity, cash, ppy)
     stats.update(trade_stats(trades))
     stats["exposure"] = float(exposure)
-    stats["turnover"] = float(traded / equity.mean())
+    mean_equity = equity.to_numpy().mean()  # pandas' mean (the same sum), without its NaN handling unless needed
+    stats["turnover"] = float(traded / (np.nanmean(equity.to_numpy()) if np.isnan(mean_equity) else mean_equity))
     bh = float(benchmark.iloc[-1] / cash - 1.0) if benchmark is not None else np.nan
     stats["buy_hold_return"] = bh
     stats["excess_return"] = float(stats["total_return"] - bh)

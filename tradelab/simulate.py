@@ -393,7 +393,8 @@ def trades_from_orders_nb(o_idx, o_col, o_size, o_price, o_fee, o_side, last_clo
     exit_fees, pnl, return, direction (0 long, 1 short), status (0 open, 1 closed)."""
     m = len(last_close)
     n_orders = len(o_idx)
-    order = np.argsort(o_col, kind="mergesort")  # by column, in execution order within one
+    # by column, in execution order within one (one column: already)
+    order = np.arange(n_orders) if m == 1 else np.argsort(o_col, kind="mergesort")
     cap = n_orders + m
     t_col = np.empty(cap, np.int64)
     t_entry = np.empty(cap, np.int64)
