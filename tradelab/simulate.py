@@ -356,33 +356,18 @@ def simulate_signals_nb(
 # %% ../nbs/03b_simulate.ipynb #8d4512a2
 @njit(cache=True, nogil=True)
 def _trade(
-    t_col,
-    t_entry,
-    t_exit,
-    t_dir,
-    t_status,
-    vals,
-    k,
-    c,
-    size,
-    entry_idx,
-    entry_price,
-    entry_fees,
-    exit_idx,
-    exit_price,
-    exit_fees,
-    direction,
-    status,
+    ids, vals, k, c, direction, status, entry_idx, size, entry_price, entry_fees, exit_idx, exit_price, exit_fees
 ):
-    "Write trade k, with its P&L and return as vectorbt's `get_trade_stats_nb` has them."
+    "Write trade k, with its P&L and return as vectorbt's `get_trade_stats_nb` has them; the next trade's number."
     entry_value = size * entry_price
     diff = add_nb(size * exit_price, -entry_value)
     if diff != 0 and direction == 1:
         diff *= -1
     pnl = diff - entry_fees - exit_fees
-    t_col[k], t_entry[k], t_exit[k], t_dir[k], t_status[k] = c, entry_idx, exit_idx, direction, status
+    ids[k, 0], ids[k, 1], ids[k, 2], ids[k, 3], ids[k, 4] = c, entry_idx, exit_idx, direction, status
     vals[k, 0], vals[k, 1], vals[k, 2], vals[k, 3] = size, entry_price, entry_fees, exit_price
     vals[k, 4], vals[k, 5], vals[k, 6] = exit_fees, pnl, pnl / entry_value
+    return k + 1
 
 
 @njit(cache=True, nogil=True)
@@ -396,11 +381,7 @@ def trades_from_orders_nb(o_idx, o_col, o_size, o_price, o_fee, o_side, last_clo
     # by column, in execution order within one (one column: already)
     order = np.arange(n_orders) if m == 1 else np.argsort(o_col, kind="mergesort")
     cap = n_orders + m
-    t_col = np.empty(cap, np.int64)
-    t_entry = np.empty(cap, np.int64)
-    t_exit = np.empty(cap, np.int64)
-    t_dir = np.empty(cap, np.int8)
-    t_status = np.empty(cap, np.int8)
+    ids = np.empty((cap, 5), np.int64)  # col, entry_idx, exit_idx, direction, status
     vals = np.empty((cap, 7))  # size, entry_price, entry_fees, exit_price, exit_fees, pnl, return
     k = 0
     j = 0
@@ -424,26 +405,10 @@ def trades_from_orders_nb(o_idx, o_col, o_size, o_price, o_fee, o_side, last_clo
                 fees_sum += fee
             elif is_close_nb(size, size_sum) or size < size_sum:  # closes it, or part of it
                 exit_size = size_sum if is_close_nb(size, size_sum) else size
-                _trade(
-                    t_col,
-                    t_entry,
-                    t_exit,
-                    t_dir,
-                    t_status,
-                    vals,
-                    k,
-                    c,
-                    exit_size,
-                    entry_idx,
-                    gross_sum / size_sum,
-                    exit_size / size_sum * fees_sum,
-                    o_idx[q],
-                    price,
-                    fee,
-                    direction,
-                    1,
+                mean_in, fees_part = gross_sum / size_sum, exit_size / size_sum * fees_sum
+                k = _trade(
+                    ids, vals, k, c, direction, 1, entry_idx, exit_size, mean_in, fees_part, o_idx[q], price, fee
                 )
-                k += 1
                 if is_close_nb(size, size_sum):
                     in_position = False
                 else:
@@ -453,53 +418,21 @@ def trades_from_orders_nb(o_idx, o_col, o_size, o_price, o_fee, o_side, last_clo
                     fees_sum *= fraction
             else:  # reverses it
                 exit_fee = size_sum / size * fee
-                _trade(
-                    t_col,
-                    t_entry,
-                    t_exit,
-                    t_dir,
-                    t_status,
-                    vals,
-                    k,
-                    c,
-                    size_sum,
-                    entry_idx,
-                    gross_sum / size_sum,
-                    fees_sum,
-                    o_idx[q],
-                    price,
-                    exit_fee,
-                    direction,
-                    1,
+                mean_in = gross_sum / size_sum
+                k = _trade(
+                    ids, vals, k, c, direction, 1, entry_idx, size_sum, mean_in, fees_sum, o_idx[q], price, exit_fee
                 )
-                k += 1
                 size_sum = size - size_sum
                 gross_sum = size_sum * price
                 fees_sum = fee - exit_fee
                 entry_idx = o_idx[q]
                 direction = 1 - direction
         if in_position and not (is_close_nb(-size_sum, 0.0) or -size_sum >= 0):
-            _trade(
-                t_col,
-                t_entry,
-                t_exit,
-                t_dir,
-                t_status,
-                vals,
-                k,
-                c,
-                size_sum,
-                entry_idx,
-                gross_sum / size_sum,
-                fees_sum,
-                n_bars - 1,
-                last_close[c],
-                0.0,
-                direction,
-                0,
+            mean_in = gross_sum / size_sum
+            k = _trade(
+                ids, vals, k, c, direction, 0, entry_idx, size_sum, mean_in, fees_sum, n_bars - 1, last_close[c], 0.0
             )
-            k += 1
-    return t_col[:k], t_entry[:k], t_exit[:k], t_dir[:k], t_status[:k], vals[:k]
+    return ids[:k], vals[:k]
 
 # %% ../nbs/03b_simulate.ipynb #ba24eafb
 ORDER_DTYPE = np.dtype(
@@ -617,7 +550,7 @@ def exit_trades(
     trade; a reversal closes one and opens the next, its fee split by size; a position open at the end is an open
     trade valued at the last close."""
     close = _columns(close, np.float64)
-    cols, entry, exit_, direction, status, values = trades_from_orders_nb(
+    ids, values = trades_from_orders_nb(
         orders["idx"],
         orders["col"],
         orders["size"],
@@ -627,9 +560,9 @@ def exit_trades(
         _last_closes(close),
         len(close),
     )
-    trades = np.empty(len(cols), TRADE_DTYPE)
-    trades["col"], trades["entry_idx"], trades["exit_idx"] = cols, entry, exit_
-    trades["direction"], trades["status"] = direction, status
+    trades = np.empty(len(ids), TRADE_DTYPE)
+    for j, name in enumerate(("col", "entry_idx", "exit_idx", "direction", "status")):
+        trades[name] = ids[:, j]
     for j, name in enumerate(("size", "entry_price", "entry_fees", "exit_price", "exit_fees", "pnl", "return")):
         trades[name] = values[:, j]
     return trades
