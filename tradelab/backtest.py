@@ -164,6 +164,11 @@ def _vectorbt_portfolio(index, prices, signals, run, stops, timeframe):
     )
 
 
+# the trade list's labels, as categoricals sharing one dtype (built once: pandas validates a dtype's categories)
+_DIRECTIONS = pd.CategoricalDtype(["long", "short"])
+_STATUSES = pd.CategoricalDtype(["open", "closed"])
+
+
 def _result(outcome, name, params, costs, symbols, build) -> BacktestResult:
     orders, eq, held, index, closes, cash, timeframe, calendar = outcome
     tz_index = index if index.tz is not None else index.tz_localize("UTC")
@@ -181,14 +186,15 @@ def _result(outcome, name, params, costs, symbols, build) -> BacktestResult:
             "pnl": rec["pnl"],
             "ret": rec["return"],
             # categorical labels: no string arrays
-            "direction": pd.Categorical.from_codes(rec["direction"], ["long", "short"]),
-            "status": pd.Categorical.from_codes(rec["status"], ["open", "closed"]),
+            "direction": pd.Categorical.from_codes(rec["direction"], dtype=_DIRECTIONS),
+            "status": pd.Categorical.from_codes(rec["status"], dtype=_STATUSES),
         }
     )
     benchmark = buy_and_hold(closes, tz_index, cash)
     ppy = periods_per_year(timeframe, calendar)
     traded = (orders["size"] * orders["price"]).sum()
-    stats = collect_stats(equity, trades, cash, ppy, held.mean(), traded, benchmark)
+    exposure = np.count_nonzero(held) / len(held)  # (the mean of the flags, without a float copy)
+    stats = collect_stats(equity, trades, cash, ppy, exposure, traded, benchmark)
     return BacktestResult(
         name,
         params,

@@ -63,9 +63,11 @@ def sma(close: pd.Series, window: int = 30) -> pd.Series:
     "Simple moving average (TA-Lib SMA)."
     n = _check_window(window)
     x = close.to_numpy(dtype="float64")
-    if np.isnan(x).any():
+    out = rolling_mean_nb(x, n)
+    # a NaN keeps the running sum NaN to the end, so the last average tells whether to look for one
+    if (len(out) == 0 or np.isnan(out[-1])) and np.isnan(x).any():
         return close.rolling(n, min_periods=n).mean()  # pandas skips NaNs in a window
-    return pd.Series(rolling_mean_nb(x, n), index=close.index, copy=False)
+    return pd.Series(out, index=close.index, copy=False)
 
 
 def ema(close: pd.Series, window: int = 30) -> pd.Series:

@@ -113,13 +113,13 @@ def infer_timeframe(index: pd.DatetimeIndex) -> str:
     "The most common bar spacing of an index, spelled as a ccxt timeframe."
     if len(index) < 2:
         raise BadInputError("cannot infer a timeframe from fewer than two bars; pass timeframe=...")
-    gaps = np.diff(index.as_unit("ns").asi8)
+    gaps = np.diff(index.asi8)  # in the index's own unit: no conversion pass
     if (gaps == gaps[0]).all():  # evenly spaced (the usual case): no counting
-        step_ns = int(gaps[0])
+        step_int = int(gaps[0])
     else:  # the most common gap; on a tie the shortest
         values, counts = np.unique(gaps, return_counts=True)
-        step_ns = int(values[np.argmax(counts)])
-    step = pd.Timedelta(step_ns, unit="ns")
+        step_int = int(values[np.argmax(counts)])
+    step = pd.Timedelta(step_int, unit=index.unit)
     secs = int(step.total_seconds())
     for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if secs % size == 0:

@@ -171,14 +171,6 @@ def order_for_signals_nb(qty, long_entry, long_exit, short_entry, short_exit, si
 
 # %% ../nbs/03b_simulate.ipynb #5f409b3d
 @njit(cache=True, nogil=True)
-def grown_nb(a, cap):
-    "A copy of `a` with room for `cap` items."
-    out = np.empty(cap, a.dtype)
-    out[: len(a)] = a
-    return out
-
-
-@njit(cache=True, nogil=True)
 def simulate_signals_nb(
     open_,
     high,
@@ -213,7 +205,10 @@ def simulate_signals_nb(
     tp_price = np.full(m, np.nan)
     tp_st = np.full(m, np.nan)
     val_price = np.full(m, np.nan)
-    cap = n * m if n * m < 1024 else 1024
+    # room for every order there can be, one per column on each busy bar: arrays that never grow, as a variable
+    # array reassigned inside the loop costs reference counting on every bar (5x slower stepping); the pages
+    # no order reaches are never touched, so they cost address space, not memory
+    cap = max(len(busy) * m, 1)
     o_idx = np.empty(cap, np.int64)
     o_col = np.empty(cap, np.int64)
     o_size = np.empty(cap)
@@ -293,7 +288,7 @@ def simulate_signals_nb(
             else:
                 order_value[c] = s * val_price[c]
         if pending and m > 1:
-            seq = np.argsort(order_value, kind="mergesort")
+            seq[:] = np.argsort(order_value, kind="mergesort")  # (into `seq`: no array variable reassigned)
         for j in range(m if pending else 0):
             c = seq[j]
             s = p_size[c]
@@ -324,11 +319,6 @@ def simulate_signals_nb(
                 side = 1
             if not done:
                 continue
-            if k == cap:  # grow the order arrays
-                cap *= 2
-                o_idx, o_col, o_size = grown_nb(o_idx, cap), grown_nb(o_col, cap), grown_nb(o_size, cap)
-                o_price, o_fee = grown_nb(o_price, cap), grown_nb(o_fee, cap)
-                o_side, o_stop = grown_nb(o_side, cap), grown_nb(o_stop, cap)
             o_idx[k], o_col[k], o_size[k], o_price[k], o_fee[k] = i, c, units, fill_price, fee
             o_side[k], o_stop[k] = side, p_stop[c]
             k += 1
@@ -537,6 +527,8 @@ def simulate_orders(
 
 def _last_closes(close: np.ndarray) -> np.ndarray:
     "Each column's last close that is not NaN (what an open trade is valued at, as vectorbt fills missing closes)."
+    if not np.isnan(close[-1]).any():  # (the usual case: the last bar has every close)
+        return close[-1].copy()
     seen = ~np.isnan(close)
     last = len(close) - 1 - np.argmax(seen[::-1], axis=0)
     return close[last, np.arange(close.shape[1])]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numba import njit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .config import BadInputError, validation_problems
@@ -18,7 +19,7 @@ from .indicators import bollinger_bands, rsi, sma
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'Signals', 'NoParams', 'Strategy', 'params_model_from_signature', 'register', 'load_strategy_files',
-           'get_strategy', 'crossed_above', 'crossed_below', 'SmaCrossParams', 'sma_cross', 'RsiParams',
+           'get_strategy', 'crossings_nb', 'crossed_above', 'crossed_below', 'SmaCrossParams', 'sma_cross', 'RsiParams',
            'rsi_mean_reversion', 'BollingerParams', 'bollinger_breakout', 'LookaheadError', 'LookaheadCheck',
            'check_lookahead']
 
@@ -246,12 +247,21 @@ def get_strategy(strategy) -> Strategy:
     raise BadInputError(f"strategy must be a name or a Strategy, got {type(strategy).__name__}")
 
 # %% ../nbs/03_strategies.ipynb #7d857c7f
+@njit(cache=True, nogil=True)
+def crossings_nb(x, y, up):
+    "Where x crosses above y (`up`) or below it, in one pass; a comparison with NaN (warm-up) is False, as in pandas."
+    out = np.zeros(len(x), np.bool_)
+    for i in range(1, len(x)):
+        if up:
+            out[i] = x[i] > y[i] and x[i - 1] <= y[i - 1]
+        else:
+            out[i] = x[i] < y[i] and x[i - 1] >= y[i - 1]
+    return out
+
+
 def _cross(a, b, up: bool) -> pd.Series:
     x, y = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
-    out = np.zeros(len(x), dtype=bool)
-    with np.errstate(invalid="ignore"):  # NaN (warm-up) compares False, as in pandas
-        out[1:] = (x[1:] > y[1:]) & (x[:-1] <= y[:-1]) if up else (x[1:] < y[1:]) & (x[:-1] >= y[:-1])
-    return pd.Series(out, index=a.index, copy=False)
+    return pd.Series(crossings_nb(x, y, up), index=a.index, copy=False)
 
 
 def crossed_above(a: pd.Series, b: pd.Series) -> pd.Series:
