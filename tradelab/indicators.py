@@ -27,7 +27,8 @@ def kahan_add_nb(s: float, c: float, x: float):
 def rolling_mean_nb(x: np.ndarray, w: int) -> np.ndarray:
     "Rolling mean over `w` values from a running sum, as TA-Lib computes it; NaN for the first w-1 values."
     n = len(x)
-    out = np.full(n, np.nan)
+    out = np.empty(n)
+    out[: min(w - 1, n)] = np.nan  # (only the warm-up: one pass over the output, not two)
     s = 0.0
     for i in range(n):
         s += x[i]

@@ -20,8 +20,8 @@ from .display import STAT_LABELS, TABLE_CSS, equity_svg, format_stat, stats_html
 from .ohlcv import to_ohlcv
 
 # %% auto #0
-__all__ = ['STAT_KEYS', 'STAT_ORDER', 'returns_stats', 'trade_stats', 'buy_and_hold', 'BacktestResult', 'common_frames',
-           'collect_stats']
+__all__ = ['STAT_KEYS', 'STAT_ORDER', 'returns_stats', 'trade_stats', 'held_value_nb', 'buy_and_hold', 'BacktestResult',
+           'common_frames', 'collect_stats']
 
 # %% ../nbs/03a_results.ipynb #c6711954
 @njit(cache=True, nogil=True)
@@ -125,14 +125,32 @@ def trade_stats(trades: pd.DataFrame) -> dict:
     }
 
 
+@njit(cache=True, nogil=True)
+def held_value_nb(close, cash):
+    "cash x close / first close at each bar; a missing close counts as the last one (the first one, before any)."
+    first = np.nan
+    for i in range(len(close)):
+        if not np.isnan(close[i]):
+            first = close[i]
+            break
+    out = np.empty(len(close))
+    last = first
+    for i in range(len(close)):
+        if not np.isnan(close[i]):
+            last = close[i]
+        out[i] = cash * (last / first)
+    return out
+
+
 def buy_and_hold(closes, index: pd.DatetimeIndex, init_cash: float) -> pd.Series:
     """Equity of buying and holding: the starting cash split equally over the symbols (the columns of `closes`)
     at the first close, held to the end, no costs; a missing close counts as the last one (as vectorbt's)."""
     c = np.asarray(closes, dtype="float64").reshape(len(index), -1)
+    if c.shape[1] == 1:  # one symbol: the same arithmetic in one pass
+        return pd.Series(held_value_nb(c[:, 0], float(init_cash)), index=index, name="buy_and_hold", copy=False)
     if np.isnan(c.sum()):  # bars without a close: the last one there was (the first one, before any)
         c = pd.DataFrame(c).ffill().bfill().to_numpy()
-    growth = c[:, 0] / c[0, 0] if c.shape[1] == 1 else (c / c[0]).mean(axis=1)  # (one column: the same, sooner)
-    return pd.Series(init_cash * growth, index=index, name="buy_and_hold", copy=False)
+    return pd.Series(init_cash * (c / c[0]).mean(axis=1), index=index, name="buy_and_hold", copy=False)
 
 # %% ../nbs/03a_results.ipynb #13ef3b00
 @dataclass(repr=False)

@@ -171,6 +171,15 @@ def order_for_signals_nb(qty, long_entry, long_exit, short_entry, short_exit, si
 
 # %% ../nbs/03b_simulate.ipynb #5f409b3d
 @njit(cache=True, nogil=True)
+def last_valid_nb(a, i, c, seen, value):
+    "Column c's last value at or before bar i that is not NaN, looking back to bar `seen`, whose last one was `value`."
+    for j in range(i, seen, -1):
+        if not np.isnan(a[j, c]):
+            return a[j, c]
+    return value
+
+
+@njit(cache=True, nogil=True)
 def simulate_signals_nb(
     open_,
     high,
@@ -193,8 +202,8 @@ def simulate_signals_nb(
     """`tradelab.portfolio.Book` over whole arrays (bars x columns): the filled orders in execution order, as
     (bar, column, units, price, fee, side 0 buy / 1 sell, executed by a stop), then the equity at each close and
     whether a position was open (valued as vectorbt values the orders, to the bit; a missing close is the last one).
-    `busy`: the bars where something can happen (a signal, an armed stop, a missing price), in order; between them
-    the holdings are only valued."""
+    `busy`: the bars where something can happen (a signal; every bar when stops are set), in order; between them
+    the holdings are only valued. A missing open or close is the last one there was, looked up when needed."""
     n, m = open_.shape
     acct = np.array([cash0, cash0])
     qty = np.zeros(m)
@@ -204,7 +213,8 @@ def simulate_signals_nb(
     sl_tr = np.zeros(m, np.bool_)
     tp_price = np.full(m, np.nan)
     tp_st = np.full(m, np.nan)
-    val_price = np.full(m, np.nan)
+    val_price = np.full(m, np.nan)  # the last open there was, as of bar val_seen
+    val_seen = np.full(m, -1)
     # room for every order there can be, one per column on each busy bar: arrays that never grow, as a variable
     # array reassigned inside the loop costs reference counting on every bar (5x slower stepping); the pages
     # no order reaches are never touched, so they cost address space, not memory
@@ -229,31 +239,44 @@ def simulate_signals_nb(
     held = np.zeros(n, np.bool_)
     flow_cash = cash0  # the cash as the orders' cash flows add up (vectorbt's valuation)
     units_held = np.zeros(m)
-    mark = np.full(m, np.nan)  # the last close there was: a bar without one values the holding at the one before
+    mark = np.full(m, np.nan)  # the last close there was, as of bar mark_seen: a bar without one values a holding
+    mark_seen = np.full(m, -1)  # at the one before (kept current for the columns held)
     next_busy = 0
     i = 0
     while i < n:
         upto = busy[next_busy] if next_busy < len(busy) else n
         if upto > i:  # bars with nothing to do: value the holdings at each close
-            if m == 1:  # (one column: the same sums in a loop the compiler can unroll)
+            if m == 1:  # (one column: the same sums in a tighter loop)
                 units = units_held[0]
-                for j in range(i, upto):
-                    equity[j] = flow_cash + units * close[j, 0] if units != 0.0 else flow_cash
+                if units != 0.0:
+                    last = mark[0]
+                    for j in range(i, upto):
+                        x = close[j, 0]
+                        last = last if np.isnan(x) else x
+                        equity[j] = flow_cash + units * last
+                    mark[0], mark_seen[0] = last, upto - 1
+                else:
+                    equity[i:upto] = flow_cash
                 held[i:upto] = units != 0.0
             else:
                 for j in range(i, upto):
                     value = flow_cash
                     for c in range(m):
                         if units_held[c] != 0.0:
-                            value += units_held[c] * close[j, c]
+                            if not np.isnan(close[j, c]):
+                                mark[c] = close[j, c]
+                            value += units_held[c] * mark[c]
                             held[j] = True
                     equity[j] = value
+                for c in range(m):
+                    if units_held[c] != 0.0:
+                        mark_seen[c] = upto - 1
             i = upto
             continue
         next_busy += 1
         for c in range(m):
-            if not np.isnan(open_[i, c]):
-                val_price[c] = open_[i, c]
+            val_price[c] = last_valid_nb(open_, i, c, val_seen[c], val_price[c])
+            val_seen[c] = i
         pending = False
         for c in range(m):
             stops_armed = not (np.isnan(sl_st[c]) and np.isnan(tp_st[c]))
@@ -333,9 +356,9 @@ def simulate_signals_nb(
                 sl_st[c], sl_tr[c], tp_st[c] = sl_stop, sl_trail, tp_stop
         value = flow_cash
         for c in range(m):
-            if not np.isnan(close[i, c]):
-                mark[c] = close[i, c]
             if units_held[c] != 0.0:
+                mark[c] = last_valid_nb(close, i, c, mark_seen[c], mark[c])
+                mark_seen[c] = i
                 value += units_held[c] * mark[c]
                 held[i] = True
         equity[i] = value
@@ -461,10 +484,9 @@ def _columns(a, dtype) -> np.ndarray:
 
 def _busy_bars(prices, signals, stop_loss, take_profit) -> np.ndarray:
     """The bars the simulation must step through: those with a signal in any column; every bar when stops are set
-    (they watch each bar's high and low) or a price is missing (NaN sums to NaN)."""
-    n = len(prices[0])
-    if not (math.isnan(stop_loss) and math.isnan(take_profit)) or math.isnan(prices[0].sum() + prices[3].sum()):
-        return np.arange(n)
+    (they watch each bar's high and low)."""
+    if not (math.isnan(stop_loss) and math.isnan(take_profit)):
+        return np.arange(len(prices[0]))
     anything = signals[0] | signals[1] | signals[2] | signals[3]
     return np.flatnonzero(anything if anything.shape[1] == 1 else anything.any(axis=1))
 
