@@ -15,7 +15,7 @@ import pandas as pd
 from .config import BadInputError
 from .costs import CALENDARS, Costs, periods_per_year  # noqa: F401 (re-exported)
 from .ohlcv import infer_timeframe, synthetic_ohlcv, timeframe_to_timedelta
-from .results import STAT_KEYS, BacktestResult, buy_and_hold, collect_stats, common_frames, returns_stats  # noqa: F401
+from .results import STAT_KEYS, BacktestResult, buy_and_hold, collect_stats, common_frames, pnl_stats  # noqa: F401
 from .riskbacktest import backtest_with_risk
 from .simulate import exit_trades, simulate_orders
 from .strategies import Strategy, get_strategy
@@ -194,7 +194,8 @@ def _result(outcome, name, params, costs, symbols, build) -> BacktestResult:
     ppy = periods_per_year(timeframe, calendar)
     traded = (orders["size"] * orders["price"]).sum()
     exposure = np.count_nonzero(held) / len(held)  # (the mean of the flags, without a float copy)
-    stats = collect_stats(equity, trades, cash, ppy, exposure, traded, benchmark)
+    trade_summary = pnl_stats(rec["pnl"], rec["status"] == 1)  # from the records: no lookups in the new frame
+    stats = collect_stats(equity, trade_summary, cash, ppy, exposure, traded, benchmark)
     return BacktestResult(
         name,
         params,

@@ -20,8 +20,8 @@ from .display import STAT_LABELS, TABLE_CSS, equity_svg, format_stat, stats_html
 from .ohlcv import to_ohlcv
 
 # %% auto #0
-__all__ = ['STAT_KEYS', 'STAT_ORDER', 'returns_stats', 'trade_stats', 'held_value_nb', 'buy_and_hold', 'BacktestResult',
-           'common_frames', 'collect_stats']
+__all__ = ['STAT_KEYS', 'STAT_ORDER', 'returns_stats', 'trade_stats', 'pnl_stats', 'held_value_nb', 'buy_and_hold',
+           'BacktestResult', 'common_frames', 'collect_stats']
 
 # %% ../nbs/03a_results.ipynb #c6711954
 @njit(cache=True, nogil=True)
@@ -112,13 +112,18 @@ def trade_stats(trades: pd.DataFrame) -> dict:
     else:
         closed = status.to_numpy() == "closed"
     all_pnl = trades.pnl.to_numpy(dtype="float64") if len(trades) else np.zeros(0)
+    return pnl_stats(all_pnl, closed)
+
+
+def pnl_stats(all_pnl: np.ndarray, closed: np.ndarray) -> dict:
+    "`trade_stats` from each trade's P&L and whether it is closed (arrays, as the engine has them)."
     pnl = all_pnl[closed]
     wins, losses = pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()
     return {
         "win_rate": float((pnl > 0).mean()) if len(pnl) else np.nan,
         "profit_factor": float(wins / losses) if losses > 0 else (np.inf if wins > 0 else np.nan),
         "expectancy": float(pnl.mean()) if len(pnl) else np.nan,
-        "trades": int(len(trades)),
+        "trades": int(len(all_pnl)),
         "closed_trades": int(closed.sum()),
         "open_trades": int((~closed).sum()),
         "open_pnl": float(np.nansum(all_pnl[~closed])),
@@ -328,7 +333,7 @@ def common_frames(data) -> tuple[bool, dict, pd.DatetimeIndex]:
 
 def collect_stats(
     equity: pd.Series,  # equity at each close
-    trades: pd.DataFrame,  # the trade list
+    trades: pd.DataFrame | dict,  # the trade list, or its `trade_stats` when they are already known
     cash: float,  # starting cash
     ppy: float,  # bars per year
     exposure: float,  # fraction of bars with a position
@@ -338,7 +343,7 @@ def collect_stats(
     """Every statistic of `STAT_ORDER` as a labelled Series: return and trade statistics, exposure, turnover
     (traded notional / mean equity), buy-and-hold return and the excess over it, final equity."""
     stats = returns_stats(equity, cash, ppy)
-    stats.update(trade_stats(trades))
+    stats.update(trades if isinstance(trades, dict) else trade_stats(trades))
     stats["exposure"] = float(exposure)
     mean_equity = equity.to_numpy().mean()  # pandas' mean (the same sum), without its NaN handling unless needed
     stats["turnover"] = float(traded / (np.nanmean(equity.to_numpy()) if np.isnan(mean_equity) else mean_equity))

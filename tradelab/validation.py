@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from .backtest import Costs, backtest, periods_per_year, returns_stats
+from .backtest import Costs, backtest, periods_per_year
 from .config import BadInputError, nan_to_none
 from .ohlcv import infer_timeframe, timeframe_to_timedelta
-from .results import common_frames
+from .results import common_frames, returns_stats
 from .strategies import Signals, Strategy, get_strategy
 from .sweep import expand_grid, parse_grid, sweep
 
