@@ -10,6 +10,7 @@ W2  an sma_cross grid of about 9,000 combinations on those bars, in-process with
 W3  walk-forward on those bars (90-day train, 30-day test windows, ~900 combinations per fold)
 W7  `tradelab --help`, `tradelab config check`, `import tradelab` and `import tradelab.backtest` - and `python -c pass`
 Run: .venv/bin/python benchmarks/bench_workloads.py   (needs TRADELAB_TEST_DATA or ../shared/data for W0)
+     .venv/bin/python benchmarks/bench_workloads.py W1 W7   (only those workloads)
 """
 
 import json
@@ -114,55 +115,73 @@ def new_process(args: list[str], env: dict | None = None, repeat: int = 3) -> di
     return {**runs[len(runs) // 2], "peak_mb": max(r["peak_mb"] for r in runs)}
 
 
-def main():
+def main(wanted: set[str]):
+    "Run the workloads whose ids are in `wanted` (all of them when it is empty) and print their table."
+
+    def want(name: str) -> bool:
+        return not wanted or name.split()[0] in wanted
+
     rows = {}
+    sweep_args = ["-g", "fast=5:300:5", "-g", "slow=20:1520:10"]
     with tempfile.TemporaryDirectory() as d:
         env = {**os.environ, "TRADELAB_DATA_DIR": d}
         source = SHARED / "ohlcv/binance-spot-btc-1h/BTC_USDT-1h.feather"
-        if source.exists():
+        if source.exists() and (want("W0") or want("W2")):
             subprocess.run([BIN / "tradelab", "data", "import", str(source), "-e", "binance"], env=env, check=True,
                            capture_output=True)  # fmt: skip
             rows["W0 tradelab backtest, new process"] = new_process(
                 [str(BIN / "tradelab"), "backtest", "-s", "BTC/USDT", "-t", "1h", "--strategy", "sma_cross"], env
             )
-            sweep_args = ["-g", "fast=5:300:5", "-g", "slow=20:1520:10"]
             rows["W2 tradelab sweep (58k 1h bars, same grid), new process"] = new_process(
                 [str(BIN / "tradelab"), "sweep", "-s", "BTC/USDT", "-t", "1h", "--strategy", "sma_cross", *sweep_args],
                 env,
                 repeat=1,
             )
-        # the in-process workloads' year of 1m bars, stored as a symbol of its own, swept from the command line
-        year = Path(d) / "SYN_USDT-1m.feather"
-        make_year = SETUP.split("def report")[0] + f"bars.rename_axis('date').reset_index().to_feather({str(year)!r})"
-        subprocess.run([PY, "-c", make_year], check=True)
-        subprocess.run([BIN / "tradelab", "data", "import", str(year), "-e", "binance"], env=env, check=True,
-                       capture_output=True)  # fmt: skip
-        rows["W2 tradelab sweep (525,600 1m bars, same grid), new process"] = new_process(
-            [str(BIN / "tradelab"), "sweep", "-s", "SYN/USDT", "-t", "1m", "--strategy", "sma_cross", *sweep_args],
-            env,
-            repeat=1,
-        )
+        if want("W2"):  # the in-process workloads' year of 1m bars, stored as a symbol of its own, swept from the CLI
+            year = Path(d) / "SYN_USDT-1m.feather"
+            make_year = (
+                SETUP.split("def report")[0] + f"bars.rename_axis('date').reset_index().to_feather({str(year)!r})"
+            )
+            subprocess.run([PY, "-c", make_year], check=True)
+            subprocess.run([BIN / "tradelab", "data", "import", str(year), "-e", "binance"], env=env, check=True,
+                           capture_output=True)  # fmt: skip
+            rows["W2 tradelab sweep (525,600 1m bars, same grid), new process"] = new_process(
+                [str(BIN / "tradelab"), "sweep", "-s", "SYN/USDT", "-t", "1m", "--strategy", "sma_cross", *sweep_args],
+                env,
+                repeat=1,
+            )
     for name, code in WORKLOADS.items():
-        rows[name] = in_process(code)
-    rows["W7 tradelab --help"] = new_process([str(BIN / "tradelab"), "--help"], repeat=7)
-    rows["W7 tradelab config check"] = new_process([str(BIN / "tradelab"), "config", "check"], repeat=7)
-    rows["W7 import tradelab"] = new_process([PY, "-c", "import tradelab"], repeat=7)
-    rows["W7 import tradelab.backtest"] = new_process([PY, "-c", "import tradelab.backtest"], repeat=7)
-    rows["W7 reference: python -c pass"] = new_process([PY, "-c", "pass"], repeat=7)
+        if want(name):
+            rows[name] = in_process(code)
+    commands = {
+        "W7 tradelab --help": [str(BIN / "tradelab"), "--help"],
+        "W7 tradelab config check": [str(BIN / "tradelab"), "config", "check"],
+        "W7 import tradelab": [PY, "-c", "import tradelab"],
+        "W7 import tradelab.backtest": [PY, "-c", "import tradelab.backtest"],
+        "W7 reference: python -c pass": [PY, "-c", "pass"],
+    }
+    for name, args in commands.items():
+        if want(name):
+            rows[name] = new_process(args, repeat=7)
     t = Table(title="workloads, each in its own process")
     for c in ("workload", "seconds", "peak MB", "notes"):
         t.add_column(c, justify="left" if c in ("workload", "notes") else "right")
     for name, r in rows.items():
         notes = ", ".join(f"{k} {v:,}" for k, v in r.items() if k in ("combinations", "folds"))
         t.add_row(name, f"{r['seconds']:.3f}", f"{r['peak_mb']:,.0f}", notes)
-    Console().print(t)
-    w1, ref = rows["W1 backtest, warm (tradelab)"], rows["W1 reference: raw vectorbt"]
-    print(f"W1 tradelab / raw vectorbt: {w1['seconds'] / ref['seconds']:.2f}x")
-    btpy = rows["W1 reference: backtesting.py"]
-    print(f"W1 backtesting.py / tradelab: {btpy['seconds'] / w1['seconds']:,.0f}x")
+    Console(width=120).print(t)
+    if want("W1"):
+        w1, ref = rows["W1 backtest, warm (tradelab)"], rows["W1 reference: raw vectorbt"]
+        print(f"W1 tradelab / raw vectorbt: {w1['seconds'] / ref['seconds']:.2f}x")
+        btpy = rows["W1 reference: backtesting.py"]
+        print(f"W1 backtesting.py / tradelab: {btpy['seconds'] / w1['seconds']:,.0f}x")
 
 
 if __name__ == "__main__":
     start = time.perf_counter()
-    main()
+    ids = set(sys.argv[1:])
+    known = {"W0", "W1", "W2", "W3", "W7"}
+    if ids - known:
+        sys.exit(f"unknown workload {', '.join(sorted(ids - known))}; choose from {', '.join(sorted(known))}")
+    main(ids)
     print(f"(all workloads: {time.perf_counter() - start:.0f} s)")
