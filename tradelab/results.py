@@ -20,8 +20,8 @@ from .display import STAT_LABELS, TABLE_CSS, equity_svg, format_stat, stats_html
 from .ohlcv import to_ohlcv
 
 # %% auto #0
-__all__ = ['STAT_KEYS', 'STAT_ORDER', 'returns_stats', 'trade_stats', 'pnl_stats', 'held_value_nb', 'buy_and_hold',
-           'BacktestResult', 'common_frames', 'collect_stats']
+__all__ = ['STAT_KEYS', 'STAT_ORDER', 'returns_stats', 'trade_stats', 'pnl_stats', 'buy_and_hold', 'BacktestResult',
+           'common_frames', 'collect_stats']
 
 # %% ../nbs/03a_results.ipynb #c6711954
 @njit(cache=True, nogil=True)
@@ -61,6 +61,23 @@ def equity_stats_nb(eq, t, cash0, ppy):
     sharpe = mean / sd * np.sqrt(ppy) if sd > 0 else np.nan
     sortino = mean / down * np.sqrt(ppy) if down > 0 else np.nan
     return total, cagr, sharpe, sortino, mdd, best
+
+# %% ../nbs/03a_results.ipynb #e660a553
+@njit(cache=True, nogil=True)
+def held_value_nb(close, cash):
+    "cash x close / first close at each bar; a missing close counts as the last one (the first one, before any)."
+    first = np.nan
+    for i in range(len(close)):
+        if not np.isnan(close[i]):
+            first = close[i]
+            break
+    out = np.empty(len(close))
+    last = first
+    for i in range(len(close)):
+        if not np.isnan(close[i]):
+            last = close[i]
+        out[i] = cash * (last / first)
+    return out
 
 # %% ../nbs/03a_results.ipynb #e6e72c20
 STAT_KEYS = [
@@ -128,23 +145,6 @@ def pnl_stats(all_pnl: np.ndarray, closed: np.ndarray) -> dict:
         "open_trades": int((~closed).sum()),
         "open_pnl": float(np.nansum(all_pnl[~closed])),
     }
-
-
-@njit(cache=True, nogil=True)
-def held_value_nb(close, cash):
-    "cash x close / first close at each bar; a missing close counts as the last one (the first one, before any)."
-    first = np.nan
-    for i in range(len(close)):
-        if not np.isnan(close[i]):
-            first = close[i]
-            break
-    out = np.empty(len(close))
-    last = first
-    for i in range(len(close)):
-        if not np.isnan(close[i]):
-            last = close[i]
-        out[i] = cash * (last / first)
-    return out
 
 
 def buy_and_hold(closes, index: pd.DatetimeIndex, init_cash: float) -> pd.Series:

@@ -19,7 +19,7 @@ from .indicators import bollinger_bands, rsi, sma
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'Signals', 'NoParams', 'Strategy', 'params_model_from_signature', 'register', 'load_strategy_files',
-           'get_strategy', 'crossings_nb', 'crossed_above', 'crossed_below', 'SmaCrossParams', 'sma_cross', 'RsiParams',
+           'get_strategy', 'crossed_above', 'crossed_below', 'SmaCrossParams', 'sma_cross', 'RsiParams',
            'rsi_mean_reversion', 'BollingerParams', 'bollinger_breakout', 'LookaheadError', 'LookaheadCheck',
            'check_lookahead']
 
@@ -246,7 +246,7 @@ def get_strategy(strategy) -> Strategy:
         )
     raise BadInputError(f"strategy must be a name or a Strategy, got {type(strategy).__name__}")
 
-# %% ../nbs/03_strategies.ipynb #7d857c7f
+# %% ../nbs/03_strategies.ipynb #93b26a46
 @njit(cache=True, nogil=True)
 def crossings_nb(x, y, up):
     "Where x crosses above y (`up`) or below it, in one pass; a comparison with NaN (warm-up) is False, as in pandas."
@@ -258,7 +258,7 @@ def crossings_nb(x, y, up):
             out[i] = x[i] < y[i] and x[i - 1] >= y[i - 1]
     return out
 
-
+# %% ../nbs/03_strategies.ipynb #7d857c7f
 def _cross(a, b, up: bool) -> pd.Series:
     x, y = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
     return pd.Series(crossings_nb(x, y, up), index=a.index, copy=False)
