@@ -194,7 +194,8 @@ def _result(outcome, name, params, costs, symbols, build) -> BacktestResult:
     ppy = periods_per_year(timeframe, calendar)
     traded = (orders["size"] * orders["price"]).sum()
     exposure = np.count_nonzero(held) / len(held)  # (the mean of the flags, without a float copy)
-    trade_summary = pnl_stats(rec["pnl"], rec["status"] == 1)  # from the records: no lookups in the new frame
+    closed = rec["status"] == _STATUSES.categories.get_loc("closed")
+    trade_summary = pnl_stats(rec["pnl"], closed)  # from the records: no lookups in the new frame
     stats = collect_stats(equity, trade_summary, cash, ppy, exposure, traded, benchmark)
     return BacktestResult(
         name,

@@ -12,7 +12,7 @@ import time
 
 import sqlalchemy as sa
 
-from .config import EVENTS, channel_labels, notify_channels, notify_events, parse_urls  # noqa: F401
+from .config import EVENTS, channel_labels, notify_channels, notify_events
 from .store import events, notifications, to_db_time
 
 # %% auto #0

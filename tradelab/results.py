@@ -65,18 +65,24 @@ def equity_stats_nb(eq, t, cash0, ppy):
 # %% ../nbs/03a_results.ipynb #e660a553
 @njit(cache=True, nogil=True)
 def held_value_nb(close, cash):
-    "cash x close / first close at each bar; a missing close counts as the last one (the first one, before any)."
-    first = np.nan
-    for i in range(len(close)):
-        if not np.isnan(close[i]):
-            first = close[i]
-            break
-    out = np.empty(len(close))
-    last = first
-    for i in range(len(close)):
-        if not np.isnan(close[i]):
-            last = close[i]
-        out[i] = cash * (last / first)
+    """cash split equally over the columns at each one's first close, valued at each bar's close (cash x the mean of
+    close / first close); a missing close counts as the last one (the first one, before any)."""
+    n, m = close.shape
+    first = np.full(m, np.nan)
+    for c in range(m):
+        for i in range(n):
+            if not np.isnan(close[i, c]):
+                first[c] = close[i, c]
+                break
+    last = first.copy()
+    out = np.empty(n)
+    for i in range(n):
+        growth = 0.0
+        for c in range(m):
+            if not np.isnan(close[i, c]):
+                last[c] = close[i, c]
+            growth += last[c] / first[c]
+        out[i] = cash * (growth / m)
     return out
 
 # %% ../nbs/03a_results.ipynb #e6e72c20
@@ -120,14 +126,7 @@ def returns_stats(equity: pd.Series, init_cash: float, ppy: float) -> dict:
 
 def trade_stats(trades: pd.DataFrame) -> dict:
     "Trade-based statistics over closed trades; open trades are counted apart, with their P&L at the last close."
-    status = trades.status if len(trades) else None
-    if status is None:
-        closed = np.zeros(0, dtype=bool)
-    elif isinstance(status.dtype, pd.CategoricalDtype):  # the engine's labels: compare codes, not strings
-        labels = list(status.cat.categories)
-        closed = status.cat.codes.to_numpy() == (labels.index("closed") if "closed" in labels else -2)
-    else:
-        closed = status.to_numpy() == "closed"
+    closed = (trades.status == "closed").to_numpy(dtype=bool) if len(trades) else np.zeros(0, dtype=bool)
     all_pnl = trades.pnl.to_numpy(dtype="float64") if len(trades) else np.zeros(0)
     return pnl_stats(all_pnl, closed)
 
@@ -150,12 +149,8 @@ def pnl_stats(all_pnl: np.ndarray, closed: np.ndarray) -> dict:
 def buy_and_hold(closes, index: pd.DatetimeIndex, init_cash: float) -> pd.Series:
     """Equity of buying and holding: the starting cash split equally over the symbols (the columns of `closes`)
     at the first close, held to the end, no costs; a missing close counts as the last one (as vectorbt's)."""
-    c = np.asarray(closes, dtype="float64").reshape(len(index), -1)
-    if c.shape[1] == 1:  # one symbol: the same arithmetic in one pass
-        return pd.Series(held_value_nb(c[:, 0], float(init_cash)), index=index, name="buy_and_hold", copy=False)
-    if np.isnan(c.sum()):  # bars without a close: the last one there was (the first one, before any)
-        c = pd.DataFrame(c).ffill().bfill().to_numpy()
-    return pd.Series(init_cash * (c / c[0]).mean(axis=1), index=index, name="buy_and_hold", copy=False)
+    c = np.ascontiguousarray(np.asarray(closes, dtype="float64").reshape(len(index), -1))
+    return pd.Series(held_value_nb(c, float(init_cash)), index=index, name="buy_and_hold", copy=False)
 
 # %% ../nbs/03a_results.ipynb #13ef3b00
 @dataclass(repr=False)
