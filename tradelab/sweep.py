@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import threading
 import time
 import warnings
 
@@ -25,7 +26,8 @@ from .results import common_frames
 from .strategies import bollinger_breakout, get_strategy, rsi_mean_reversion, sma_cross
 
 # %% auto #0
-__all__ = ['FUSED', 'parse_grid', 'expand_grid', 'has_fused_kernel', 'SweepTable', 'sweep', 'warm_up']
+__all__ = ['FUSED', 'parse_grid', 'expand_grid', 'has_fused_kernel', 'SweepTable', 'sweep_combos', 'sweep_engine', 'sweep_rows',
+           'sweep_table', 'sweep', 'sweep_window_rows', 'warm_up']
 
 # %% ../nbs/05_sweep.ipynb #f822b86b
 def _number(text: str):
@@ -65,8 +67,16 @@ def parse_grid(specs: list[str] | dict) -> dict[str, list]:
 
 
 def expand_grid(strategy, grid: dict) -> list[dict]:
-    "Every valid parameter combination of a grid (invalid ones, such as fast >= slow, are skipped)."
+    "Every valid combination of a grid, or of a list of combinations (invalid ones, such as fast >= slow, are skipped)."
     st = get_strategy(strategy)
+    if isinstance(grid, (list, tuple)) and grid and all(isinstance(p, dict) for p in grid):  # the combinations
+        unknown = {k for p in grid for k in p} - set(st.params_model.model_fields)
+        if unknown:
+            raise BadInputError(
+                f"strategy {st.name!r} has no parameter {', '.join(sorted(unknown))}; "
+                f"its parameters are: {', '.join(st.params_model.model_fields)}"
+            )
+        return [dict(p) for p in grid if st.is_valid(p)]
     grid = parse_grid(grid)
     unknown = set(grid) - set(st.params_model.model_fields)
     if unknown:
@@ -561,6 +571,98 @@ class SweepTable(pd.DataFrame):
 _LOWER_IS_BETTER = {"max_drawdown_duration"}
 
 
+def sweep_combos(
+    strategy,  # registered strategy name or `Strategy`
+    grid: dict | list | None = None,  # {name: values}, specs such as 'fast=5:50:5', or None: the strategy's grid
+) -> list[dict]:
+    "The grid's valid combinations, each checked and completed by the strategy's parameter model."
+    st = get_strategy(strategy)
+    combos = expand_grid(st, grid if grid is not None else st.default_grid)
+    if not combos:
+        raise BadInputError(
+            f"the grid has no valid combination for {st.name!r} (check constraints such as fast < slow)"
+        )
+    return [st.validate_params(c) for c in combos]
+
+
+def sweep_engine(strategy, combos: list[dict], data, engine: str = "auto") -> str:
+    """The engine a sweep of `combos` on `data` uses: 'fused' (one symbol, a built-in strategy with a kernel) or
+    'backtest'. Decided once for the whole grid, so that every chunk of a distributed sweep runs the same code."""
+    st = get_strategy(strategy)
+    if engine == "vectorbt":  # the name from before the signal engine replaced vectorbt in `backtest`
+        warnings.warn("engine='vectorbt' is now engine='backtest'", DeprecationWarning, stacklevel=3)
+        engine = "backtest"
+    if engine not in ("auto", "fused", "backtest"):
+        raise BadInputError(f"engine={engine!r}; use auto, fused or backtest")
+    if isinstance(data, dict):  # a panel trades shared cash: one backtest per combination
+        if engine == "fused":
+            raise BadInputError("the fused kernels trade one symbol; sweep a panel with engine='backtest' or 'auto'")
+        return "backtest"
+    fused = has_fused_kernel(st, combos) if engine == "auto" else engine == "fused"
+    if fused and not has_fused_kernel(st, combos):
+        raise BadInputError(f"no fused kernel for {st.name!r} with these parameters; use engine='backtest' or 'auto'")
+    return "fused" if fused else "backtest"
+
+
+def sweep_rows(
+    data,  # OHLCV frame, or a {symbol: frame} panel with shared cash
+    strategy,  # registered strategy name or `Strategy`
+    combos: list[dict],  # checked parameter combinations (`sweep_combos`)
+    costs: Costs,  # fees and slippage per side
+    cash: float,  # starting cash per combination
+    timeframe: str | None,  # bar size (None: inferred from the index)
+    calendar: str,  # annualisation: crypto or stocks
+    engine: str,  # 'fused' or 'backtest' (`sweep_engine`)
+    progress=None,  # called with the number of combinations done so far
+) -> np.ndarray:
+    "The statistics (columns in `STAT_KEYS` order) of each combination, one row each, in the order of `combos`."
+    st = get_strategy(strategy)
+    progress = progress or (lambda done: None)
+    if not isinstance(data, (pd.DataFrame, dict)):
+        raise BadInputError(f"data must be an OHLCV frame or a {{symbol: frame}} panel, got {type(data).__name__}")
+    panel, frames, index = common_frames(data)  # frames in the OHLCV contract, and their common bars
+    if panel:
+        data = {k: f if f.index.equals(index) else f.loc[index] for k, f in frames.items()}
+    else:
+        data = frames[""]
+    timeframe = timeframe or infer_timeframe(index)
+    ppy = periods_per_year(timeframe, calendar)
+    out = np.full((len(combos), len(STAT_KEYS)), np.nan)
+    if engine == "fused":
+        if data[["open", "close"]].isna().any().any():
+            raise BadInputError("the data has NaN prices; clean it first (tradelab.data.clean(df, tf, 'drop'))")
+        arrays = (
+            data.open.to_numpy("float64"),
+            data.close.to_numpy("float64"),
+            data.index.as_unit("ns").asi8.astype("float64"),
+        )
+        FUSED[st.name][1](arrays, combos, costs.fees, costs.slippage, float(cash), ppy, out, progress)
+        return out
+    for j, p in enumerate(combos):
+        res = backtest(data, st, p, costs, cash, timeframe=timeframe, calendar=calendar)
+        out[j] = [res.stats[k] for k in STAT_KEYS]
+        progress(j + 1)
+    return out
+
+
+def sweep_table(
+    combos: list[dict],  # the combinations, in the order of `rows`
+    rows: np.ndarray,  # their statistics (`sweep_rows`)
+    metric: str,  # statistic to rank by
+    **attrs,  # recorded in the table's `attrs` (strategy, engine, seconds)
+) -> SweepTable:
+    "The sweep's table: parameters and statistics, best first by `metric` (ties keep the grid's order)."
+    stats = pd.DataFrame(rows, columns=STAT_KEYS)
+    stats["trades"] = stats["trades"].astype("int64")
+    result = pd.concat([pd.DataFrame(combos), stats], axis=1)
+    result = result.sort_values(
+        metric, ascending=metric in _LOWER_IS_BETTER, na_position="last", kind="stable"
+    ).reset_index(drop=True)
+    result = SweepTable(result)
+    result.attrs.update(n_trials=len(combos), metric=metric, **attrs)
+    return result
+
+
 def sweep(
     data,  # OHLCV frame (bar-open times, UTC), or a {symbol: frame} panel with shared cash (as `backtest`)
     strategy,  # registered strategy name or `Strategy`
@@ -577,66 +679,43 @@ def sweep(
     st = get_strategy(strategy)
     if metric not in STAT_KEYS:
         raise BadInputError(f"metric={metric!r}; use one of {', '.join(STAT_KEYS)}")
-    if engine == "vectorbt":  # the name from before the signal engine replaced vectorbt in `backtest`
-        warnings.warn("engine='vectorbt' is now engine='backtest'", DeprecationWarning, stacklevel=2)
-        engine = "backtest"
-    if engine not in ("auto", "fused", "backtest"):
-        raise BadInputError(f"engine={engine!r}; use auto, fused or backtest")
-    costs = costs or Costs()
-    combos = expand_grid(st, grid if grid is not None else st.default_grid)
-    if not combos:
-        raise BadInputError(
-            f"the grid has no valid combination for {st.name!r} (check constraints such as fast < slow)"
-        )
-    combos = [st.validate_params(c) for c in combos]
-    if not isinstance(data, (pd.DataFrame, dict)):
-        raise BadInputError(f"data must be an OHLCV frame or a {{symbol: frame}} panel, got {type(data).__name__}")
-    panel, frames, index = common_frames(data)  # frames in the OHLCV contract, and their common bars
-    if panel:  # backtested combination by combination (the fused kernels trade one symbol)
-        data = {k: f if f.index.equals(index) else f.loc[index] for k, f in frames.items()}
-        if engine == "fused":
-            raise BadInputError("the fused kernels trade one symbol; sweep a panel with engine='backtest' or 'auto'")
-        engine = "backtest"
-    else:
-        data = frames[""]
-    timeframe = timeframe or infer_timeframe(index)
-    ppy = periods_per_year(timeframe, calendar)
-    fused = has_fused_kernel(st, combos) if engine == "auto" else engine == "fused"
-    if fused and not has_fused_kernel(st, combos):
-        raise BadInputError(f"no fused kernel for {st.name!r} with these parameters; use engine='backtest' or 'auto'")
-    if fused and data[["open", "close"]].isna().any().any():
-        raise BadInputError("the data has NaN prices; clean it first (tradelab.data.clean(df, tf, 'drop'))")
-    out = np.full((len(combos), len(STAT_KEYS)), np.nan)
+    combos = sweep_combos(st, grid)
+    used = sweep_engine(st, combos, data, engine)
     t0 = time.perf_counter()
     with show_progress(progress, f"Sweeping {st.name}", len(combos)) as bar:
-        if fused:
-            arrays = (
-                data.open.to_numpy("float64"),
-                data.close.to_numpy("float64"),
-                data.index.as_unit("ns").asi8.astype("float64"),
-            )
-            FUSED[st.name][1](arrays, combos, costs.fees, costs.slippage, float(cash), ppy, out, bar)
-        else:
-            for j, p in enumerate(combos):
-                res = backtest(data, st, p, costs, cash, timeframe=timeframe, calendar=calendar)
-                out[j] = [res.stats[k] for k in STAT_KEYS]
-                bar(j + 1)
-    table = pd.DataFrame(combos)
-    stats = pd.DataFrame(out, columns=STAT_KEYS)
-    stats["trades"] = stats["trades"].astype("int64")
-    result = pd.concat([table, stats], axis=1)
-    result = result.sort_values(
-        metric, ascending=metric in _LOWER_IS_BETTER, na_position="last", kind="stable"
-    ).reset_index(drop=True)
-    result = SweepTable(result)
-    result.attrs.update(
-        n_trials=len(combos),
-        metric=metric,
-        strategy=st.name,
-        engine="fused" if fused else "backtest",
-        seconds=time.perf_counter() - t0,
-    )
-    return result
+        rows = sweep_rows(data, st, combos, costs or Costs(), cash, timeframe, calendar, used, bar)
+    return sweep_table(combos, rows, metric, strategy=st.name, engine=used, seconds=time.perf_counter() - t0)
+
+# %% ../nbs/05_sweep.ipynb #4e28ef90
+_KERNEL_LOCK = threading.Lock()  # numba's workqueue threading layer runs one parallel kernel at a time per process
+
+
+def sweep_window_rows(
+    data,  # OHLCV frame, or a {symbol: frame} panel with shared cash
+    strategy,  # registered strategy name or `Strategy`
+    combos: list[dict],  # checked parameter combinations
+    window: tuple | None,  # (first bar, end) with the end excluded, or None: every bar
+    costs: Costs,  # fees and slippage per side
+    cash: float,  # starting cash per combination
+    timeframe: str | None,  # bar size (None: inferred)
+    calendar: str,  # annualisation: crypto or stocks
+    engine: str,  # 'fused' or 'backtest'
+) -> np.ndarray:
+    """`sweep_rows` on a window of bars, as a work unit of a distributed job runs it. In a Dask worker, the worker's
+    threads take turns and each kernel uses as many numba threads as the worker has (one, in a local cluster)."""
+    if window is not None:
+        a, b = pd.Timestamp(window[0]), pd.Timestamp(window[1])
+        cut = lambda f: f[(f.index >= a) & (f.index < b)]
+        data = {k: cut(f) for k, f in data.items()} if isinstance(data, dict) else cut(data)
+    try:
+        from distributed import get_worker
+
+        threads = get_worker().state.nthreads
+    except (ImportError, ValueError):  # not in a worker
+        return sweep_rows(data, strategy, combos, costs, cash, timeframe, calendar, engine)
+    with _KERNEL_LOCK:
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+        return sweep_rows(data, strategy, combos, costs, cash, timeframe, calendar, engine)
 
 # %% ../nbs/05_sweep.ipynb #a608f2d8
 def warm_up(quiet: bool = False) -> float:

@@ -13,18 +13,18 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from .backtest import Costs, backtest, periods_per_year
+from .backtest import STAT_KEYS, Costs, backtest, periods_per_year
 from .config import BadInputError, nan_to_none
 from .ohlcv import infer_timeframe, timeframe_to_timedelta
 from .results import common_frames, returns_stats
 from .strategies import Signals, Strategy, get_strategy
-from .sweep import expand_grid, parse_grid, sweep
+from .sweep import expand_grid, parse_grid, sweep, sweep_combos, sweep_engine, sweep_table
 
 # %% auto #0
 __all__ = ['EULER_GAMMA', 'probabilistic_sharpe', 'expected_max_sharpe', 'trials_sharpe_variance', 'deflated_sharpe',
            'sharpe_moments', 'overfit_verdict', 'PBOResult', 'pbo', 'MonteCarloResult', 'monte_carlo',
-           'block_bootstrap', 'WalkForwardResult', 'walk_forward', 'sensitivity', 'plateau_score', 'plot_sensitivity',
-           'sweep_deflated_sharpe', 'returns_matrix']
+           'block_bootstrap', 'WalkForwardResult', 'walk_forward', 'walk_forward_universe', 'sensitivity',
+           'plateau_score', 'plot_sensitivity', 'sweep_deflated_sharpe', 'returns_matrix']
 
 # %% ../nbs/06_validation.ipynb #19f730be
 EULER_GAMMA = 0.5772156649015329
@@ -412,32 +412,12 @@ def _num(x):
     return None if nan_to_none(x) is None else float(x)
 
 
-def walk_forward(
-    data,  # OHLCV frame (bar-open times, UTC), or a {symbol: frame} panel with shared cash
-    strategy,  # registered strategy name or `Strategy`
-    grid,  # parameter grid: {name: values} or a list of parameter dicts
-    train,  # train window: '90d', '12w' or a number of bars
-    test,  # test window, same units as `train`
-    anchored: bool = False,  # train from the first bar every time (expanding window)
-    metric: str = "sharpe",  # statistic the sweep maximises on each train window
-    step=None,  # how far windows move (default: `test`)
-    costs: Costs | None = None,  # fees and slippage per side (default `Costs()`: 0.1% fees, no slippage)
-    cash: float = 10_000.0,  # starting cash
-    timeframe: str | None = None,  # bar size (default: inferred from the index)
-    calendar: str = "crypto",  # annualisation: crypto (365 days) or stocks (252 sessions)
-    progress: bool = False,  # show a Rich progress bar
-) -> WalkForwardResult:
-    "Walk-forward optimisation: optimise on each train window, trade the next test window, stitch the results."
-    st = get_strategy(strategy)
-    costs = costs or Costs()
-    panel, frames, data_index = common_frames(data)
-    timeframe = timeframe or infer_timeframe(data_index)
+def _walk_plan(frames: dict, data_index, timeframe: str, train, test, anchored: bool, step) -> list[tuple]:
+    "The folds: (fold number, train start, test start, test end), skipping windows with too few bars."
     tr, te = _span(train, timeframe), _span(test, timeframe)
     stp = _span(step, timeframe) if step is not None else te
     if tr <= pd.Timedelta(0) or te <= pd.Timedelta(0):
         raise BadInputError("train and test windows must be positive")
-    grid = parse_grid(grid) if isinstance(grid, list) else grid
-    n_trials = len(expand_grid(st, grid))
     first, last = data_index[0], data_index[-1] + timeframe_to_timedelta(timeframe)
     starts = []
     t = first + tr
@@ -448,29 +428,30 @@ def walk_forward(
         raise BadInputError(
             f"the data ({first:%Y-%m-%d} .. {last:%Y-%m-%d}) is shorter than one train window ({train})"
         )
-    ppy = periods_per_year(timeframe, calendar)
-    rows, pieces, equity_now = [], [], float(cash)
+    plan = []
     for k, test_start in enumerate(starts):
         train_start = first if anchored else test_start - tr
         test_end = min(test_start + te, last)
-        train_df = _between(frames, panel, train_start, test_start)
-        test_df = _between(frames, panel, train_start, test_end)  # the train window is the warm-up
         test_bars = data_index[(data_index >= test_start) & (data_index < test_end)]
         if ((data_index >= train_start) & (data_index < test_start)).sum() < 10 or len(test_bars) < 2:
             continue
-        table = sweep(
-            train_df,
-            st,
-            grid,
-            metric=metric,
-            costs=costs,
-            cash=cash,
-            timeframe=timeframe,
-            calendar=calendar,
-            progress=progress,
-        )
+        plan.append((k, train_start, test_start, test_end))
+    return plan
+
+
+def _walk_stitch(
+    st, frames, panel, data_index, plan, tables, names, metric, costs, cash, timeframe, calendar, n_trials
+):
+    "Trade each fold's test window with its train window's winner (`tables[k]`) and stitch the results."
+    ppy = periods_per_year(timeframe, calendar)
+    rows, pieces, equity_now = [], [], float(cash)
+    for k, train_start, test_start, test_end in plan:
+        table = tables[k]
         best = table.iloc[0]  # a row mixes dtypes (its integers become floats): parameters come from their columns
-        params = {p: (table[p].iloc[0].item() if hasattr(table[p].iloc[0], "item") else table[p].iloc[0]) for p in grid}
+        params = {
+            p: (table[p].iloc[0].item() if hasattr(table[p].iloc[0], "item") else table[p].iloc[0]) for p in names
+        }
+        test_df = _between(frames, panel, train_start, test_end)  # the train window is the warm-up
         res = backtest(
             test_df, _entries_from(st, test_start), params, costs, equity_now, timeframe=timeframe, calendar=calendar
         )
@@ -508,6 +489,101 @@ def walk_forward(
     span = f"{data_index[0]:%Y-%m-%d} to {data_index[-1]:%Y-%m-%d}"
     tested = f"{st.name} on {', '.join(frames)} {timeframe}, {span}" if panel else f"{st.name} {timeframe}, {span}"
     return WalkForwardResult(folds, oos_r, oos_eq, eff, metric, n_trials, ppy, tested)
+
+
+def walk_forward(
+    data,  # OHLCV frame (bar-open times, UTC), or a {symbol: frame} panel with shared cash
+    strategy,  # registered strategy name or `Strategy`
+    grid,  # parameter grid: {name: values} or a list of parameter dicts
+    train,  # train window: '90d', '12w' or a number of bars
+    test,  # test window, same units as `train`
+    anchored: bool = False,  # train from the first bar every time (expanding window)
+    metric: str = "sharpe",  # statistic the sweep maximises on each train window
+    step=None,  # how far windows move (default: `test`)
+    costs: Costs | None = None,  # fees and slippage per side (default `Costs()`: 0.1% fees, no slippage)
+    cash: float = 10_000.0,  # starting cash
+    timeframe: str | None = None,  # bar size (default: inferred from the index)
+    calendar: str = "crypto",  # annualisation: crypto (365 days) or stocks (252 sessions)
+    progress: bool = False,  # show a Rich progress bar
+    scheduler: str | None = None,  # None: in this process; 'local' or tcp://host:8786: train sweeps on Dask
+    workers: int | None = None,  # worker processes of a local cluster (default: one per core)
+    results_dir=None,  # where a distributed run keeps finished units (default <data_dir>/sweeps; False: nowhere)
+    client=None,  # a Dask client to use instead of `scheduler`
+) -> WalkForwardResult:
+    """Walk-forward optimisation: optimise on each train window, trade the next test window, stitch the results.
+    With a `scheduler` (or `client`) the train windows' sweeps run as work units on a Dask cluster; the result is
+    the same."""
+    return walk_forward_universe(
+        {"": data}, strategy, grid, train, test, anchored, metric, step, costs, cash, timeframe, calendar, progress,
+        scheduler, workers, results_dir, client,
+    )[""]  # fmt: skip
+
+
+def walk_forward_universe(
+    frames: dict,  # {symbol: OHLCV frame}, each walked forward on its own ('' holds a frame or a panel)
+    strategy,  # registered strategy name or `Strategy`
+    grid,  # parameter grid: {name: values} or a list of parameter dicts
+    train,  # train window: '90d', '12w' or a number of bars
+    test,  # test window, same units as `train`
+    anchored: bool = False,  # train from the first bar every time (expanding window)
+    metric: str = "sharpe",  # statistic the sweep maximises on each train window
+    step=None,  # how far windows move (default: `test`)
+    costs: Costs | None = None,  # fees and slippage per side (default `Costs()`)
+    cash: float = 10_000.0,  # starting cash of each symbol
+    timeframe: str | None = None,  # bar size (default: inferred from each index)
+    calendar: str = "crypto",  # annualisation: crypto (365 days) or stocks (252 sessions)
+    progress: bool = False,  # show a Rich progress bar
+    scheduler: str | None = None,  # None: in this process; 'local' or tcp://host:8786: train sweeps on Dask
+    workers: int | None = None,  # worker processes of a local cluster (default: one per core)
+    results_dir=None,  # where a distributed run keeps finished units (default <data_dir>/sweeps; False: nowhere)
+    client=None,  # a Dask client to use instead of `scheduler`
+) -> dict[str, WalkForwardResult]:
+    "Walk-forward of each symbol of a universe; the train sweeps of all symbols and folds share one Dask job."
+    st = get_strategy(strategy)
+    if metric not in STAT_KEYS:
+        raise BadInputError(f"metric={metric!r}; use one of {', '.join(STAT_KEYS)}")
+    costs = costs or Costs()
+    grid = parse_grid(grid) if isinstance(grid, list) and all(isinstance(g, str) for g in grid) else grid
+    combos = sweep_combos(st, grid)
+    names = list(grid) if isinstance(grid, dict) else list(dict.fromkeys(k for p in grid for k in p))
+    plans = {}
+    for symbol, data in frames.items():
+        panel, parts, index = common_frames(data)
+        tf = timeframe or infer_timeframe(index)
+        plans[symbol] = (panel, parts, index, tf, _walk_plan(parts, index, tf, train, test, anchored, step))
+    tables = {}
+    if client is None and scheduler is None:
+        for symbol, (panel, parts, _, tf, plan) in plans.items():
+            for k, train_start, test_start, _ in plan:
+                train_df = _between(parts, panel, train_start, test_start)
+                tables[(symbol, k)] = sweep(
+                    train_df, st, combos, metric, costs, cash, tf, calendar, progress=progress
+                )  # fmt: skip
+    else:
+        import contextlib
+
+        from tradelab.distribute import open_client, results_folder, sweep_units
+
+        pieces = [(s, (a, b)) for s, p in plans.items() for _, a, b, _ in p[4]]
+        tfs = {p[3] for p in plans.values()}
+        if len(tfs) > 1:
+            raise BadInputError(f"the universe mixes bar sizes ({', '.join(sorted(tfs))}); walk forward one at a time")
+        engine = sweep_engine(st, combos, next(iter(frames.values())))
+        with contextlib.nullcontext(client) if client is not None else open_client(scheduler, workers) as c:
+            rows, _ = sweep_units(
+                frames, pieces, st, combos, costs, cash, tfs.pop(), calendar, engine, c, results_folder(results_dir),
+                progress=progress,
+            )  # fmt: skip
+        for symbol, p in plans.items():
+            for k, a, b, _ in p[4]:
+                tables[(symbol, k)] = sweep_table(combos, rows[(symbol, (a, b))], metric)
+    out = {}
+    for symbol, (panel, parts, index, tf, plan) in plans.items():
+        fold_tables = {k: tables[(symbol, k)] for k, *_ in plan}
+        out[symbol] = _walk_stitch(
+            st, parts, panel, index, plan, fold_tables, names, metric, costs, cash, tf, calendar, len(combos)
+        )  # fmt: skip
+    return out
 
 # %% ../nbs/06_validation.ipynb #345b3736
 def sensitivity(table: pd.DataFrame, x: str, y: str, metric: str = "sharpe") -> pd.DataFrame:
