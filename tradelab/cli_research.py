@@ -161,9 +161,53 @@ def backtest_cmd(
     ui.console.print(_summary_line(res), highlight=False)
 
 
+UNIVERSE = typer.Option(None, "--universe", help="File of symbols (one per line, # comments) to treat as a universe.")
+SCHEDULER = typer.Option(
+    None,
+    "--scheduler",
+    help="Dask scheduler: tcp://host:8786, 'local' (worker processes on this machine) or 'none' (this process); "
+    "default TRADELAB_DASK_SCHEDULER, else local for a universe or a walk-forward, this process for one sweep.",
+)
+WORKERS = typer.Option(None, "--workers", help="Worker processes of a local cluster (default: one per core).")
+RESULTS_DIR = typer.Option(
+    None, "--results-dir", help="Where finished work units are kept for a re-run (default DATA_DIR/sweeps)."
+)
+
+
+def universe_symbols(symbols: list[str] | None, universe: str | None) -> list[str]:
+    "The symbols of -s options and a --universe file (one per line, commas allowed, '#' starts a comment)."
+    from pathlib import Path
+
+    from tradelab.config import BadInputError
+
+    found = list(symbols or [])
+    if universe:
+        try:
+            text = Path(universe).read_text()
+        except OSError as e:
+            raise BadInputError(f"--universe {universe!r}: cannot read it ({e.strerror}); give a text file") from None
+        for line in text.splitlines():
+            line = line.split("#", 1)[0].strip().removeprefix("- ")
+            found += [s.strip().strip("'\"") for s in line.split(",") if s.strip()]
+    if not found:
+        raise BadInputError("no symbol: give -s SYMBOL (repeatable) or --universe FILE")
+    return list(dict.fromkeys(found))
+
+
+def chosen_scheduler(option: str | None, many_units: bool) -> str | None:
+    "The scheduler a command uses: the option, else TRADELAB_DASK_SCHEDULER, else local when there is much to share."
+    import os
+
+    from tradelab.distribute import SCHEDULER_ENV
+
+    value = option or os.environ.get(SCHEDULER_ENV) or ("local" if many_units else "none")
+    return None if value.lower() in ("none", "in-process") else value
+
+
 def sweep_cmd(
     exchange: str | None = ui.EXCHANGE,
-    symbol: str = typer.Option(..., "--symbol", "-s", help="Symbol."),
+    symbol: list[str] | None = typer.Option(None, "--symbol", "-s", help="Symbol; repeat for a universe."),
+    universe: str | None = UNIVERSE,
     timeframe: str = ui.TIMEFRAME,
     strategy: str = ui.STRATEGY,
     grid: list[str] | None = typer.Option(
@@ -177,50 +221,91 @@ def sweep_cmd(
     calendar: str = ui.CALENDAR,
     top: int = typer.Option(10, help="Rows to print."),
     out: str | None = typer.Option(None, "--out", help="Write the whole table to FILE.parquet or FILE.csv."),
+    scheduler: str | None = SCHEDULER,
+    workers: int | None = WORKERS,
+    results_dir: str | None = RESULTS_DIR,
 ):
-    "Backtest every combination of a parameter grid (fused numba kernels for the built-ins)."
+    """Backtest every combination of a parameter grid (fused numba kernels for the built-ins); several symbols
+    (a universe) are swept each on its own, as work units on a Dask cluster."""
     from pathlib import Path
 
-    from tradelab.backtest import STAT_KEYS, Costs
-    from tradelab.config import BadInputError, atomic_write
-    from tradelab.sweep import parse_grid, sweep
+    from tradelab.backtest import Costs
+    from tradelab.config import BadInputError
+    from tradelab.sweep import parse_grid
 
     if out and Path(out).suffix.lower() not in (".parquet", ".csv"):
         raise BadInputError(f"--out {out!r}: use a .parquet or .csv file name")
-    data = ui.load_for(exchange, [symbol], timeframe, start, end)
-    res = sweep(
-        data,
-        strategy,
-        parse_grid(grid) if grid else None,
-        metric,
-        Costs(fees, slippage),
-        timeframe=timeframe,
-        calendar=calendar,
-    )
+    symbols = universe_symbols(symbol, universe)
+    where = chosen_scheduler(scheduler, len(symbols) > 1)
+    data = ui.load_for(exchange, symbols, timeframe, start, end)
+    frames = data if isinstance(data, dict) else {symbols[0]: data}
+    args = (parse_grid(grid) if grid else None, metric, Costs(fees, slippage))
+    place = dict(timeframe=timeframe, calendar=calendar, scheduler=where, workers=workers, results_dir=results_dir)
+    if len(symbols) > 1:
+        from tradelab.distribute import sweep_universe
+
+        res = sweep_universe(frames, strategy, *args, **place)
+    elif where is None:
+        from tradelab.sweep import sweep
+
+        res = sweep(data, strategy, *args, timeframe=timeframe, calendar=calendar)
+    else:
+        from tradelab.distribute import distributed_sweep
+
+        res = distributed_sweep(data, strategy, *args, **place)
     if out:
-        with atomic_write(out) as f:
-            if out.lower().endswith(".csv"):
-                f.write(res.to_csv(index=False).encode())
-            else:
-                res.to_parquet(f, index=False)
-    params = [c for c in res.columns if c not in STAT_KEYS]
+        _write_table(res, out)
+    label = symbols[0] if len(symbols) == 1 else f"{len(symbols)} symbols"
+    _print_sweep(res, strategy, label, timeframe, metric, top, len(symbols) > 1)
+    a = res.attrs
+    if a.get("units"):
+        kept = f"; finished units kept in {a['results_dir']}" if a.get("results_dir") else ""
+        ui.console.print(
+            f"{a['units']:,} work units on {a['workers']} Dask workers, {a['reused_units']:,} reused from an earlier "
+            f"run{kept}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if out:
+        ui.console.print(f"wrote {len(res):,} rows to {out}", highlight=False)
+
+
+def _write_table(res, out: str) -> None:
+    from tradelab.config import atomic_write
+
+    with atomic_write(out) as f:
+        if out.lower().endswith(".csv"):
+            f.write(res.to_csv(index=False).encode())
+        else:
+            res.to_parquet(f, index=False)
+
+
+def _print_sweep(res, strategy, label, timeframe, metric, top, per_symbol) -> None:
+    "The best rows of a sweep (of a universe: each symbol's best row, best symbols first)."
+    from tradelab.backtest import STAT_KEYS
+
+    params = [c for c in res.columns if c not in STAT_KEYS and c != "symbol"]
     fixed = {c: res[c].iloc[0] for c in params if res[c].nunique(dropna=False) == 1 and len(res) > 1}
     varied = [c for c in params if c not in fixed]
     first = [metric, "total_return", "max_drawdown", "trades", "win_rate", "sharpe"]
     stats = list(dict.fromkeys(first + STAT_KEYS))
+    shown = res.head(top)
+    if per_symbol:
+        best = res.groupby("symbol", sort=False).head(1)
+        shown = best.sort_values(
+            metric, ascending=metric == "max_drawdown_duration", na_position="last", kind="stable"
+        ).head(top)
+        varied = ["symbol", *varied]
     header = varied + stats
-    rows = [
-        [ui.fmt_stat(c, row[c]) if c in STAT_KEYS else str(row[c]) for c in header]
-        for _, row in res.head(top).iterrows()
-    ]
+    rows = [[ui.fmt_stat(c, row[c]) if c in STAT_KEYS else str(row[c]) for c in header] for _, row in shown.iterrows()]
+    what = "best combination of each symbol" if per_symbol else "best"
     title = (
-        f"{strategy} sweep on {symbol} {timeframe}: {res.attrs['n_trials']:,} combinations in "
-        f"{res.attrs['seconds']:.1f} s ({res.attrs['engine']}), best by {metric}"
+        f"{strategy} sweep on {label} {timeframe}: {res.attrs['n_trials']:,} combinations"
+        + (f" x {res.attrs['symbols']} symbols" if per_symbol else "")
+        + f" in {res.attrs['seconds']:.1f} s ({res.attrs['engine']}), {what} by {metric}"
         + ("; " + ", ".join(f"{k}={v}" for k, v in fixed.items()) if fixed else "")
     )
     ui.console.print(ui.fit_table(title, header, rows, key=len(varied), more="widen the terminal or use --out"))
-    if out:
-        ui.console.print(f"wrote {len(res):,} rows to {out}", highlight=False)
 
 # %% ../nbs/12c_cli_research.ipynb #a9b3e31b
 def report_cmd(
@@ -281,7 +366,8 @@ def _warn_if_stale(folder) -> None:
 # %% ../nbs/12c_cli_research.ipynb #47a13267
 def walkforward_cmd(
     exchange: str | None = ui.EXCHANGE,
-    symbol: str = typer.Option(..., "--symbol", "-s", help="Symbol."),
+    symbol: list[str] | None = typer.Option(None, "--symbol", "-s", help="Symbol; repeat for a universe."),
+    universe: str | None = UNIVERSE,
     timeframe: str = ui.TIMEFRAME,
     strategy: str = ui.STRATEGY,
     grid: list[str] | None = typer.Option(
@@ -297,34 +383,61 @@ def walkforward_cmd(
     end: str | None = ui.END,
     calendar: str = ui.CALENDAR,
     as_json: bool = typer.Option(False, "--json", help="Print the folds as JSON."),
+    scheduler: str | None = SCHEDULER,
+    workers: int | None = WORKERS,
+    results_dir: str | None = RESULTS_DIR,
 ):
-    "Optimise on each train window, trade the next test window, and stitch the out-of-sample results."
-    import contextlib
-
+    """Optimise on each train window, trade the next test window, and stitch the out-of-sample results; the train
+    sweeps of every symbol and fold run as work units on a Dask cluster."""
     from tradelab.costs import Costs, periods_per_year
     from tradelab.strategies import get_strategy
     from tradelab.sweep import parse_grid
-    from tradelab.validation import walk_forward
+    from tradelab.validation import walk_forward_universe
 
-    data = ui.load_for(exchange, [symbol], timeframe, start, end)
+    symbols = universe_symbols(symbol, universe)
+    where = chosen_scheduler(scheduler, True)
+    data = ui.load_for(exchange, symbols, timeframe, start, end)
+    frames = data if isinstance(data, dict) else {symbols[0]: data}
     g = parse_grid(grid) if grid else get_strategy(strategy).default_grid
-    with contextlib.nullcontext() if as_json else ui.err_console.status("Walking forward..."):
-        wf = walk_forward(
-            data,
-            strategy,
-            g,
-            train,
-            test,
-            anchored=anchored,
-            metric=metric,
-            costs=Costs(fees, slippage),
-            timeframe=timeframe,
-            calendar=calendar,
-        )
-    doc = {**wf.to_dict(), **wf.deflated_sharpe(periods_per_year(timeframe, calendar)), "verdict": wf.verdict()}
+    results = walk_forward_universe(
+        frames,
+        strategy,
+        g,
+        train,
+        test,
+        anchored=anchored,
+        metric=metric,
+        costs=Costs(fees, slippage),
+        timeframe=timeframe,
+        calendar=calendar,
+        progress=not as_json,
+        scheduler=where,
+        workers=workers,
+        results_dir=results_dir,
+    )
+    ppy = periods_per_year(timeframe, calendar)
+    docs = {s: {**wf.to_dict(), **wf.deflated_sharpe(ppy), "verdict": wf.verdict()} for s, wf in results.items()}
     if as_json:
-        typer.echo(json.dumps(doc, indent=1, default=str))
+        typer.echo(json.dumps(docs[symbols[0]] if len(symbols) == 1 else docs, indent=1, default=str))
         return
+    how = f"train {train}, test {test}" + (", anchored" if anchored else "")
+    if len(symbols) > 1:
+        header = ["symbol", "folds", "OOS return", "efficiency", "deflated Sharpe", "verdict"]
+        rows = [
+            [
+                s,
+                str(len(d["folds"])),
+                ui.fmt_stat("total_return", d["oos_total_return"]),
+                ui.fmt_stat("sharpe", d["efficiency"]),
+                "n/a" if d.get("deflated_sharpe") is None else f"{d['deflated_sharpe']:.2f}",
+                d["verdict"].rsplit(": ", 1)[-1].rstrip("."),
+            ]
+            for s, d in docs.items()
+        ]
+        title = f"walk-forward {strategy} on {len(symbols)} symbols {timeframe}: {how}"
+        ui.console.print(ui.fit_table(title, header, rows, key=1))
+        return
+    doc = docs[symbols[0]]
     header = ["fold", "test window", f"OOS {metric}", "OOS return", f"IS {metric}", "trades", "params"]
     rows = [
         [
@@ -338,13 +451,11 @@ def walkforward_cmd(
         ]
         for f in doc["folds"]
     ]
-    title = f"walk-forward {strategy} on {symbol} {timeframe}: train {train}, test {test}" + (
-        ", anchored" if anchored else ""
-    )
+    title = f"walk-forward {strategy} on {symbols[0]} {timeframe}: {how}"
     ui.console.print(ui.fit_table(title, header, rows, key=2))
     ui.console.print(
         f"walk-forward efficiency {ui.fmt_stat('sharpe', doc['efficiency'])}; out-of-sample total return "
         f"{ui.fmt_stat('total_return', doc['oos_total_return'])}",
         highlight=False,
     )
-    ui.console.print(wf.verdict(), highlight=False)
+    ui.console.print(doc["verdict"], highlight=False)
