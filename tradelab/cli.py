@@ -244,6 +244,7 @@ for name, command in (
     ("sweep", cli_research.sweep_cmd),
     ("report", cli_research.report_cmd),
     ("walkforward", cli_research.walkforward_cmd),
+    ("optimize", cli_research.optimize_cmd),
     ("run", cli_live.run_cmd),
     ("status", cli_live.status_cmd),
     ("kill", cli_live.kill_cmd),

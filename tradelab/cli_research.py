@@ -459,3 +459,75 @@ def walkforward_cmd(
         highlight=False,
     )
     ui.console.print(doc["verdict"], highlight=False)
+
+# %% ../nbs/12c_cli_research.ipynb #376f6937
+def optimize_cmd(
+    exchange: str | None = ui.EXCHANGE,
+    symbol: list[str] = ui.SYMBOLS,
+    timeframe: str = ui.TIMEFRAME,
+    strategy: str = ui.STRATEGY,
+    space: list[str] | None = typer.Option(
+        None, "--space", "-g", help="name=start:stop:step (a range; 0 step: continuous) or name=a,b,c (repeatable)."
+    ),
+    trials: int = typer.Option(100, "--trials", "-n", help="Size of the study (finished and pruned trials)."),
+    metric: str = typer.Option("sharpe", help="Objective: this statistic on the training window."),
+    holdout: float = typer.Option(0.25, help="Fraction of the bars at the end that no trial sees."),
+    sampler: str = typer.Option("tpe", help="Optuna sampler: tpe, random, qmc, gp, cma_es, nsgaii, ..."),
+    pruner: str = typer.Option(
+        "median", help="Optuna pruner: median, percentile, hyperband, successive_halving, none."
+    ),
+    seed: int | None = typer.Option(None, help="The sampler's seed."),
+    study: str | None = typer.Option(None, "--study", help="Study name (default strategy-symbols-timeframe-metric)."),
+    timeout: float | None = typer.Option(None, help="Stop starting trials after this many seconds."),
+    fees: float = ui.FEES,
+    slippage: float = ui.SLIPPAGE,
+    start: str | None = ui.START,
+    end: str | None = ui.END,
+    calendar: str = ui.CALENDAR,
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+):
+    "Optimise a strategy's parameters with Optuna; a killed or shared study continues where it is."
+    from tradelab.costs import Costs
+    from tradelab.optimize import optimize
+
+    data = ui.load_for(exchange, symbol, timeframe, start, end)
+    name = study or "-".join([strategy, "+".join(symbol), timeframe, metric]).replace("/", "_")
+    res = optimize(
+        data,
+        strategy,
+        space or None,
+        trials,
+        metric,
+        holdout,
+        sampler,
+        pruner,
+        seed,
+        name,
+        costs=Costs(fees, slippage),
+        timeframe=timeframe,
+        calendar=calendar,
+        timeout=timeout,
+        progress=not as_json,
+    )
+    doc = res.to_dict()
+    if as_json:
+        typer.echo(json.dumps(doc, indent=1, default=str))
+        return
+    states = ", ".join(f"{n} {s.lower()}" for s, n in doc["states"].items())
+    ui.console.print(
+        f"study {res.study_name} in {res.storage}: {doc['trials']} trials ({states}), {res.ran} run now",
+        highlight=False,
+        soft_wrap=True,
+    )
+    params = " ".join(f"{k}={v}" for k, v in res.best_params.items())
+    ui.console.print(f"best {metric} on the training window: {ui.fmt_stat(metric, res.best_value)} with {params}",
+                     highlight=False)  # fmt: skip
+    if res.holdout:
+        h = res.holdout
+        ui.console.print(
+            f"holdout ({holdout:.0%} of the bars, unseen by every trial): return "
+            f"{ui.fmt_stat('total_return', h['total_return'])}, sharpe {ui.fmt_stat('sharpe', h['sharpe'])}, "
+            f"max drawdown {ui.fmt_stat('max_drawdown', h['max_drawdown'])}, {h['trades']} trades",
+            highlight=False,
+        )
+    ui.console.print(res.verdict(), highlight=False, soft_wrap=True)
