@@ -66,46 +66,53 @@ def parse_grid(specs: list[str] | dict) -> dict[str, list]:
     return grid
 
 
-def expand_grid(strategy, grid: dict) -> list[dict]:
-    "Every valid combination of a grid, or of a list of combinations (invalid ones, such as fast >= slow, are skipped)."
-    st = get_strategy(strategy)
-    if isinstance(grid, (list, tuple)) and grid and all(isinstance(p, dict) for p in grid):  # the combinations
-        unknown = {k for p in grid for k in p} - set(st.params_model.model_fields)
-        if unknown:
-            raise BadInputError(
-                f"strategy {st.name!r} has no parameter {', '.join(sorted(unknown))}; "
-                f"its parameters are: {', '.join(st.params_model.model_fields)}"
-            )
-        return [dict(p) for p in grid if st.is_valid(p)]
-    grid = parse_grid(grid)
-    unknown = set(grid) - set(st.params_model.model_fields)
+def _unknown_names(st, names) -> None:
+    unknown = set(names) - set(st.params_model.model_fields)
     if unknown:
         raise BadInputError(
             f"strategy {st.name!r} has no parameter {', '.join(sorted(unknown))}; "
             f"its parameters are: {', '.join(st.params_model.model_fields)}"
         )
-    from typing import Annotated
 
+
+def _valid_combinations(st, grid) -> list[tuple[dict, dict]]:
+    """(the combination as given, the same completed and converted by the strategy's parameter model) for every valid
+    combination of a grid or list of combinations: one validation each (a 10^6 grid is a million of them)."""
     from pydantic import TypeAdapter, ValidationError
 
-    for name, values in grid.items():  # each value must fit its parameter's type and bounds
-        field = st.params_model.model_fields[name]
-        check = TypeAdapter(Annotated[field.annotation, field])
-        for v in values:
-            try:
-                check.validate_python(v)
-            except ValidationError as e:
-                raise BadInputError(
-                    f"grid value {name}={v!r} is not valid for {st.name!r}: "
-                    + "; ".join(validation_problems(e, default=name))
-                ) from None
-    names = list(grid)
-    out = []
-    for values in itertools.product(*(grid[n] for n in names)):
-        p = dict(zip(names, values, strict=True))
-        if st.is_valid(p):
-            out.append(p)
+    if isinstance(grid, (list, tuple)) and grid and all(isinstance(p, dict) for p in grid):  # the combinations
+        _unknown_names(st, {k for p in grid for k in p})
+        candidates = (dict(p) for p in grid)
+    else:
+        grid = parse_grid(grid)
+        _unknown_names(st, grid)
+        from typing import Annotated
+
+        for name, values in grid.items():  # each value must fit its parameter's type and bounds
+            field = st.params_model.model_fields[name]
+            check = TypeAdapter(Annotated[field.annotation, field])
+            for v in values:
+                try:
+                    check.validate_python(v)
+                except ValidationError as e:
+                    raise BadInputError(
+                        f"grid value {name}={v!r} is not valid for {st.name!r}: "
+                        + "; ".join(validation_problems(e, default=name))
+                    ) from None
+        names = list(grid)
+        candidates = (dict(zip(names, values, strict=True)) for values in itertools.product(*grid.values()))
+    model, out = st.params_model, []
+    for p in candidates:
+        try:
+            out.append((p, model(**p).model_dump()))
+        except ValidationError:  # e.g. fast >= slow
+            continue
     return out
+
+
+def expand_grid(strategy, grid: dict) -> list[dict]:
+    "Every valid combination of a grid, or of a list of combinations (invalid ones, such as fast >= slow, are skipped)."
+    return [p for p, _ in _valid_combinations(get_strategy(strategy), grid)]
 
 # %% ../nbs/05_sweep.ipynb #26b10c11
 @njit(cache=True, nogil=True)
@@ -577,12 +584,12 @@ def sweep_combos(
 ) -> list[dict]:
     "The grid's valid combinations, each checked and completed by the strategy's parameter model."
     st = get_strategy(strategy)
-    combos = expand_grid(st, grid if grid is not None else st.default_grid)
+    combos = [full for _, full in _valid_combinations(st, grid if grid is not None else st.default_grid)]
     if not combos:
         raise BadInputError(
             f"the grid has no valid combination for {st.name!r} (check constraints such as fast < slow)"
         )
-    return [st.validate_params(c) for c in combos]
+    return combos
 
 
 def sweep_engine(strategy, combos: list[dict], data, engine: str = "auto") -> str:
