@@ -3,6 +3,7 @@ equals the in-process one); a work unit that keeps failing leaves every finished
 only what is missing; `tradelab optimize` SIGKILLed in the middle of a study continues the same study when started
 again, keeping every trial it had."""
 
+import json
 import os
 import signal
 import subprocess
@@ -140,3 +141,93 @@ def test_optimize_killed_with_sigkill_continues_the_same_study():
     # the trial killed in flight stays RUNNING until its heart-beat is 60 s stale; then the next run fails it and
     # retries its parameters
     assert sum(s == "RUNNING" for s, _, _ in after.values()) <= 1
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def standalone_cluster():
+    "A `dask scheduler` and a `dask worker` of two processes, started from the command line as on other machines."
+    port = free_port()
+    dask = str(Path(sys.executable).parent / "dask")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen(
+        [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet
+    )  # fmt: skip
+    workers = subprocess.Popen(
+        [dask, "worker", f"tcp://127.0.0.1:{port}", "--nworkers", "2", "--nthreads", "1", "--no-dashboard",
+         "--host", "127.0.0.1"], **quiet,
+    )  # fmt: skip
+    from distributed import Client
+
+    try:
+        with Client(f"tcp://127.0.0.1:{port}", timeout="60s") as c:
+            c.wait_for_workers(2, timeout=120)
+        yield f"tcp://127.0.0.1:{port}"
+    finally:
+        for p in (workers, scheduler):
+            p.terminate()
+            p.wait(30)
+
+
+def test_a_standalone_cluster_gives_the_in_process_tables(standalone_cluster, tmp_path):
+    d = str(tmp_path)
+    env = {"TRADELAB_DATA_DIR": d}
+    data = Path(BTC_1H).parents[1] / "binance-spot-2024"
+    cli("data", "import", str(data), "--exchange", "binance", env=env)
+    sweep_args = ["sweep", "-s", "BTC/USDT", "-s", "ETH/USDT", "-t", "1h", "--strategy", "rsi_mean_reversion",
+                  "-g", "window=7:21:7", "-g", "lower=20:35:5", "-g", "upper=65:80:5"]  # fmt: skip
+    cli(*sweep_args, "--scheduler", "none", "--out", f"{d}/here.csv", env=env)
+    r = cli(*sweep_args, "--out", f"{d}/there.csv", env={**env, "TRADELAB_DASK_SCHEDULER": standalone_cluster})
+    assert "on 2 Dask workers, 0 reused" in r.stdout, r.stdout
+    here, there = pd.read_csv(f"{d}/here.csv"), pd.read_csv(f"{d}/there.csv")
+    assert len(here) == 2 * 48
+    pd.testing.assert_frame_equal(there, here, check_exact=True)
+    wf_args = ["walkforward", "-s", "ETH/USDT", "-t", "4h", "--strategy", "sma_cross", "-g", "fast=5,10,20",
+               "-g", "slow=30,60", "--train", "60d", "--test", "30d", "--json"]  # fmt: skip
+    local = cli(*wf_args, "--scheduler", "none", env=env).stdout
+    remote = cli(*wf_args, "--scheduler", standalone_cluster, env=env).stdout
+    assert json.loads(remote) == json.loads(local) and len(json.loads(local)["folds"]) >= 6
+
+
+def test_two_processes_share_one_study_on_postgresql(tmp_path):
+    url = os.environ.get("TRADELAB_TEST_PG_URL")
+    if not url:
+        if os.environ.get("TRADELAB_REQUIRE_PG"):
+            pytest.fail("TRADELAB_TEST_PG_URL is not set although CI started PostgreSQL")
+        pytest.skip("no PostgreSQL server here (CI starts one and sets TRADELAB_TEST_PG_URL)")
+    import optuna
+    import sqlalchemy as sa
+
+    from tradelab.optimize import open_storage
+    from tradelab.store import open_store
+
+    env = {"TRADELAB_DATA_DIR": str(tmp_path), "TRADELAB_DB_URL": url}
+    cli("data", "import", str(BTC_1H), "--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "1h", env=env)
+    study = f"shared-{os.getpid()}"
+    args = [TRADELAB, "optimize", "-s", "BTC/USDT", "-t", "1h", "--strategy", "sma_cross", "--start", "2023-01-01",
+            "-g", "fast=5:60:1", "-g", "slow=61:250:1", "-n", "40", "--study", study, "--json"]  # fmt: skip
+    procs = [
+        subprocess.Popen([*args, "--seed", str(seed)], env={**os.environ, **env}, stdout=subprocess.PIPE, text=True)
+        for seed in (1, 2)
+    ]
+    docs = [json.loads(p.communicate(timeout=600)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert all(doc["ran"] > 0 for doc in docs), [doc["ran"] for doc in docs]  # both worked on the study
+    trials = optuna.load_study(study_name=study, storage=open_storage(url)).get_trials(deepcopy=False)
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert 40 <= len(finished) <= 41  # the target, overshot by at most one trial started while the other finished
+    assert sum(doc["ran"] for doc in docs) == len(finished)
+    assert len({t.number for t in trials}) == len(trials)
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as c:  # Optuna's tables in their schema; the state database's untouched and usable
+        schemas = dict(c.execute(sa.text("SELECT table_name, table_schema FROM information_schema.tables")).all())
+    engine.dispose()
+    assert schemas["trials"] == "optuna" and schemas["studies"] == "optuna"
+    open_store(url).engine.dispose()
