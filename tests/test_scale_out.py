@@ -64,6 +64,34 @@ def test_a_worker_killed_mid_sweep_loses_nothing(client, tmp_path):
     assert table.attrs["units"] == 20 == len(list(tmp_path.rglob("*.npy")))
 
 
+def test_candles_lost_with_the_only_worker_holding_them_are_sent_again(tmp_path):
+    "One worker holds the only copy of the scattered candles; it is killed: the units run again on fresh copies."
+    from distributed import Client, LocalCluster
+
+    expected = sweep(BTC, "sma_cross", GRID, engine="backtest", progress=False)
+    with LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster:
+        with Client(cluster) as one:
+            one.wait_for_workers(1)
+            outcome = {}
+
+            def job():
+                outcome["table"] = distributed_sweep(
+                    BTC, "sma_cross", GRID, engine="backtest", client=one, results_dir=tmp_path, chunk=12,
+                    progress=False,
+                )  # fmt: skip
+
+            runner = threading.Thread(target=job)
+            runner.start()
+            deadline = time.monotonic() + 300
+            while not list(tmp_path.rglob("*.npy")) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert len(list(tmp_path.rglob("*.npy"))) < 10
+            victim = next(iter(one.run(os.getpid).values()))
+            os.kill(victim, signal.SIGKILL)
+            runner.join(600)
+    pd.testing.assert_frame_equal(pd.DataFrame(outcome["table"]), pd.DataFrame(expected), check_exact=True)
+
+
 def flaky_cross(flag: Path):
     "sma_cross, failing for fast=25 while the file `flag` exists."
 
