@@ -485,6 +485,13 @@ def optimize_cmd(
     end: str | None = ui.END,
     calendar: str = ui.CALENDAR,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    scheduler: str | None = typer.Option(
+        None,
+        "--scheduler",
+        help="Run one loop of trials per Dask worker: tcp://host:8786 or 'local'; default TRADELAB_DASK_SCHEDULER, "
+        "else this process (--workers N: a local cluster).",
+    ),
+    workers: int | None = WORKERS,
 ):
     "Optimise a strategy's parameters with Optuna; a killed or shared study continues where it is."
     from tradelab.costs import Costs
@@ -508,6 +515,8 @@ def optimize_cmd(
         calendar=calendar,
         timeout=timeout,
         progress=not as_json,
+        scheduler=chosen_scheduler(scheduler, workers is not None),
+        workers=workers,
     )
     doc = res.to_dict()
     if as_json:
