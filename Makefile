@@ -28,7 +28,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml settings.ini
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,ml]"
 	$(BIN)/python -m pip check
 	$(BIN)/python -c "from tradelab.sweep import warm_up; warm_up()"
 	@touch $@
