@@ -439,18 +439,20 @@ def _walk_plan(frames: dict, data_index, timeframe: str, train, test, anchored: 
     return plan
 
 
-def _walk_stitch(
-    st, frames, panel, data_index, plan, tables, names, metric, costs, cash, timeframe, calendar, n_trials
-):
-    "Trade each fold's test window with its train window's winner (`tables[k]`) and stitch the results."
+def _fold_choice(st, table, names: list, metric: str) -> tuple:
+    "A train window's winner: (strategy, parameters from their columns, in-sample metric)."
+    first = table.iloc[0]  # a row mixes dtypes (its integers become floats): parameters come from their columns
+    params = {p: (table[p].iloc[0].item() if hasattr(table[p].iloc[0], "item") else table[p].iloc[0]) for p in names}
+    return st, params, float(first[metric])
+
+
+def _walk_stitch(name, frames, panel, data_index, plan, choices, metric, costs, cash, timeframe, calendar, n_trials):
+    """Trade each fold's test window with its choice (`choices[k]`: strategy, parameters, in-sample metric), each
+    fold starting from the equity the previous one ended with, and stitch the results."""
     ppy = periods_per_year(timeframe, calendar)
     rows, pieces, equity_now = [], [], float(cash)
     for k, train_start, test_start, test_end in plan:
-        table = tables[k]
-        best = table.iloc[0]  # a row mixes dtypes (its integers become floats): parameters come from their columns
-        params = {
-            p: (table[p].iloc[0].item() if hasattr(table[p].iloc[0], "item") else table[p].iloc[0]) for p in names
-        }
+        st, params, in_sample = choices[k]
         test_df = _between(frames, panel, train_start, test_end)  # the train window is the warm-up
         res = backtest(
             test_df, _entries_from(st, test_start), params, costs, equity_now, timeframe=timeframe, calendar=calendar
@@ -470,7 +472,7 @@ def _walk_stitch(
                 "test_start": test_start,
                 "test_end": test_end,
                 "params": params,
-                "in_sample": float(best[metric]),
+                "in_sample": in_sample,
                 "out_of_sample": float(oos),
                 "oos_return": float(eq.iloc[-1] / equity_now - 1),
                 "trades": int((res.trades.entry_time >= test_start).sum()),
@@ -487,7 +489,7 @@ def _walk_stitch(
     )
     eff = float(outs / ins) if ins and np.isfinite(ins) and ins != 0 else float("nan")
     span = f"{data_index[0]:%Y-%m-%d} to {data_index[-1]:%Y-%m-%d}"
-    tested = f"{st.name} on {', '.join(frames)} {timeframe}, {span}" if panel else f"{st.name} {timeframe}, {span}"
+    tested = f"{name} on {', '.join(frames)} {timeframe}, {span}" if panel else f"{name} {timeframe}, {span}"
     return WalkForwardResult(folds, oos_r, oos_eq, eff, metric, n_trials, ppy, tested)
 
 
@@ -579,9 +581,9 @@ def walk_forward_universe(
                 tables[(symbol, k)] = sweep_table(combos, rows[(symbol, (a, b))], metric)
     out = {}
     for symbol, (panel, parts, index, tf, plan) in plans.items():
-        fold_tables = {k: tables[(symbol, k)] for k, *_ in plan}
+        choices = {k: _fold_choice(st, tables[(symbol, k)], names, metric) for k, *_ in plan}
         out[symbol] = _walk_stitch(
-            st, parts, panel, index, plan, fold_tables, names, metric, costs, cash, tf, calendar, len(combos)
+            st.name, parts, panel, index, plan, choices, metric, costs, cash, tf, calendar, len(combos)
         )  # fmt: skip
     return out
 
