@@ -261,6 +261,9 @@ sim_app = typer.Typer(help="Venue simulators on 127.0.0.1 that replay stored can
 sim_app.command("binance")(cli_live.sim_binance_cmd)
 sim_app.command("alpaca")(cli_live.sim_alpaca_cmd)
 app.add_typer(sim_app, name="sim")
-ml_app = typer.Typer(help="Learned strategies: datasets of features and labels.", no_args_is_help=True)
+ml_app = typer.Typer(
+    help="Learned strategies: datasets of features and labels, trained model bundles.", no_args_is_help=True
+)
 ml_app.command("dataset")(cli_ml.dataset_cmd)
+ml_app.command("train")(cli_ml.train_cmd)
 app.add_typer(ml_app, name="ml")

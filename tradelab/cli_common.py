@@ -163,6 +163,15 @@ def sessions_for(sessions: str, exchange: str) -> str | None:
     return None if sessions.lower() in ("none", "24/7") else sessions.upper()
 
 
+def strategy_for(name: str):
+    "A registered strategy's name as given, or the strategy of a model bundle given as model:FOLDER."
+    if name.startswith("model:"):
+        from tradelab.learned import model_strategy
+
+        return model_strategy(name.removeprefix("model:"))
+    return name
+
+
 def parse_params(items: list[str] | None) -> dict:
     "`k=v` strings to a dict; values are read as JSON when they parse (numbers, true/false), else kept as text."
     from tradelab.config import BadInputError

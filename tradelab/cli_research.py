@@ -135,7 +135,7 @@ def backtest_cmd(
     stops = Stops(stop_loss, take_profit, trailing_stop) if (stop_loss or take_profit or trailing_stop) else None
     res = backtest(
         data,
-        strategy,
+        ui.strategy_for(strategy),
         ui.parse_params(param),
         Costs(fees, slippage),
         cash=cash,
@@ -240,19 +240,20 @@ def sweep_cmd(
     data = ui.load_for(exchange, symbols, timeframe, start, end)
     frames = data if isinstance(data, dict) else {symbols[0]: data}
     args = (parse_grid(grid) if grid else None, metric, Costs(fees, slippage))
+    chosen = ui.strategy_for(strategy)
     place = dict(timeframe=timeframe, calendar=calendar, scheduler=where, workers=workers, results_dir=results_dir)
     if len(symbols) > 1:
         from tradelab.distribute import sweep_universe
 
-        res = sweep_universe(frames, strategy, *args, **place)
+        res = sweep_universe(frames, chosen, *args, **place)
     elif where is None:
         from tradelab.sweep import sweep
 
-        res = sweep(data, strategy, *args, timeframe=timeframe, calendar=calendar)
+        res = sweep(data, chosen, *args, timeframe=timeframe, calendar=calendar)
     else:
         from tradelab.distribute import distributed_sweep
 
-        res = distributed_sweep(data, strategy, *args, **place)
+        res = distributed_sweep(data, chosen, *args, **place)
     if out:
         _write_table(res, out)
     label = symbols[0] if len(symbols) == 1 else f"{len(symbols)} symbols"
@@ -398,10 +399,11 @@ def walkforward_cmd(
     where = chosen_scheduler(scheduler, True)
     data = ui.load_for(exchange, symbols, timeframe, start, end)
     frames = data if isinstance(data, dict) else {symbols[0]: data}
-    g = parse_grid(grid) if grid else get_strategy(strategy).default_grid
+    chosen = ui.strategy_for(strategy)
+    g = parse_grid(grid) if grid else get_strategy(chosen).default_grid
     results = walk_forward_universe(
         frames,
-        strategy,
+        chosen,
         g,
         train,
         test,
@@ -501,7 +503,7 @@ def optimize_cmd(
     name = study or "-".join([strategy, "+".join(symbol), timeframe, metric]).replace("/", "_")
     res = optimize(
         data,
-        strategy,
+        ui.strategy_for(strategy),
         space or None,
         trials,
         metric,
