@@ -5,7 +5,10 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).parents[1] / "tradelab"
-RESEARCH = {"backtest", "simulate", "riskbacktest", "results", "sweep", "validation", "reports"}
+RESEARCH = {
+    "backtest", "simulate", "riskbacktest", "results", "sweep", "validation", "reports", "distribute", "optimize",
+    "model_validation",
+}  # fmt: skip
 LIVE = {
     "store",
     "brokers",
