@@ -14,11 +14,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from tradelab.data import synthetic_ohlcv
 from tradelab.fakes import FakeBinance
+from tradelab.ohlcv import read_ohlcv_file
 from tradelab.store import open_store, schema_drift
 
 TRADELAB = str(Path(sys.executable).parent / "tradelab")
@@ -607,3 +609,35 @@ def test_live_panel_decides_every_symbol_on_every_bar(tmp_path):
     assert len(per_bar) >= 6, out[-2000:]
     assert all(s == ["BTC/USDT", "ETH/USDT"] for s in per_bar), per_bar
     assert (per_bar.index.to_series().diff().dropna() == pd.Timedelta("1s")).all()  # no bar skipped
+
+
+def test_a_model_bundle_trades_in_a_replay_as_in_its_backtest_and_records_its_scores(data_dir, tmp_path):  # noqa: F811
+    """`tradelab run --strategy model:FOLDER`: the replay's fills equal the backtest's, and every decision row carries
+    the bundle's hash and the model's score at that bar."""
+    from tradelab.dataset import build_dataset
+    from tradelab.features import build_features
+    from tradelab.models import train_model
+
+    candles = read_ohlcv_file(BTC_1H)
+    bundle = train_model(build_dataset(candles.loc["2022-01":"2022-12"], "direction", 24))
+    folder = bundle.save(tmp_path / "bundle")
+    start, end, params = "2023-01-01", "2023-03-01", ["entry=0.475", "exit=0.465"]  # around its base rate, 0.47
+    db = f"sqlite:///{tmp_path}/state.db"
+    strategy = f"model:{folder}"
+    r = cli(*run_args(strategy, params, start, end, db), env={"TRADELAB_DATA_DIR": data_dir})
+    assert "finished" in r.stdout
+    got, _ = exported_fills(data_dir, db)
+    expected = backtest_fills(data_dir, strategy, params, start, end)
+    assert len(expected) >= 4 and got == expected
+    out = cli("export", "--table", "decisions", "--format", "ndjson", "--db", db, env={"TRADELAB_DATA_DIR": data_dir})
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert rows and {r["model"] for r in rows} == {bundle.hash}
+    assert sum(r["score"] is not None for r in rows) > len(rows) * 0.9  # None only in the features' warm-up
+    window = candles[(candles.index >= pd.Timestamp(start, tz="UTC")) & (candles.index < pd.Timestamp(end, tz="UTC"))]
+    scores = bundle.predict(build_features(window, bundle.features))
+    for row in rows[::50]:
+        expected_score = scores.loc[pd.Timestamp(row["bar_time"])]
+        if np.isnan(expected_score):
+            assert row["score"] is None
+        else:
+            assert abs(row["score"] - expected_score) <= 1e-12 * max(1.0, abs(expected_score)), row

@@ -32,10 +32,19 @@ from .store import Store
 from .strategies import get_strategy
 
 # %% auto #0
-__all__ = ['RunSpec', 'run_sessions', 'Runner', 'credentials_found', 'make_broker', 'run_status', 'kill_runs', 'build_runner',
-           'run_fills', 'backtest_fills']
+__all__ = ['strategy_named', 'RunSpec', 'run_sessions', 'Runner', 'credentials_found', 'make_broker', 'run_status', 'kill_runs',
+           'build_runner', 'run_fills', 'backtest_fills']
 
 # %% ../nbs/11_runner.ipynb #620a66f5
+def strategy_named(name: str):
+    "A registered strategy, or the strategy of a model bundle given as model:FOLDER (loaded only then)."
+    if name.startswith("model:"):
+        from tradelab.learned import model_strategy
+
+        return model_strategy(name.removeprefix("model:"))
+    return get_strategy(name)
+
+
 @dataclass
 class RunSpec:
     "Everything that defines a run (see `tradelab run --help`)."
@@ -94,7 +103,7 @@ class RunSpec:
             )
         if self.sessions is not None:
             self.sessions = None if self.sessions.lower() in ("none", "24/7") else self.sessions.upper()
-        st = get_strategy(self.strategy)
+        st = strategy_named(self.strategy)
         self.params = st.validate_params(self.params)
         self.risk_config = RiskConfig(**self.risk)
         self.costs = Costs(self.fees, self.slippage)
@@ -162,6 +171,12 @@ def run_sessions(spec: RunSpec, broker: Broker) -> Sessions:
     return exchange_sessions(spec.sessions, lo, hi)
 
 # %% ../nbs/11_runner.ipynb #a0b61812
+def _score(value) -> float | None:
+    "A model's score as the decision row stores it (None where the model gave none, e.g. in its warm-up)."
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
 def _signal_rows(sig) -> list[tuple]:
     "A strategy's `Signals` as one plain tuple per bar: (has_short, entry, exit, short_entry, short_exit)."
     short = sig.has_short
@@ -202,11 +217,13 @@ class Runner:
         self.settings = settings or load_settings()
         self.log = log or logging.getLogger("tradelab.runner")
         self.health_port, self.max_bars = health_port, max_bars
-        self.strategy = get_strategy(spec.strategy)
+        self.strategy = strategy_named(spec.strategy)
         self.run_id = spec.run_id
         self.symbols = spec.symbols
         self.buffers = {s: BarBuffer() for s in self.symbols}
         self._replay_signals: dict | None = None  # symbol -> ({bar: position}, signal rows): replays only
+        self._replay_scores: dict = {}  # symbol -> the model's scores on the stored bars (a learned strategy's replay)
+        self._scores: dict = {}  # symbol -> the model's score at the bar being decided
         self._stream_seen: dict = {}  # a stream's counters already in the metrics, and its mode
         self._stale_seen = False  # the feed was stale at the last bar
         self._positions_written: dict = {}  # symbol -> (units, entry price, cash) last written to `positions`
@@ -437,8 +454,9 @@ class Runner:
                 order["client_order_id"] = cid
                 sends.append(OrderRequest(cid, sym, order["side"], t, order["intent"], order["qty"], order["notional"]))
             decision = dict(
-                signal=d.signal, position=qty, action=d.action, verdict=d.verdict, reason=d.reason, client_order_id=cid
-            )
+                signal=d.signal, position=qty, action=d.action, verdict=d.verdict, reason=d.reason, client_order_id=cid,
+                model=self.strategy.model, score=self._scores.get(sym),
+            )  # fmt: skip
             decision["latency_ms"] = (time.perf_counter() - t0) * 1e3  # signal + risk; the histogram adds the write
             avg = self.avg_price[sym] if qty != 0 else None
             changed = self._positions_written.get(sym) != (qty, avg, cash)
@@ -500,11 +518,21 @@ class Runner:
                 frame = frame[self.sessions.mask(frame.index, self.spec.step)]  # the bars the backtest sees
                 sig = self.strategy.signals(frame, **self.spec.params)
                 self._replay_signals[sym] = ({bar: k for k, bar in enumerate(frame.index)}, _signal_rows(sig))
-        return {sym: rows[where[t]] for sym, (where, rows) in self._replay_signals.items()}
+                if self.strategy.scores is not None:
+                    self._replay_scores[sym] = self.strategy.scores(frame, **self.spec.params).to_numpy("float64")
+        out = {}
+        for sym, (where, rows) in self._replay_signals.items():
+            out[sym] = rows[where[t]]
+            if sym in self._replay_scores:
+                self._scores[sym] = _score(self._replay_scores[sym][where[t]])
+        return out
 
     def _live_signals(self, sym: str) -> tuple:
-        "`sym`'s signals on its last bar, computed on the trailing `window` bars."
-        return _signal_rows(self.strategy.signals(self.buffers[sym].frame(self.spec.window), **self.spec.params))[-1]
+        "`sym`'s signals on its last bar, computed on the trailing `window` bars (and its model's score, if any)."
+        frame = self.buffers[sym].frame(self.spec.window)
+        if self.strategy.scores is not None:
+            self._scores[sym] = _score(self.strategy.scores(frame, **self.spec.params).iloc[-1])
+        return _signal_rows(self.strategy.signals(frame, **self.spec.params))[-1]
 
     def _decide(self, t, sym, signals, qty, cash, held, closes, others, bar_state: dict) -> Decision:
         """`decide` on `sym`'s facts at bar `t` (`bar_state`: flatten, stale, late, blocked, stop_hit); the risk rules

@@ -85,6 +85,8 @@ decisions = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("client_order_id", _S(40)),
     sa.Column("latency_ms", sa.Float),
+    sa.Column("model", _S(40)),  # the model bundle's hash, for a learned strategy
+    sa.Column("score", sa.Float),  # the model's score behind the signal
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("run_id", "symbol", "bar_time", name="uq_decisions_run_symbol_bar"),
     sa.Index("ix_decisions_run_verdict", "run_id", "verdict"),  # the dashboard's refusals, newest first
@@ -984,6 +986,8 @@ EXPORT_COLUMNS = {
         "reason",
         "client_order_id",
         "latency_ms",
+        "model",
+        "score",
     ],
     "orders": [
         "run_id",

@@ -57,6 +57,8 @@ class Strategy:
     params_model: type[BaseModel] = NoParams  # pydantic model that validates the parameters
     default_grid: dict = field(default_factory=dict)  # name -> values a sweep tries by default
     description: str = ""  # one line for listings
+    scores: Callable | None = None  # (candles, **params) -> the score behind the signals (a model's), or None
+    model: str | None = None  # what produces the scores (a model bundle's hash), recorded with each live decision
 
     def validate_params(self, params: dict | None = None) -> dict:
         "Fill defaults and check types and constraints; a bad value raises `BadInputError` naming it."
