@@ -119,6 +119,8 @@ class Decision(BaseModel):
     reason: str | None = Field(description="why an entry was refused or a bar skipped")
     client_order_id: str | None
     latency_ms: float | None
+    model: str | None = Field(None, description="the model bundle's hash, for a learned strategy")
+    score: float | None = Field(None, description="the model's score behind the signal")
     created_at: str
 
 
