@@ -266,4 +266,5 @@ ml_app = typer.Typer(
 )
 ml_app.command("dataset")(cli_ml.dataset_cmd)
 ml_app.command("train")(cli_ml.train_cmd)
+ml_app.command("walkforward")(cli_ml.walkforward_cmd)
 app.add_typer(ml_app, name="ml")
