@@ -26,8 +26,8 @@ from .results import common_frames
 from .strategies import bollinger_breakout, get_strategy, rsi_mean_reversion, sma_cross
 
 # %% auto #0
-__all__ = ['FUSED', 'parse_grid', 'expand_grid', 'has_fused_kernel', 'SweepTable', 'sweep_combos', 'sweep_engine', 'sweep_rows',
-           'sweep_table', 'sweep', 'sweep_window_rows', 'warm_up']
+__all__ = ['FUSED', 'split_spec', 'check_metric', 'parse_grid', 'expand_grid', 'has_fused_kernel', 'SweepTable', 'sweep_combos',
+           'sweep_engine', 'sweep_rows', 'sweep_table', 'sweep', 'sweep_window_rows', 'warm_up']
 
 # %% ../nbs/05_sweep.ipynb #f822b86b
 def _number(text: str):
@@ -41,16 +41,28 @@ def _number(text: str):
         return {"true": True, "false": False}.get(text.lower(), text)
 
 
+def split_spec(spec: str, what: str = "grid") -> tuple[str, str]:
+    "`name=body` of a grid or search-space spec, or a clear error naming the spec (`what`: grid or space)."
+    m = re.fullmatch(r"\s*(\w+)\s*=\s*(.+?)\s*", spec)
+    if not m:
+        raise BadInputError(f"{what} {spec!r} is not name=start:stop:step or name=a,b,c (e.g. fast=5:100:5)")
+    return m.group(1), m.group(2)
+
+
+def check_metric(metric: str) -> str:
+    "`metric` if it is one of `STAT_KEYS`, else a clear error listing them."
+    if metric not in STAT_KEYS:
+        raise BadInputError(f"metric={metric!r}; use one of {', '.join(STAT_KEYS)}")
+    return metric
+
+
 def parse_grid(specs: list[str] | dict) -> dict[str, list]:
     "Parse `name=start:stop:step` (stop included) or `name=a,b,c` specs into a grid dict."
     if isinstance(specs, dict):
         return {k: list(v) if isinstance(v, (list, tuple, range, np.ndarray)) else [v] for k, v in specs.items()}
     grid = {}
     for spec in specs:
-        m = re.fullmatch(r"\s*(\w+)\s*=\s*(.+?)\s*", spec)
-        if not m:
-            raise BadInputError(f"grid {spec!r} is not name=start:stop:step or name=a,b,c (e.g. fast=5:100:5)")
-        name, body = m.groups()
+        name, body = split_spec(spec, "grid")
         if ":" in body:
             parts = body.split(":")
             if len(parts) != 3:
@@ -684,8 +696,7 @@ def sweep(
 ) -> pd.DataFrame:
     "Backtest every combination of a parameter grid; one row per combination, best first by `metric`."
     st = get_strategy(strategy)
-    if metric not in STAT_KEYS:
-        raise BadInputError(f"metric={metric!r}; use one of {', '.join(STAT_KEYS)}")
+    check_metric(metric)
     combos = sweep_combos(st, grid)
     used = sweep_engine(st, combos, data, engine)
     t0 = time.perf_counter()

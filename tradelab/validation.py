@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from .backtest import STAT_KEYS, Costs, backtest, periods_per_year
+from .backtest import Costs, backtest, periods_per_year
 from .config import BadInputError, nan_to_none
 from .ohlcv import infer_timeframe, timeframe_to_timedelta
 from .results import common_frames, returns_stats
 from .strategies import Signals, Strategy, get_strategy
-from .sweep import expand_grid, parse_grid, sweep, sweep_combos, sweep_engine, sweep_table
+from .sweep import check_metric, expand_grid, parse_grid, sweep, sweep_combos, sweep_engine, sweep_table
 
 # %% auto #0
 __all__ = ['EULER_GAMMA', 'probabilistic_sharpe', 'expected_max_sharpe', 'trials_sharpe_variance', 'deflated_sharpe',
@@ -542,8 +542,7 @@ def walk_forward_universe(
 ) -> dict[str, WalkForwardResult]:
     "Walk-forward of each symbol of a universe; the train sweeps of all symbols and folds share one Dask job."
     st = get_strategy(strategy)
-    if metric not in STAT_KEYS:
-        raise BadInputError(f"metric={metric!r}; use one of {', '.join(STAT_KEYS)}")
+    check_metric(metric)
     costs = costs or Costs()
     grid = parse_grid(grid) if isinstance(grid, list) and all(isinstance(g, str) for g in grid) else grid
     combos = sweep_combos(st, grid)
@@ -562,8 +561,6 @@ def walk_forward_universe(
                     train_df, st, combos, metric, costs, cash, tf, calendar, progress=progress
                 )  # fmt: skip
     else:
-        import contextlib
-
         from tradelab.distribute import open_client, results_folder, sweep_units
 
         pieces = [(s, (a, b)) for s, p in plans.items() for _, a, b, _ in p[4]]
@@ -571,7 +568,7 @@ def walk_forward_universe(
         if len(tfs) > 1:
             raise BadInputError(f"the universe mixes bar sizes ({', '.join(sorted(tfs))}); walk forward one at a time")
         engine = sweep_engine(st, combos, next(iter(frames.values())))
-        with contextlib.nullcontext(client) if client is not None else open_client(scheduler, workers) as c:
+        with open_client(scheduler, workers, client) as c:
             rows, _ = sweep_units(
                 frames, pieces, st, combos, costs, cash, tfs.pop(), calendar, engine, c, results_folder(results_dir),
                 progress=progress,
