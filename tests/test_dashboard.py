@@ -107,6 +107,7 @@ def test_the_dashboard_shows_what_the_database_holds(data_dir, tmp_path):  # noq
             for reason in refused.sort_values("id").reason.iloc[-50:].unique():
                 assert reason in refusals_text, reason
             assert "kill switch: no" in page.inner_text("#risk-flags")
+            assert "score" not in page.inner_text("#decisions-table tr:first-child")  # no model, no score column
             assert "btc/report.html" in page.inner_text("#reports-list")
             with page.expect_popup() as popup:
                 page.click("#reports-list a")
@@ -127,6 +128,43 @@ def test_the_dashboard_shows_what_the_database_holds(data_dir, tmp_path):  # noq
         dash.terminate()
         dash.wait(30)
     assert dash.returncode in (0, -15), dash.stderr.read()[-2000:]
+    assert "Traceback" not in dash.stderr.read()
+
+
+def test_a_learned_strategys_decisions_show_the_models_score_and_hash(data_dir, tmp_path):  # noqa: F811
+    browser_path = chromium()
+    from playwright.sync_api import sync_playwright
+    from test_runner import BTC_1H
+
+    from tradelab.dataset import build_dataset
+    from tradelab.models import train_model
+    from tradelab.ohlcv import read_ohlcv_file
+
+    bundle = train_model(build_dataset(read_ohlcv_file(BTC_1H).loc["2022-06":"2022-12"], "direction", 24))
+    folder = bundle.save(tmp_path / "bundle")
+    db = f"sqlite:///{tmp_path}/state.db"
+    env = {"TRADELAB_DATA_DIR": data_dir}
+    cli(*run_args(f"model:{folder}", ["entry=0.5", "exit=0.48"], "2023-01-01", "2023-01-10", db), env=env)
+    store = open_store(db)
+    (run_id,) = store.table("runs").id
+    newest = store.table("decisions", run_id).sort_values("id").iloc[-1]
+    assert newest.model == bundle.hash and newest.score == newest.score  # a score, not NaN, on the last bar
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("TRADELAB_API")} | env
+    dash, url = start_dashboard(db, tmp_path / "reports", child_env)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=browser_path, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            page.goto(url)
+            page.wait_for_selector("#app[data-loaded=yes]", timeout=60_000)
+            header = page.inner_text("#decisions-table tr:first-child").split("\t")
+            cells = page.inner_text("#decisions-table tr:nth-child(2)").split("\t")
+            row = dict(zip([h.strip() for h in header], [c.strip() for c in cells], strict=True))
+            assert row["score"] == f"{newest.score:.4f}" and row["model"] == bundle.hash[:12], row
+            browser.close()
+    finally:
+        dash.terminate()
+        dash.wait(30)
     assert "Traceback" not in dash.stderr.read()
 
 

@@ -641,3 +641,20 @@ def test_a_model_bundle_trades_in_a_replay_as_in_its_backtest_and_records_its_sc
             assert row["score"] is None
         else:
             assert abs(row["score"] - expected_score) <= 1e-12 * max(1.0, abs(expected_score)), row
+    # the bundle in the folder is replaced by another: resuming the run is refused, and nothing of it changes
+    before = open_store(db).get_run(_only_run_id(db))
+    other = train_model(build_dataset(candles.loc["2021-01":"2021-12"], "direction", 24))
+    other.save(folder)
+    assert other.hash != bundle.hash
+    r = cli(*run_args(strategy, params, start, "2023-04-01", db), env={"TRADELAB_DATA_DIR": data_dir}, check=False)
+    assert r.returncode == 2 and f"traded the model bundle {bundle.hash[:12]}" in r.stderr, r.stderr[-2000:]
+    assert f"now holds bundle {other.hash[:12]}" in r.stderr
+    after = open_store(db).get_run(before["id"])
+    assert after == before
+    assert len(open_store(db).table("decisions", before["id"])) == len(rows)
+    assert json.loads(before["spec"])["model"] == bundle.hash  # the spec records the bundle the run trades
+
+
+def _only_run_id(db: str) -> str:
+    (run_id,) = open_store(db).table("runs").id
+    return run_id

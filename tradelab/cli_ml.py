@@ -11,6 +11,22 @@ import typer
 
 from . import cli_common as ui
 
+_MLFLOW = typer.Option(
+    None, "--mlflow/--no-mlflow", help="Log the run to MLflow (default: when TRADELAB_MLFLOW_URI is set)."
+)
+
+
+def _mlflow_uri(flag: bool | None) -> str | None:
+    "The tracking store to log to, or None: `--mlflow` logs (to the setting's store, else the local one)."
+    from tradelab.config import load_settings
+
+    settings = load_settings()
+    if flag is False or (flag is None and not settings.mlflow_uri):
+        return None
+    from tradelab.tracking import tracking_uri
+
+    return tracking_uri(settings=settings)
+
 # %% auto #0
 __all__ = []
 
@@ -84,6 +100,7 @@ def train_cmd(
     search_trials: int = typer.Option(0, help="Optuna trials searching the model's parameters (0: none)."),
     seed: int = typer.Option(0, help="Seed of the model, the search and the control's shuffle."),
     name: str | None = typer.Option(None, help="Bundle name (default: the dataset's folder name)."),
+    mlflow: bool | None = _MLFLOW,
     as_json: bool = typer.Option(False, "--json", help="Print the bundle's metadata as JSON."),
 ):
     "Train a model on a dataset under purged cross-validation, with a shuffled-label control; write its bundle."
@@ -103,8 +120,17 @@ def train_cmd(
     from tradelab.models import explain
 
     facts = explain(bundle, ds, folder)  # shap_summary and calibration, .csv and .png, beside the bundle
+    tracked = None
+    if uri := _mlflow_uri(mlflow):
+        from tradelab.tracking import log_training
+
+        tracked = log_training(bundle, folder, facts, uri)
     if as_json:
-        typer.echo(json.dumps({**bundle.meta, "folder": str(folder), "explained": facts}, indent=1, default=str))
+        mlflow_run = (
+            {"run_id": tracked.run_id, "experiment": tracked.experiment, "uri": tracked.uri} if tracked else None
+        )
+        doc = {**bundle.meta, "folder": str(folder), "explained": facts, "mlflow": mlflow_run}
+        typer.echo(json.dumps(doc, indent=1, default=str))
         return
     fmt = lambda m: ", ".join(f"{k} {v:.3f}" for k, v in m.items() if isinstance(v, float) and k != "base_rate")
     ui.console.print(
@@ -115,7 +141,8 @@ def train_cmd(
         f"largest SHAP contributions: {', '.join(facts['shap_top'])}"
         + (f"; Brier score {facts['brier']:.4f} (calibration.png)" if "brier" in facts else "")
         + "\n"
-        f"trade it: --strategy model:{folder}",
+        + (f"logged to {tracked}\n" if tracked else "")
+        + f"trade it: --strategy model:{folder}",
         highlight=False,
         soft_wrap=True,
     )
@@ -138,6 +165,7 @@ def walkforward_cmd(
     start: str | None = ui.START,
     end: str | None = ui.END,
     control: bool = typer.Option(True, help="Also walk forward on shuffled labels (the no-skill control)."),
+    mlflow: bool | None = _MLFLOW,
     as_json: bool = typer.Option(False, "--json", help="Print the folds and verdicts as JSON."),
 ):
     "Walk forward a learned strategy, retrained on every train window, beside its shuffled-label control."
@@ -160,6 +188,12 @@ def walkforward_cmd(
         "control": {**wf_control.to_dict(), "verdict": wf_control.verdict()} if wf_control else None,
         "buy_and_hold": held,
     }
+    if uri := _mlflow_uri(mlflow):
+        from tradelab.tracking import log_walkforward
+
+        shown = {k: v for k, v in args.items() if k != "costs"}
+        config = {"symbol": symbol, "train": train, "test": test, **shown, "fees": fees, "slippage": slippage}
+        doc["mlflow"] = str(log_walkforward(wf, config, wf_control, held, uri))
     if as_json:
         typer.echo(json.dumps(doc, indent=1, default=str))
         return
@@ -175,4 +209,6 @@ def walkforward_cmd(
         lines.append(f"shuffled-label control: {ui.fmt_stat('total_return', wf_control.oos_total_return)}")
     lines.append(f"buy and hold, same bars: {ui.fmt_stat('total_return', held)}")
     lines.append(wf.verdict())
+    if "mlflow" in doc:
+        lines.append(f"logged to {doc['mlflow']}")
     ui.console.print("\n".join(lines), highlight=False, soft_wrap=True)

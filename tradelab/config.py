@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     reports_dir: Path = Field(Path("reports"), description="where report folders are written")
     db_url: str | None = Field(None, description="SQLAlchemy URL of the state database (default: SQLite in data_dir)")
     sample_dir: Path | None = Field(None, description="folder of OHLCV files the demo uses when offline")
+    mlflow_uri: str | None = Field(
+        None, description="MLflow tracking URI; set, ml train and ml walkforward log every run there (see --mlflow)"
+    )
     strategy_files: str | None = Field(
         None, description="your strategies: Python files (comma-separated) whose @register strategies the CLI uses"
     )

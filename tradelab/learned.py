@@ -13,12 +13,12 @@ import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
 from .config import BadInputError
-from .features import build_features
+from .features import FEATURES, build_features
 from .models import ModelBundle
 from .strategies import Signals, Strategy
 
 # %% auto #0
-__all__ = ['ModelParams', 'load_bundle', 'score_signals', 'model_strategy']
+__all__ = ['ModelParams', 'load_bundle', 'score_signals', 'bundle_features', 'model_strategy']
 
 # %% ../nbs/06g_learned.ipynb #c16725cc
 class ModelParams(BaseModel):
@@ -59,6 +59,22 @@ def score_signals(score: pd.Series, entry: float, exit: float, cooldown: int = 0
     return Signals(pd.Series(entries, index=score.index), pd.Series(exits, index=score.index))
 
 
+def _check_calendar(bundle: ModelBundle) -> None:
+    session = [f for f in bundle.features if f not in FEATURES]
+    if session and not bundle.meta.get("calendar"):
+        raise BadInputError(
+            f"the bundle {bundle.hash[:12]} uses session features ({', '.join(session)}) but records no calendar; "
+            "retrain it with this version (tradelab ml train), which keeps the dataset's calendar in the bundle"
+        )
+
+
+def bundle_features(bundle: ModelBundle, ohlcv: pd.DataFrame) -> pd.DataFrame:
+    "The features a bundle was trained on, in its order, session features from its own calendar included."
+    _check_calendar(bundle)
+    registered = [f for f in bundle.features if f in FEATURES]
+    return build_features(ohlcv, registered, bundle.meta.get("calendar"))[bundle.features]
+
+
 def model_strategy(bundle) -> Strategy:
     """The strategy of a model bundle (its folder, or a `ModelBundle`): `backtest`, `sweep` and `walk_forward` use it
     like any other."""
@@ -66,18 +82,15 @@ def model_strategy(bundle) -> Strategy:
         b, path = bundle, None
     else:
         b, path = load_bundle(bundle), str(Path(bundle).resolve())
-    features = b.features
-    if any(f in ("mins_since_open", "mins_to_close", "holiday_next") for f in features):
-        raise BadInputError("this bundle uses session features: pass the calendar (not supported here yet)")
+    _check_calendar(b)
 
     def signals(ohlcv, entry=0.55, exit=0.5, cooldown=0):
         model = load_bundle(path) if path else b
-        X = build_features(ohlcv, model.features)
-        return score_signals(model.predict(X), entry, exit, cooldown)
+        return score_signals(model.predict(bundle_features(model, ohlcv)), entry, exit, cooldown)
 
     def scores(ohlcv, **params):
         model = load_bundle(path) if path else b
-        return model.predict(build_features(ohlcv, model.features))
+        return model.predict(bundle_features(model, ohlcv))
 
     grid = {"entry": [0.5, 0.55, 0.6], "exit": [0.45, 0.5]} if b.meta["task"] == "classification" else {}
     description = f"{b.meta['model']} bundle {b.hash[:12]}"

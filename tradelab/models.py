@@ -411,6 +411,7 @@ def train_model(
         "metrics": metrics,
         "dataset": ds.meta["version"],
         "symbols": ds.meta["symbols"],
+        "calendar": ds.meta.get("calendar"),  # the session features' exchange calendar (None: none)
         "versions": {
             "tradelab": __version__,
             family.name: family.version(),

@@ -258,6 +258,20 @@ class Runner:
         s = self.settings
         prior = self.store.get_run(self.run_id) or {}
         prior_status, prior_pid = prior.get("status"), prior.get("pid")
+        model = self.strategy.model
+        traded = self.store.traded_model(self.run_id) if prior and model else None
+        if traded and traded != model:
+            raise BadInputError(
+                f"run {self.run_id} traded the model bundle {traded[:12]}, but {self.spec.strategy} now holds "
+                f"bundle {model[:12]}: nothing was changed. Put bundle {traded[:12]} back to resume this run, or "
+                "trade the new bundle from its own folder (tradelab ml train writes each bundle to a folder named by "
+                "its hash), which is a new run"
+            )
+        spec = (
+            self.spec.to_json()
+            if not model
+            else json.dumps({**json.loads(self.spec.to_json()), "model": model}, sort_keys=True)
+        )
         row, resumed = self.store.start_run(
             dict(
                 id=self.run_id,
@@ -271,7 +285,7 @@ class Runner:
                 mode=s.mode,
                 version=__version__,
                 cash=self.spec.cash,
-                spec=self.spec.to_json(),
+                spec=spec,
             ),
             pid=os.getpid(),
             health_port=None,

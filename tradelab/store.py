@@ -907,6 +907,18 @@ class Store:
             "open_orders": int(n_open),
         }
 
+    def traded_model(self, run_id: str) -> str | None:
+        "The hash of the model bundle a run trades: recorded in its spec at the start, else on its latest decision."
+        run = self.get_run(run_id)
+        if run is None:
+            return None
+        recorded = json.loads(run["spec"] or "{}").get("model")
+        if recorded:
+            return recorded
+        with self.engine.connect() as c:
+            latest = sa.select(decisions.c.model).where(decisions.c.run_id == run_id, decisions.c.model.is_not(None))
+            return c.execute(latest.order_by(decisions.c.id.desc()).limit(1)).scalar()
+
     # -- reading ---------------------------------------------------------
     def table(self, name: str, run_id: str | None = None) -> pd.DataFrame:
         "A table as a DataFrame (times as UTC timestamps), optionally for one run."
