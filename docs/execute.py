@@ -97,7 +97,8 @@ def execute(nb_path: Path, timeout: int = 1200):
         where = f"cell {index}" if index is not None else "a cell"
         first = run.cells[index].source.strip().splitlines()[0][:80] if index is not None else ""
         error = str(e).strip().splitlines()[-1][:300] if str(e).strip() else type(e).__name__
-        raise NotebookFailed(f"{nb_path.relative_to(ROOT)}: {where} ({first!r}) failed: {error}") from None
+        shown = nb_path.relative_to(ROOT) if nb_path.is_relative_to(ROOT) else nb_path
+        raise NotebookFailed(f"{shown}: {where} ({first!r}) failed: {error}") from None
     for cell, done in zip(nb.cells, run.cells, strict=True):
         if cell.cell_type == "code":
             cell.outputs = done.outputs if done.source else []

@@ -305,9 +305,10 @@ def render_notebook(nb, page: Page) -> tuple[str, str, str]:
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             text = cell.source
-            m = re.match(r"\s*#\s+([^\n]+?)\s*(?:\n\s*)*(?:>\s*([^\n]+?)\s*)?(?:\n|$)", text + "\n")
-            if not titled and m:  # nbdev's front matter: `# title` and `> description`
-                title, description, titled = m.group(1), m.group(2) or "", True
+            m = re.match(r"\s*#\s+([^\n]+?)\s*\n(?:\s*\n)*((?:>[^\n]*(?:\n|$))*)", text + "\n")
+            if not titled and m:  # nbdev's front matter: `# title` and `> description` (one or more `>` lines)
+                title, titled = m.group(1), True
+                description = " ".join(line.lstrip(">").strip() for line in m.group(2).splitlines()).strip()
                 text = text[m.end() :]
             if text.strip():
                 body.append(page.markdown(text))
