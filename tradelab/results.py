@@ -42,9 +42,12 @@ def equity_stats_nb(eq, t, cash0, ppy):
         if eq[i] > peak:
             peak = eq[i]
         if eq[i] < peak:
-            dd = eq[i] / peak - 1.0
-            if dd < mdd:
-                mdd = dd
+            # a division only where the drawdown may be a new deepest one (the product, with room for its
+            # rounding, is never below a value the quotient would call deeper; the quotient decides)
+            if eq[i] < peak * (1.0 + mdd) * (1.0 + 1e-12):
+                dd = eq[i] / peak - 1.0
+                if dd < mdd:
+                    mdd = dd
             if start < 0:
                 start = i - 1 if i > 0 else 0
         elif start >= 0:
@@ -150,7 +153,11 @@ def buy_and_hold(closes, index: pd.DatetimeIndex, init_cash: float) -> pd.Series
     """Equity of buying and holding: the starting cash split equally over the symbols (the columns of `closes`)
     at the first close, held to the end, no costs; a missing close counts as the last one (as vectorbt's)."""
     c = np.ascontiguousarray(np.asarray(closes, dtype="float64").reshape(len(index), -1))
-    return pd.Series(held_value_nb(c, float(init_cash)), index=index, name="buy_and_hold", copy=False)
+    if c.shape[1] == 1 and len(c) and not np.isnan(c).any():  # one complete column: the kernel's sums, vectorised
+        value = float(init_cash) * (c[:, 0] / c[0, 0])
+    else:
+        value = held_value_nb(c, float(init_cash))
+    return pd.Series(value, index=index, name="buy_and_hold", copy=False)
 
 # %% ../nbs/03a_results.ipynb #13ef3b00
 @dataclass(repr=False)
