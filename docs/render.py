@@ -33,7 +33,10 @@ FORMATTER = HtmlFormatter(cssclass="highlight")
 
 
 def _highlight(code: str, lang: str, _attrs) -> str:
-    return highlight(code, PythonLexer(), FORMATTER) if lang in ("python", "py") else ""
+    "Fenced Python in markdown, highlighted as the code cells are (a `<pre>` of its own, not wrapped again)."
+    if lang not in ("python", "py"):
+        return ""
+    return f'<pre class="highlight">{highlight(code, PythonLexer(), HtmlFormatter(nowrap=True))}</pre>'
 
 
 MD = MarkdownIt("commonmark", {"html": True, "highlight": _highlight}).enable("table").enable("strikethrough")
@@ -205,7 +208,8 @@ def _signature(obj, name: str, params: dict) -> str:
         text = star + arg + (f": {anno}" if anno else "")
         if p.get("default", inspect.Parameter.empty) is not inspect.Parameter.empty:
             default = repr(p["default"])
-            text += f" = {default if len(default) <= 60 else default[:57] + '...'}"
+            shown_default = default if len(default) <= 60 else default[:57] + "..."
+            text += f" = {shown_default}" if anno else f"={shown_default}"
         shown.append(text)
     returns = _annotation(params.get("return", {}).get("anno", inspect.Parameter.empty))
     head = ("class " if isinstance(obj, type) else "def ") + name.rsplit(".", 1)[-1]
@@ -226,8 +230,8 @@ def _params_table(params: dict) -> str:
         rows.append(
             f"| `{arg}` | {_cell(_annotation(p.get('anno')))} | {_cell(shown)} | {_cell(p.get('docment') or '')} |"
         )
-    if not any(p.get("docment") for p in params.values()) and len(rows) < 2:
-        return ""
+    if not any(p.get("docment") for p in params.values()):
+        return ""  # as nbdev: a table only when the parameters are documented
     return "\n".join(["| | **Type** | **Default** | **Details** |", "|---|---|---|---|", *rows])
 
 
@@ -261,6 +265,15 @@ def api_entry(page: Page, obj, name: str, level: int = 3) -> str:
         params = {} if is_model else docments(obj, full=True)
     except (TypeError, ValueError, OSError):
         params = {}
+    params = {k: v for k, v in params.items() if k not in ("self", "cls")}
+    try:  # the annotations as written (docments evaluates them, and one it cannot resolve becomes NoneType)
+        written = {k: p.annotation for k, p in inspect.signature(obj).parameters.items()}
+        written["return"] = inspect.signature(obj).return_annotation
+    except (TypeError, ValueError):
+        written = {}
+    for k, v in params.items():
+        if k in written and (isinstance(written[k], str) or written[k] is inspect.Parameter.empty):
+            v["anno"] = written[k]  # none written: none shown (docments would guess NoneType from a None default)
     if is_model:
         empty = inspect.Parameter.empty
         fields = obj.model_fields.items()
