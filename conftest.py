@@ -44,16 +44,30 @@ def pytest_runtest_teardown(item, nextitem):
     if run is None or run["failed"] or len(run["seen"]) != len(code_cells):
         return
     import copy
-    import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("docs_execute", Path(__file__).parent / "docs" / "execute.py")
-    execute = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(execute)
+    execute = _docs_execute()
     nb = copy.deepcopy(item.parent.nb)
     for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
         cell.outputs = run["outputs"].get(i, [])
     try:
-        execute.save(Path(str(item.parent.fspath)), nb)
+        execute.save(Path(str(item.parent.fspath)), nb, execute.LIBRARY)
     except ValueError:  # a notebook outside nbs/ (a test's temporary one): not part of the site
         pass
+
+
+def _docs_execute():
+    "docs/execute.py, loaded once, with the library's hash computed once (the library does not change in a run)."
+    global _EXECUTE
+    if _EXECUTE is None:
+        import importlib.util
+        from pathlib import Path
+
+        spec = importlib.util.spec_from_file_location("docs_execute", Path(__file__).parent / "docs" / "execute.py")
+        _EXECUTE = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_EXECUTE)
+        _EXECUTE.LIBRARY = _EXECUTE.library_hash()
+    return _EXECUTE
+
+
+_EXECUTE = None

@@ -62,7 +62,7 @@ def toc(body: str) -> str:
 
 def page_html(page: Page, title: str, description: str, body: str, nav: str) -> str:
     up = page.up
-    plotly = f'<script src="{up}assets/plotly.min.js"></script>' if page.plotly else ""
+    plotly = f'<script src="{up}assets/plotly.min.js"></script>' if page.plots else ""
     lead = f'<p class="description">{html.escape(description)}</p>' if description else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -80,8 +80,9 @@ def page_html(page: Page, title: str, description: str, body: str, nav: str) -> 
 
 def search_entries(href: str, title: str, description: str, body: str) -> list[dict]:
     "One entry per section of a page (the text under each anchored heading), for the client-side search."
-    entries = [{"t": title, "p": title, "u": href, "x": description}]
     cuts = list(HEADING.finditer(body))
+    lead = plain_text(body[: cuts[0].start()] if cuts else body)  # the text before the first heading
+    entries = [{"t": title, "p": title, "u": href, "x": (description + " " + lead)[:400]}]
     for i, m in enumerate(cuts):
         anchor = re.search(r'id="([^"]+)"', m.group(2) or "")
         if not anchor:
@@ -90,10 +91,6 @@ def search_entries(href: str, title: str, description: str, body: str) -> list[d
         text = plain_text(body[m.end() : end])
         heading = plain_text(m.group(3)).removesuffix(" #").strip()
         entries.append({"t": heading, "p": title, "u": f"{href}#{anchor.group(1)}", "x": text[:400]})
-    if cuts and len(entries) > 1:
-        entries[0]["x"] = (description + " " + plain_text(body[: cuts[0].start()]))[:400]
-    else:
-        entries[0]["x"] = (description + " " + plain_text(body))[:400]
     return entries
 
 
@@ -128,7 +125,7 @@ def build(out: Path, workers: int = 2, execute: bool = True, progress: bool = Tr
     (staging / "assets" / "pygments.css").write_text(FORMATTER.get_style_defs(".highlight"))
     script = "window.TRADELAB_SEARCH = " + json.dumps(index, ensure_ascii=False, separators=(",", ":")) + ";\n"
     (staging / "assets" / "search-index.js").write_text(script)
-    if any(p.plotly for _, _, p, _, _, _ in rendered):
+    if any(p.plots for _, _, p, _, _, _ in rendered):
         import plotly
 
         shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", staging / "assets")

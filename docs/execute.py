@@ -51,14 +51,14 @@ def _cache_path(nb_path: Path) -> Path:
     return CACHE / Path(nb_path).resolve().relative_to(NBS)
 
 
-def cached(nb_path: Path, library: str | None = None):
-    "The executed copy of a notebook, if one was made from these cells and this library; else None."
+def cached(nb_path: Path, library: str | None = None, nb=None):
+    "The executed copy of a notebook (`nb`, read if not given), if made from these cells and this library; else None."
     path = _cache_path(nb_path)
     if not path.exists():
         return None
     copy = nbformat.read(path, as_version=4)
     key = copy.metadata.get("tradelab_docs", {}).get("key")
-    return copy if key == notebook_key(nb_path, library=library) else None
+    return copy if key == notebook_key(nb_path, nb, library) else None
 
 
 def save(nb_path: Path, executed, library: str | None = None) -> Path:
@@ -113,11 +113,11 @@ def _execute_and_save(nb_path: str, library: str) -> str:
 def executed_notebooks(paths: list[Path], workers: int = 2, progress: bool = True) -> dict:
     "Executed copies of the notebooks: from the cache where it matches, else run (`workers` at a time)."
     library = library_hash()
-    out = {p: cached(p, library) for p in paths}
+    out = {}
     for p in paths:
         nb = nbformat.read(p, as_version=4)
-        if out[p] is None and not any(c.cell_type == "code" and c.source.strip() for c in nb.cells):
-            out[p] = nb  # nothing to run
+        runs = any(c.cell_type == "code" and c.source.strip() for c in nb.cells)
+        out[p] = cached(p, library, nb) if runs else nb  # a notebook without code has nothing to run
     todo = [p for p, nb in out.items() if nb is None]
     if not todo:
         return out

@@ -87,8 +87,7 @@ class Page:
     hrefs: dict  # every notebook of the site -> its page's path
     parts: list = field(default_factory=list)
     ids: set = field(default_factory=set)
-    plotly: bool = False
-    figures: int = 0
+    plots: int = 0  # plotly figures drawn (the page then loads plotly.js)
 
     @property
     def up(self) -> str:
@@ -143,10 +142,10 @@ def output_html(o, page: Page) -> str:
         return f'<pre class="output error">{html.escape(ANSI.sub("", chr(10).join(o.get("traceback", []))))}</pre>'
     data = o.get("data", {})
     if PLOTLY in data:
-        page.plotly, page.figures = True, page.figures + 1
+        page.plots += 1
         fig = data[PLOTLY]
         payload = json.dumps({"data": fig.get("data", []), "layout": fig.get("layout", {})}).replace("</", "<\\/")
-        div = f"plot-{page.figures}"
+        div = f"plot-{page.plots}"
         return (
             f'<div class="output plotly" id="{div}"></div><script>Plotly.newPlot("{div}", ...(p => [p.data, p.layout,'
             f" {{responsive: true, displaylogo: false}}])({payload}));</script>"
@@ -154,11 +153,9 @@ def output_html(o, page: Page) -> str:
     if "text/html" in data:
         return f'<div class="output html">{_text(data["text/html"])}</div>'
     if "image/svg+xml" in data:
-        page.figures += 1
         return f'<div class="output image">{_text(data["image/svg+xml"])}</div>'
     for mime in ("image/png", "image/jpeg"):
         if mime in data:
-            page.figures += 1
             raw = _text(data[mime]).replace("\n", "")
             base64.b64decode(raw[:64] + "=" * (-len(raw[:64]) % 4))  # a malformed image fails the build here
             return f'<div class="output image"><img alt="figure" src="data:{mime};base64,{raw}"></div>'

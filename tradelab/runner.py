@@ -151,8 +151,9 @@ class RunSpec:
             ).hexdigest()
         )
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, default=str)
+    def to_json(self, **extra) -> str:
+        "The spec as JSON, with `extra` keys beside it (the model bundle's hash a learned strategy trades)."
+        return json.dumps({**asdict(self), **extra}, sort_keys=True, default=str)
 
 # %% ../nbs/11_runner.ipynb #02fa8371
 def run_sessions(spec: RunSpec, broker: Broker) -> Sessions:
@@ -267,11 +268,7 @@ class Runner:
                 "trade the new bundle from its own folder (tradelab ml train writes each bundle to a folder named by "
                 "its hash), which is a new run"
             )
-        spec = (
-            self.spec.to_json()
-            if not model
-            else json.dumps({**json.loads(self.spec.to_json()), "model": model}, sort_keys=True)
-        )
+        spec = self.spec.to_json(**({"model": model} if model else {}))
         row, resumed = self.store.start_run(
             dict(
                 id=self.run_id,

@@ -25,10 +25,11 @@ def tracking_uri(
     settings=None,  # `Settings` (default: `load_settings()`)
 ) -> str:
     "The MLflow tracking store runs are logged to: `uri`, the `mlflow_uri` setting, or SQLite under `data_dir/mlflow`."
-    settings = settings or load_settings()
-    uri = uri or settings.mlflow_uri
     if uri:
         return uri
+    settings = settings or load_settings()
+    if settings.mlflow_uri:
+        return settings.mlflow_uri
     return f"sqlite:///{(settings.data_dir.resolve() / 'mlflow' / 'mlflow.db').as_posix()}"
 
 # %% ../nbs/06i_tracking.ipynb #fd0c3954
@@ -60,16 +61,13 @@ def _quiet():
             lg.setLevel(level)
 
 
-def _experiment_id(client, name: str, uri: str) -> str:
+def _experiment_id(client, name: str, artifacts: str | None) -> str:
     "The experiment's id, created on first use (a second process creating it at the same moment is fine)."
     from mlflow.exceptions import MlflowException
 
     found = client.get_experiment_by_name(name)
     if found:
         return found.experiment_id
-    artifacts = None
-    if uri.startswith("sqlite:///"):
-        artifacts = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
     try:
         return client.create_experiment(name, artifact_location=artifacts)
     except MlflowException:
@@ -91,11 +89,14 @@ def tracked_run(
     import mlflow  # before quieting: importing it sets its loggers' levels
 
     with _quiet():
+        artifacts = None  # a local SQLite store keeps its runs' files beside it; a server decides for itself
         if uri.startswith("sqlite:///"):
-            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(uri.removeprefix("sqlite:///")).parent
+            folder.mkdir(parents=True, exist_ok=True)
+            artifacts = (folder / "artifacts").resolve().as_uri()
         try:
             client = mlflow.MlflowClient(tracking_uri=uri)
-            exp_id = _experiment_id(client, experiment, uri)
+            exp_id = _experiment_id(client, experiment, artifacts)
             run = client.create_run(exp_id, run_name=run_name, tags={k: str(v) for k, v in (tags or {}).items()})
         except Exception as e:  # MLflow raises its own, SQLAlchemy's, OSError... for a store it cannot use
             first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
