@@ -8,7 +8,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from llvmlite import ir
+from llvmlite.binding import llvm_version_info
 from numba import njit
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 from .portfolio import ABS_TOL, REL_TOL
 
@@ -169,6 +173,29 @@ def order_for_signals_nb(qty, long_entry, long_exit, short_entry, short_exit, si
         return -size, by_value, BOTH
     return 0.0, by_value, BOTH
 
+# %% ../nbs/03b_simulate.ipynb #df9b5285
+def _prefetch_codegen(context, builder, signature, args):
+    "The IR of `prefetch_nb`: llvm.prefetch(address of row i, read, keep in all cache levels, data)."
+    array_type = signature.args[0]
+    array = context.make_array(array_type)(context, builder, args[0])
+    zero = context.get_constant(types.intp, 0)
+    index = [args[1]] + [zero] * (array_type.ndim - 1)
+    address = cgutils.get_item_pointer(context, builder, array_type, array, index, wraparound=False)
+    byte_pointer = ir.IntType(8).as_pointer()
+    i32 = ir.IntType(32)
+    name = "llvm.prefetch.p0" if llvm_version_info[0] >= 17 else "llvm.prefetch.p0i8"  # (opaque pointers)
+    hint = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer] + [i32] * 3), name
+    )
+    builder.call(hint, [builder.bitcast(address, byte_pointer), i32(0), i32(3), i32(1)])
+    return context.get_dummy_value()
+
+
+@intrinsic
+def prefetch_nb(typingctx, array, i):
+    "Ask the CPU to bring row i of `array` into its caches: a hint, with no effect on any result."
+    return types.void(array, types.intp), _prefetch_codegen
+
 # %% ../nbs/03b_simulate.ipynb #5f409b3d
 @njit(cache=True, nogil=True)
 def last_valid_nb(a, i, c, seen, value):
@@ -274,6 +301,14 @@ def simulate_signals_nb(
             i = upto
             continue
         next_busy += 1
+        if next_busy + 2 < len(busy):  # three busy bars ahead: the work on the two before hides the memory's latency
+            ahead = busy[next_busy + 2]
+            prefetch_nb(open_, ahead)
+            prefetch_nb(close, ahead)
+            prefetch_nb(long_entry, ahead)
+            prefetch_nb(long_exit, ahead)
+            prefetch_nb(equity, ahead)
+            prefetch_nb(held, ahead)
         for c in range(m):
             val_price[c] = last_valid_nb(open_, i, c, val_seen[c], val_price[c])
             val_seen[c] = i
