@@ -9,6 +9,7 @@ W2  an sma_cross grid of about 9,000 combinations on those bars, in-process with
     (on the 58k 1h bars and on those 1m bars, stored as SYN/USDT)
 W3  walk-forward on those bars (90-day train, 30-day test windows, ~900 combinations per fold)
 W7  `tradelab --help`, `tradelab config check`, `import tradelab` and `import tradelab.backtest` - and `python -c pass`
+    and `import pandas` (what the backtest cannot do without)
 Run: .venv/bin/python benchmarks/bench_workloads.py   (needs TRADELAB_TEST_DATA or ../shared/data for W0)
      .venv/bin/python benchmarks/bench_workloads.py W1 W7   (only those workloads)
 """
@@ -158,6 +159,7 @@ def main(wanted: set[str]):
         "W7 tradelab config check": [str(BIN / "tradelab"), "config", "check"],
         "W7 import tradelab": [PY, "-c", "import tradelab"],
         "W7 import tradelab.backtest": [PY, "-c", "import tradelab.backtest"],
+        "W7 reference: import pandas": [PY, "-c", "import pandas"],
         "W7 reference: python -c pass": [PY, "-c", "pass"],
     }
     for name, args in commands.items():

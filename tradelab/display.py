@@ -10,7 +10,8 @@ import math
 
 import numpy as np
 import pandas as pd
-from numba import njit
+
+from .jit import njit
 
 # %% auto #0
 __all__ = ['STAT_LABELS', 'TABLE_CSS', 'stat_label', 'format_value', 'format_stat', 'stats_html', 'frame_html', 'reduce_line',

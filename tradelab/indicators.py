@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from .config import BadInputError
+from .jit import njit
 
 # %% auto #0
 __all__ = ['sma', 'ema', 'rsi', 'bollinger_bands', 'true_range', 'atr', 'macd', 'obv']

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from .config import BadInputError
 from .features import LeakageError
+from .jit import njit
 
 # %% auto #0
 __all__ = ['label_end', 'forward_return', 'direction', 'triple_barrier', 'check_label_leakage']

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from .config import BadInputError, nan_to_none
 from .costs import Costs
 from .display import STAT_LABELS, TABLE_CSS, equity_svg, format_stat, stats_html
+from .jit import njit
 from .ohlcv import to_ohlcv
 
 # %% auto #0

@@ -8,12 +8,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from llvmlite import ir
-from llvmlite.binding import llvm_version_info
-from numba import njit
-from numba.core import cgutils, types
-from numba.extending import intrinsic
 
+from .jit import intrinsic, njit
 from .portfolio import ABS_TOL, REL_TOL
 
 # %% auto #0
@@ -176,6 +172,10 @@ def order_for_signals_nb(qty, long_entry, long_exit, short_entry, short_exit, si
 # %% ../nbs/03b_simulate.ipynb #df9b5285
 def _prefetch_codegen(context, builder, signature, args):
     "The IR of `prefetch_nb`: llvm.prefetch(address of row i, read, keep in all cache levels, data)."
+    from llvmlite import ir
+    from llvmlite.binding import llvm_version_info
+    from numba.core import cgutils, types
+
     array_type = signature.args[0]
     array = context.make_array(array_type)(context, builder, args[0])
     zero = context.get_constant(types.intp, 0)
@@ -194,6 +194,8 @@ def _prefetch_codegen(context, builder, signature, args):
 @intrinsic
 def prefetch_nb(typingctx, array, i):
     "Ask the CPU to bring row i of `array` into its caches: a hint, with no effect on any result."
+    from numba.core import types
+
     return types.void(array, types.intp), _prefetch_codegen
 
 # %% ../nbs/03b_simulate.ipynb #5f409b3d

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from numba import njit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .config import BadInputError, validation_problems
 from .indicators import bollinger_bands, rsi, sma
+from .jit import njit
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'Signals', 'NoParams', 'Strategy', 'params_model_from_signature', 'register', 'load_strategy_files',
