@@ -171,7 +171,7 @@ def test_bad_strategy_parameters_fail_cleanly_and_leave_nothing(env):
     r = run("report", "backtest", "-p", "timeframe=4h", "-p", "start=last tuesday", env=env)
     assert r.returncode == 2 and "parameter start" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert _folders(env) == before  # found before a kernel started: nothing written
-    from tradelab.config import BadInputError
+    from tradelab.errors import BadInputError
     from tradelab.reports import check_parameters, coerce_parameters
 
     for bad, named in (  # the same check in-process: what `run_report` does first

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 from test_runner import BTC_1H, TRADELAB, cli
 
-from tradelab.config import TradelabError
 from tradelab.distribute import distributed_sweep
+from tradelab.errors import TradelabError
 from tradelab.ohlcv import read_ohlcv_file
 from tradelab.strategies import Strategy, get_strategy, sma_cross
 from tradelab.sweep import sweep

@@ -24,7 +24,7 @@ LIVE = {
     "api",
     "dashboard",
 }
-NEUTRAL = {"config", "costs", "venues", "portfolio", "sessions", "display", "jit"}
+NEUTRAL = {"config", "errors", "costs", "venues", "portfolio", "sessions", "display", "jit"}
 
 
 def imports_of(path: Path) -> set[str]:

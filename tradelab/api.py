@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from .config import BadInputError
+from .errors import BadInputError
 from .monitor import EquityCache, equity_view, held, latency, page, report_files, risk_state, runs_overview
 from .store import OPEN_STATUSES, audit, decisions, orders, reader_of, utc_now
 

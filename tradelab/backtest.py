@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .config import BadInputError
 from .costs import CALENDARS, Costs, periods_per_year  # noqa: F401 (re-exported)
+from .errors import BadInputError
 from .ohlcv import infer_timeframe, synthetic_ohlcv, timeframe_to_timedelta
 from .results import STAT_KEYS, BacktestResult, buy_and_hold, collect_stats, common_frames, pnl_stats  # noqa: F401
 from .riskbacktest import backtest_with_risk

@@ -18,8 +18,8 @@ import pandas as pd
 import sqlalchemy as sa
 from fastcore.basics import patch
 
-from .config import BadInputError, TradelabError
 from .costs import Costs
+from .errors import BadInputError, TradelabError
 from .sessions import Sessions
 from .store import Store, from_db_time, paper_accounts, paper_orders, paper_positions, to_db_time, write_rows
 from .venues import RetryPolicy, ccxt_exchange, suggest, with_retries

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         ui.err_console.print("interrupted")
         code = 130
     except Exception as e:
-        from tradelab.config import TradelabError  # loaded by whatever raised it; `--help` never pays for pydantic
+        from tradelab.errors import TradelabError  # loaded by whatever raised it; `--help` never pays for pydantic
 
         if isinstance(e, TradelabError):
             ui.err_console.print(f"[bold red]error:[/] {ui.scrub(str(e))}", highlight=False, soft_wrap=True)
@@ -144,7 +144,8 @@ def _exchange_problems(exchange: str) -> list[str]:
 
 
 def _notify_problems(settings) -> list[str]:
-    from tradelab.config import TradelabError, notify_channels, notify_events
+    from tradelab.config import notify_channels, notify_events
+    from tradelab.errors import TradelabError
 
     problems = []
     for check in (notify_channels, notify_events):
@@ -186,14 +187,8 @@ def config_check(
     compose: str = typer.Option("deploy/compose.yaml", "--compose", help="--for deploy: the compose file."),
 ):
     "Validate the settings (for a run, a supervisor or a deployment) and print them with secrets hidden."
-    from tradelab.config import (
-        BadInputError,
-        ConfigError,
-        TradelabError,
-        load_settings,
-        settings_rows,
-        unknown_settings,
-    )
+    from tradelab.config import load_settings, settings_rows, unknown_settings
+    from tradelab.errors import BadInputError, ConfigError, TradelabError
 
     if purpose not in ("run", "supervise", "deploy"):
         raise BadInputError(f"--for {purpose!r}: use run, supervise or deploy")

@@ -174,7 +174,7 @@ def strategy_for(name: str):
 
 def parse_params(items: list[str] | None) -> dict:
     "`k=v` strings to a dict; values are read as JSON when they parse (numbers, true/false), else kept as text."
-    from tradelab.config import BadInputError
+    from tradelab.errors import BadInputError
 
     out = {}
     for item in items or []:

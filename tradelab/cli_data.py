@@ -99,8 +99,8 @@ def data_validate(
     strict: bool = typer.Option(False, help="Exit 1 unless the data is clean (no errors, no gaps)."),
 ):
     "Check candles for duplicates, gaps, NaNs, impossible bars, zero volume, stale runs and outliers."
-    from tradelab.config import BadInputError
     from tradelab.datastore import load
+    from tradelab.errors import BadInputError
     from tradelab.quality import validate
 
     if file:

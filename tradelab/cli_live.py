@@ -60,7 +60,8 @@ def run_cmd(
     "Paper-trade a strategy on replayed or live bars, with risk rules, a state database and health endpoints."
     import signal
 
-    from tradelab.config import BadInputError, ConfigError, load_settings, unknown_settings
+    from tradelab.config import load_settings, unknown_settings
+    from tradelab.errors import BadInputError, ConfigError
     from tradelab.risk import RiskConfig
     from tradelab.runner import RunSpec, build_runner
 
@@ -158,7 +159,7 @@ def kill_cmd(
     db: str | None = ui.DB,
 ):
     "Kill switch: halt trading, cancel open orders and optionally flatten (or --off to clear it)."
-    from tradelab.config import BadInputError
+    from tradelab.errors import BadInputError
     from tradelab.runner import kill_runs
 
     if run_id and run and run_id != run:
@@ -198,8 +199,8 @@ def sim_binance_cmd(
     secret: str = typer.Option("sim-secret", "--secret", help="Secret requests must be signed with."),
 ):
     "Run a Binance spot simulator on 127.0.0.1 that replays stored candles (for ccxt and tradelab run --broker ccxt)."
-    from tradelab.config import BadInputError
     from tradelab.datastore import load
+    from tradelab.errors import BadInputError
     from tradelab.sim_binance import BinanceSimulator
 
     balances = ui.parse_params(balance) if balance else {"USDT": 10_000.0}
@@ -224,7 +225,7 @@ def _serve(make, venue: str, symbols: list, timeframe: str, speed: str, port: in
     import signal
     import threading
 
-    from tradelab.config import BadInputError
+    from tradelab.errors import BadInputError
     from tradelab.ohlcv import timeframe_to_timedelta
 
     pace = None

@@ -51,7 +51,8 @@ def dataset_cmd(
     "Build a versioned dataset of features and labels (Parquet and metadata) from stored candles."
     import re
 
-    from tradelab.config import BadInputError, load_settings
+    from tradelab.config import load_settings
+    from tradelab.errors import BadInputError
     from tradelab.features import FEATURES
 
     if list_features:

@@ -48,8 +48,9 @@ def digest_cmd(
     db: str | None = ui.DB,
 ):
     "The daily digest: uptime, errors, P&L per run and symbol, positions, risk flags, refusals (Markdown and HTML)."
-    from tradelab.config import BadInputError, atomic_write, load_settings
+    from tradelab.config import atomic_write, load_settings
     from tradelab.digest import digest, digest_window
+    from tradelab.errors import BadInputError
     from tradelab.store import open_store
 
     if gap <= 0:
@@ -87,7 +88,8 @@ def notify_test_cmd(
     "Send a test message on every notification channel (TRADELAB_NOTIFY_URLS) and report which took it."
     import socket
 
-    from tradelab.config import ConfigError, load_settings
+    from tradelab.config import load_settings
+    from tradelab.errors import ConfigError
     from tradelab.store import open_store
 
     settings = load_settings()
@@ -152,7 +154,8 @@ def dashboard_cmd(
     "The dashboard and the read-only API of the runs in the state database (SQLite or PostgreSQL)."
     import secrets
 
-    from tradelab.config import BadInputError, load_settings, secret_value
+    from tradelab.config import load_settings, secret_value
+    from tradelab.errors import BadInputError
     from tradelab.store import open_store
 
     if refresh < 0.5:

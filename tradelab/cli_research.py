@@ -178,7 +178,7 @@ def universe_symbols(symbols: list[str] | None, universe: str | None) -> list[st
     "The symbols of -s options and a --universe file (one per line, commas allowed, '#' starts a comment)."
     from pathlib import Path
 
-    from tradelab.config import BadInputError
+    from tradelab.errors import BadInputError
 
     found = list(symbols or [])
     if universe:
@@ -230,7 +230,7 @@ def sweep_cmd(
     from pathlib import Path
 
     from tradelab.backtest import Costs
-    from tradelab.config import BadInputError
+    from tradelab.errors import BadInputError
     from tradelab.sweep import parse_grid
 
     if out and Path(out).suffix.lower() not in (".parquet", ".csv"):
@@ -320,7 +320,7 @@ def report_cmd(
     ),
 ):
     "Run a parameterised report notebook (papermill) into the reports folder."
-    from tradelab.config import BadInputError
+    from tradelab.errors import BadInputError
     from tradelab.reports import run_batch, run_report
 
     if name == "batch":

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .config import BadInputError
+from .errors import BadInputError
 from .ohlcv import timeframe_to_timedelta
 
 # %% auto #0

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .config import BadInputError
+from .errors import BadInputError
 
 # %% auto #0
 __all__ = ['PurgedKFold', 'PurgedWalkForward']

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .config import BadInputError, atomic_write
+from .config import atomic_write
+from .errors import BadInputError
 from .features import FEATURES, build_features, feature_names, warmup
 from .labels import direction, forward_return, label_end, triple_barrier
 

@@ -18,8 +18,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .config import BadInputError, DataError, atomic_write, load_settings, secret_value
+from .config import atomic_write, load_settings, secret_value
 from .config import progress as show_progress
+from .errors import BadInputError, DataError
 from .ohlcv import OHLCV_COLUMNS, OHLCV_SUFFIXES, read_ohlcv_file, timeframe_to_timedelta, utc_timestamp
 from .quality import spacing_error
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import sqlalchemy as sa
 
-from .config import BadInputError
+from .errors import BadInputError
 from .store import decisions, equity, events, fills, heartbeats, orders, positions, runs, to_db_time
 
 # %% auto #0

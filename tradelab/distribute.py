@@ -21,8 +21,9 @@ import pandas as pd
 
 from . import __version__
 from .backtest import Costs
-from .config import BadInputError, TradelabError, atomic_write, load_settings
+from .config import atomic_write, load_settings
 from .config import progress as show_progress
+from .errors import BadInputError, TradelabError
 from .strategies import get_strategy
 from .sweep import check_metric, sweep_combos, sweep_engine, sweep_rows, sweep_table, sweep_window_rows
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .config import BadInputError
+from .errors import BadInputError
 from .indicators import atr, macd, rsi, sma
 
 # %% auto #0

@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from .config import BadInputError, DataError
+from .errors import BadInputError, DataError
 from .ohlcv import OHLCV_COLUMNS, timeframe_to_timedelta, utc_timestamp
 from .sessions import ALWAYS_OPEN, Sessions
 

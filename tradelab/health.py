@@ -9,7 +9,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .config import BadInputError
+from .errors import BadInputError
 
 # %% auto #0
 __all__ = ['run_metrics', 'serve_endpoints', 'serve_health']

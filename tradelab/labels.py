@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .config import BadInputError
+from .errors import BadInputError
 from .features import LeakageError
 from .jit import njit
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
-from .config import BadInputError
+from .errors import BadInputError
 from .features import FEATURES, build_features
 from .models import ModelBundle
 from .strategies import Signals, Strategy

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .brokers import Broker, Fill, OrderRequest, OrderStatus, client_order_id
-from .config import TradelabError
+from .errors import TradelabError
 from .store import OPEN_STATUSES, ORDER_STATUS, Store, utc_now, write_rows
 
 # %% auto #0

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pandas as pd
 
 from .backtest import Costs, backtest
-from .config import BadInputError
 from .dataset import build_dataset
+from .errors import BadInputError
 from .learned import model_strategy
 from .models import shuffle_labels, train_model
 from .ohlcv import infer_timeframe

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .config import BadInputError, atomic_write
+from .config import atomic_write
 from .crossval import PurgedKFold
 from .dataset import Dataset, schema_of
+from .errors import BadInputError
 
 # %% auto #0
 __all__ = ['CLASSIFICATION_LABELS', 'FAMILIES', 'score_metrics', 'LightGBMFamily', 'XGBoostFamily', 'CatBoostFamily',

@@ -16,7 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from . import store as db
-from .config import BadInputError
+from .errors import BadInputError
 
 # %% auto #0
 __all__ = ['PAGED', 'MAX_PAGE', 'plain', 'plain_row', 'page', 'EquityCache', 'thin', 'equity_view', 'run_flags', 'latency',

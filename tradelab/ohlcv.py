@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import BadInputError, DataError
+from .errors import BadInputError, DataError
 
 # %% auto #0
 __all__ = ['OHLCV_COLUMNS', 'OHLCV_SUFFIXES', 'to_ohlcv', 'utc_timestamp', 'timeframe_to_timedelta', 'infer_timeframe',

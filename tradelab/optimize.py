@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 
 from .backtest import Costs, backtest, periods_per_year
-from .config import BadInputError, load_settings, scrub_url
+from .config import load_settings, scrub_url
 from .config import progress as show_progress
+from .errors import BadInputError
 from .ohlcv import infer_timeframe
 from .results import common_frames
 from .strategies import get_strategy
@@ -297,7 +298,8 @@ class StudyReport:
 
     def write_outputs(self, output_dir) -> None:
         "metrics.json (the study's summary) and trials.csv in `output_dir`, each written atomically."
-        from tradelab.config import atomic_write, nan_to_none
+        from tradelab.config import atomic_write
+        from tradelab.errors import nan_to_none
 
         out = Path(output_dir)
         best = self._best()
@@ -351,7 +353,7 @@ class OptimizeResult:
         return StudyReport(self.study, self.storage).importances()["importance"].to_dict() if self.study else {}
 
     def to_dict(self) -> dict:
-        from tradelab.config import nan_to_none
+        from tradelab.errors import nan_to_none
 
         return {
             "study": self.study_name,

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from .config import BadInputError, DataError
+from .errors import BadInputError, DataError
 from .ohlcv import OHLCV_COLUMNS, infer_timeframe, timeframe_to_timedelta
 
 # %% auto #0

@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from .backtest import backtest
-from .config import BadInputError, DataError, TradelabError, atomic_write, load_settings, nan_to_none, read_yaml
+from .config import atomic_write, load_settings
 from .costs import Costs, periods_per_year
 from .datastore import CandleStore
+from .errors import BadInputError, DataError, TradelabError, nan_to_none, read_yaml
 from .ohlcv import timeframe_to_timedelta
 from .quality import validate
 from .results import STAT_KEYS, BacktestResult, returns_stats

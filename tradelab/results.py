@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .config import BadInputError, nan_to_none
 from .costs import Costs
 from .display import STAT_LABELS, TABLE_CSS, equity_svg, format_stat, stats_html
+from .errors import BadInputError, nan_to_none
 from .jit import njit
 from .ohlcv import to_ohlcv
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .config import BadInputError, read_yaml, validation_problems
+from .errors import BadInputError, read_yaml, validation_problems
 
 # %% auto #0
 __all__ = ['LotRules', 'apply_lot', 'fixed_fractional', 'volatility_target', 'kelly_fraction', 'fixed_notional', 'realised_vol',

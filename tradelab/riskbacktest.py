@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .config import BadInputError
 from .costs import Costs, periods_per_year
+from .errors import BadInputError
 from .ohlcv import infer_timeframe
 from .results import BacktestResult, buy_and_hold, collect_stats, common_frames
 from .risk import RiskConfig, RiskManager

@@ -19,9 +19,10 @@ import pandas as pd
 
 from . import __version__
 from .brokers import Broker, Fill, OrderRequest, PaperBroker, client_order_id
-from .config import BadInputError, TradelabError, load_settings, secret_value
+from .config import load_settings, secret_value
 from .costs import Costs, periods_per_year
 from .decide import NO_SIGNAL, BarFacts, Decision, decide
+from .errors import BadInputError, TradelabError
 from .feeds import BarBuffer, Feed, make_feed
 from .health import run_metrics, serve_health
 from .ledger import OrderLedger, VenueBreaker, cancel_open_orders

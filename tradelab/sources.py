@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from .config import BadInputError, ConfigError, DataError, load_settings, secret_value
+from .config import load_settings, secret_value
 from .config import progress as show_progress
+from .errors import BadInputError, ConfigError, DataError
 from .ohlcv import OHLCV_COLUMNS, timeframe_to_timedelta, to_ohlcv, utc_timestamp
 from .venues import RetryPolicy, ccxt_exchange, suggest, with_retries
 

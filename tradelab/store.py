@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from .config import BadInputError, TradelabError, atomic_write, load_settings, nan_to_none, scrub_url
+from .config import atomic_write, load_settings, scrub_url
+from .errors import BadInputError, TradelabError, nan_to_none
 
 # %% auto #0
 __all__ = ['MIGRATIONS', 'TABLES', 'RUN_LAST_BAR', 'HEARTBEAT_INSERT', 'POSITION_SYMBOLS', 'POSITION_UPDATE', 'ORDER_STATUS',

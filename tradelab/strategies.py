@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .config import BadInputError, validation_problems
+from .errors import BadInputError, validation_problems
 from .indicators import bollinger_bands, rsi, sma
 from .jit import njit
 

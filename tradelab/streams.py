@@ -14,7 +14,7 @@ import time
 
 import pandas as pd
 
-from .config import BadInputError, DataError
+from .errors import BadInputError, DataError
 from .ohlcv import OHLCV_COLUMNS, timeframe_to_timedelta
 from .sessions import ALWAYS_OPEN, Sessions
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from .config import BadInputError, read_yaml
+from .errors import BadInputError, read_yaml
 from .health import serve_endpoints
 
 # %% auto #0

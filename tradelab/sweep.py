@@ -18,8 +18,8 @@ import pandas as pd
 from numba import njit, prange
 
 from .backtest import STAT_KEYS, Costs, backtest, periods_per_year
-from .config import BadInputError, validation_problems
 from .config import progress as show_progress
+from .errors import BadInputError, validation_problems
 from .indicators import rolling_mean_nb, rolling_std_nb, rsi_nb
 from .ohlcv import infer_timeframe
 from .results import common_frames

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .config import BadInputError, load_settings, scrub_url
+from .config import load_settings, scrub_url
+from .errors import BadInputError
 
 # %% auto #0
 __all__ = ['tracking_uri', 'TrackedRun', 'tracked_run', 'log_training', 'log_walkforward']

@@ -14,7 +14,7 @@ import pandas as pd
 from numba import njit
 
 from .backtest import Costs, backtest, periods_per_year
-from .config import BadInputError, nan_to_none
+from .errors import BadInputError, nan_to_none
 from .ohlcv import infer_timeframe, timeframe_to_timedelta
 from .results import common_frames, returns_stats
 from .strategies import Signals, Strategy, get_strategy

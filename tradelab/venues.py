@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from .config import BadInputError, DataError
+from .errors import BadInputError, DataError
 
 # %% auto #0
 __all__ = ['RetryPolicy', 'with_retries', 'suggest', 'point_ccxt_at', 'ccxt_exchange']
