@@ -16,7 +16,6 @@ from .costs import CALENDARS, Costs, periods_per_year  # noqa: F401 (re-exported
 from .errors import BadInputError
 from .ohlcv import infer_timeframe, synthetic_ohlcv, timeframe_to_timedelta
 from .results import STAT_KEYS, BacktestResult, buy_and_hold, collect_stats, common_frames, pnl_stats  # noqa: F401
-from .riskbacktest import backtest_with_risk
 from .simulate import exit_trades, simulate_orders
 from .strategies import Strategy, get_strategy
 
@@ -88,6 +87,8 @@ def backtest(
     if risk is not None:
         if stops is not None or size is not None:
             raise BadInputError("risk rules size the positions themselves: pass risk= without size= or stops=")
+        from tradelab.riskbacktest import backtest_with_risk  # (the risk rules' models load when they are used)
+
         return backtest_with_risk(data, strategy, params, costs, cash, risk, timeframe, calendar)
     st = get_strategy(strategy)
     costs = costs or Costs()
