@@ -105,8 +105,7 @@ def build_kernels() -> None:
         _PENDING.clear()
         _BUILT = True
         holders = {k.__module__ for k in pending} | {m for m in sys.modules if m.split(".")[0] == "tradelab"}
-        for name in holders:
-            module = sys.modules.get(name)
-            for attr, value in list(vars(module).items()) if module is not None else ():
+        for module in filter(None, map(sys.modules.get, holders)):
+            for attr, value in list(vars(module).items()):
                 if isinstance(value, LazyKernel) and value._numba is not None:
                     setattr(module, attr, value._numba)

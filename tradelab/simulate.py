@@ -309,6 +309,8 @@ def simulate_signals_nb(
             prefetch_nb(close, ahead)
             prefetch_nb(long_entry, ahead)
             prefetch_nb(long_exit, ahead)
+            prefetch_nb(short_entry, ahead)
+            prefetch_nb(short_exit, ahead)
             prefetch_nb(equity, ahead)
             prefetch_nb(held, ahead)
         for c in range(m):
